@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Argument specs of the modules, composed from shared pieces.
+
+The action plugin validates with the same spec on the controller, so a bad
+option fails before anything is sent to a host.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LOCK_TYPES
+
+
+def lock_options():
+    """Options every locking module shares (documented in the ``lock`` doc fragment)."""
+    return dict(
+        lock_path=dict(type='path'),
+        lock_type=dict(type='str', choices=list(LOCK_TYPES), default='flock'),
+        lock_timeout=dict(type='float', default=30.0),
+    )
+
+
+def marker_check_options():
+    """How a consumer judges a marker (documented in the ``marker_check`` doc fragment)."""
+    return dict(
+        marker_path=dict(type='path'),
+        verify_checksum=dict(type='bool', default=True),
+        require_checksum=dict(type='bool', default=False),
+    )
+
+
+def upload_options():
+    """Public options of ``atomic_upload``."""
+    spec = dict(
+        src=dict(type='path'),
+        content=dict(type='str'),
+        decrypt=dict(type='bool', default=True),
+        dest=dict(type='path', required=True),
+        marker=dict(type='bool', default=True),
+        marker_path=dict(type='path'),
+        force=dict(type='bool', default=True),
+        backup=dict(type='bool', default=False),
+        validate=dict(type='str'),
+        lock=dict(type='bool', default=False),
+    )
+    spec.update(lock_options())
+    return spec
+
+
+UPLOAD_RULES = dict(
+    mutually_exclusive=[('src', 'content')],
+    required_one_of=[('src', 'content')],
+)
+
+UPLOAD_PHASES = ('probe', 'publish', 'abort')
+
+
+def upload_module_options():
+    """``upload_options`` plus the hidden options the action plugin sets."""
+    spec = upload_options()
+    spec.update(
+        _phase=dict(type='str', choices=list(UPLOAD_PHASES), required=True),
+        _sha256=dict(type='str'),
+        _size=dict(type='int'),
+        _staged_path=dict(type='path'),
+        _direct=dict(type='bool', default=False),
+        _producer=dict(type='str'),
+        _max_diff_size=dict(type='int', default=104448),
+    )
+    return spec
+
+
+def wait_options():
+    """Options of ``wait_for_marker``."""
+    spec = dict(
+        path=dict(type='path', required=True),
+        state=dict(type='str', choices=['present', 'absent'], default='present'),
+        timeout=dict(type='float', default=300.0),
+        sleep=dict(type='float', default=1.0),
+        newer_than_generation=dict(type='int'),
+    )
+    spec.update(marker_check_options())
+    return spec
+
+
+MARKER_ACTIONS = ('remove', 'move', 'keep')
+
+
+def move_options():
+    """Options of ``locked_move``."""
+    spec = dict(
+        src=dict(type='path', required=True),
+        dest=dict(type='path', required=True),
+        require_marker=dict(type='bool', default=True),
+        marker=dict(type='str', choices=list(MARKER_ACTIONS), default='remove'),
+        dest_marker_path=dict(type='path'),
+        force=dict(type='bool', default=True),
+        backup=dict(type='bool', default=False),
+        create_parents=dict(type='bool', default=False),
+    )
+    spec.update(marker_check_options())
+    spec.update(lock_options())
+    return spec

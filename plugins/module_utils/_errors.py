@@ -1,0 +1,19 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one exception type the backends raise for failures a user can act on."""
+
+from __future__ import annotations
+
+
+class HandoffError(Exception):
+    """A failure whose message names the problem and the fix.
+
+    ``details`` are extra result keys (paths, checksums, holders) so that a
+    failed task still tells the operator what was seen.
+    """
+
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details

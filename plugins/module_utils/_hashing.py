@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Streaming sha256: hash while reading or copying, so no file is read twice."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+CHUNK_SIZE = 1024 * 1024
+
+
+def sha256_of_fd(fd):
+    """Return ``(hexdigest, size)`` of everything readable from ``fd``."""
+    digest = hashlib.sha256()
+    size = 0
+    buf = bytearray(CHUNK_SIZE)
+    view = memoryview(buf)
+    with os.fdopen(fd, 'rb', buffering=0, closefd=False) as reader:
+        while True:
+            count = reader.readinto(buf)
+            if not count:
+                break
+            digest.update(view[:count])
+            size += count
+    return digest.hexdigest(), size
+
+
+def sha256_of_path(path):
+    """Return ``(hexdigest, size)`` of the regular file at ``path`` (symlinks refused)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        return sha256_of_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def copy_with_sha256(src_fd, dst_fd):
+    """Copy ``src_fd`` to ``dst_fd``, hashing on the way; return ``(hexdigest, size)``."""
+    digest = hashlib.sha256()
+    size = 0
+    buf = bytearray(CHUNK_SIZE)
+    view = memoryview(buf)
+    with os.fdopen(src_fd, 'rb', buffering=0, closefd=False) as reader:
+        while True:
+            count = reader.readinto(buf)
+            if not count:
+                break
+            chunk = view[:count]
+            digest.update(chunk)
+            written = 0
+            while written < count:
+                written += os.write(dst_fd, chunk[written:])
+            size += count
+    return digest.hexdigest(), size

@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Advisory locks that exclude, and are excluded by, util-linux ``flock(1)``.
+
+``flock`` locks (the default) are what ``flock(1)`` takes, so a cron job doing
+``flock /srv/in/x.lock mv ...`` and these modules wait for each other.
+``fcntl`` (POSIX) locks are the kind NFS honours. Lock files are never
+deleted: a process waiting on the old inode would otherwise lock nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+import time
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock_holders import describe_holders
+from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain
+
+LOCK_TYPES = ('flock', 'fcntl')
+LOCK_SUFFIX = '.lock'
+LOCK_FILE_MODE = 0o664
+_FIRST_RETRY = 0.001
+_MAX_RETRY = 0.02
+
+
+class LockTimeout(HandoffError):
+    """The lock stayed held by someone else for the whole ``lock_timeout``."""
+
+
+def default_lock_path(path):
+    """``NAME.lock`` beside ``path``."""
+    return path + LOCK_SUFFIX
+
+
+class HeldLock:
+    """A lock this process holds; closing the descriptor releases it."""
+
+    def __init__(self, fd, path, lock_type, waited):
+        self.fd = fd
+        self.path = path
+        self.lock_type = lock_type
+        self.waited = waited
+
+    def release(self):
+        """Release the lock (idempotent)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.release()
+
+
+def _open_lock_file(path, lock_type):
+    """Open (creating if needed) the lock file; a directory is accepted for ``flock``."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise explain(exc, 'inspecting lock path', path)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        if lock_type != 'flock':
+            raise HandoffError('lock path %s is a directory; fcntl locks need a regular file, so give '
+                               'a file path or use lock_type=flock' % path, lock_path=path)
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        raise HandoffError('lock path %s is a symlink; a lock file must be a plain file this module '
+                           'opens itself (remove the link or point lock_path at its target)' % path,
+                           lock_path=path)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise HandoffError('lock path %s exists but is neither a regular file nor a directory' % path,
+                           lock_path=path)
+    flags = os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, flags | os.O_RDWR, LOCK_FILE_MODE)
+    except PermissionError:
+        if lock_type != 'flock' or st is None:
+            raise
+        # flock(1) itself locks through a read-only descriptor; so can we.
+        return os.open(path, flags | os.O_RDONLY)
+
+
+def _try_lock(fd, lock_type, shared):
+    """One non-blocking attempt; True when the lock is now held."""
+    try:
+        if lock_type == 'flock':
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        else:
+            fcntl.lockf(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return False
+        raise
+    return True
+
+
+def acquire(path, timeout, lock_type='flock', shared=False):
+    """Take the lock at ``path`` within ``timeout`` seconds (0: one attempt); return a HeldLock.
+
+    Raises LockTimeout naming the holder when the lock stays busy.
+    """
+    if lock_type not in LOCK_TYPES:
+        raise HandoffError('lock_type %r is not one of %s' % (lock_type, ', '.join(LOCK_TYPES)))
+    if timeout < 0:
+        raise HandoffError('lock_timeout is %s; it must be 0 (fail at once when held) or more seconds'
+                           % timeout)
+    try:
+        fd = _open_lock_file(path, lock_type)
+    except OSError as exc:
+        raise explain(exc, 'opening lock file', path)
+    started = time.monotonic()
+    deadline = started + timeout
+    delay = _FIRST_RETRY
+    try:
+        while not _try_lock(fd, lock_type, shared):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LockTimeout(
+                    'lock %s is %s; waited lock_timeout=%ss. Retry later, raise lock_timeout, or '
+                    'stop the holder' % (path, describe_holders(os.fstat(fd), os.getpid()), timeout),
+                    lock_path=path, lock_wait=round(time.monotonic() - started, 3))
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, _MAX_RETRY)
+    except BaseException:
+        os.close(fd)
+        raise
+    return HeldLock(fd, path, lock_type, round(time.monotonic() - started, 3))
+
+
+@contextlib.contextmanager
+def optional_lock(wanted, path, timeout, lock_type):
+    """Hold the lock for the block when ``wanted``; yield the HeldLock, or None."""
+    if not wanted:
+        yield None
+        return
+    with acquire(path, timeout, lock_type) as lock:
+        yield lock

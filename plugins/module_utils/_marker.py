@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The done marker of protocol v1: one small JSON object, or an empty legacy file.
+
+A marker exists only once the data it describes is complete and durable, so
+its content is the producer's statement of what a consumer may take.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._durable import write_bytes_durably
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+
+PROTOCOL = 'lockstep.handoff/1'
+MARKER_SUFFIX = '.done'
+MAX_MARKER_BYTES = 64 * 1024
+STATE_COMPLETE = 'complete'
+STATE_FAILED = 'failed'
+_SHA256 = re.compile(r'^[0-9a-f]{64}$')
+
+
+class MarkerError(HandoffError):
+    """A marker file exists but cannot be taken as a protocol v1 marker."""
+
+
+def default_marker_path(data_path):
+    """``NAME.done`` beside the data, which is what the seeds' shell scripts use."""
+    return data_path + MARKER_SUFFIX
+
+
+def utc_now_rfc3339():
+    """The current UTC time as RFC 3339 with a ``Z`` suffix, second precision."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+class Marker:
+    """A parsed marker. ``legacy`` is true for an empty file (``touch NAME.done``)."""
+
+    __slots__ = ('state', 'sha256', 'size', 'written_at', 'producer', 'generation', 'reason', 'legacy')
+
+    def __init__(self, state, sha256=None, size=None, written_at=None, producer=None,
+                 generation=None, reason=None, legacy=False):
+        self.state = state
+        self.sha256 = sha256
+        self.size = size
+        self.written_at = written_at
+        self.producer = producer
+        self.generation = generation
+        self.reason = reason
+        self.legacy = legacy
+
+    @classmethod
+    def complete(cls, sha256, size, producer, generation):
+        """A fresh ``complete`` marker for data that was just published."""
+        return cls(STATE_COMPLETE, sha256=sha256, size=size, written_at=utc_now_rfc3339(),
+                   producer=producer, generation=generation)
+
+    @classmethod
+    def parse(cls, raw, path):
+        """Parse marker bytes read from ``path``; raise MarkerError naming what is wrong."""
+        if len(raw) > MAX_MARKER_BYTES:
+            raise MarkerError('marker %s is %d bytes; a protocol v1 marker is at most %d bytes'
+                              % (path, len(raw), MAX_MARKER_BYTES), marker_path=path)
+        if not raw.strip():
+            return cls(STATE_COMPLETE, legacy=True)
+        try:
+            doc = json.loads(raw.decode('utf-8'))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MarkerError('marker %s is neither empty nor JSON (%s); a protocol v1 marker is '
+                              'one JSON object, or an empty file' % (path, exc), marker_path=path)
+        if not isinstance(doc, dict):
+            raise MarkerError('marker %s holds JSON %s, not an object' % (path, type(doc).__name__),
+                              marker_path=path)
+        return cls._from_document(doc, path)
+
+    @classmethod
+    def _from_document(cls, doc, path):
+        def bad(field, expected):
+            return MarkerError('marker %s: field %r is %r; expected %s'
+                               % (path, field, doc.get(field), expected), marker_path=path)
+
+        if doc.get('protocol') != PROTOCOL:
+            raise bad('protocol', repr(PROTOCOL))
+        state = doc.get('state')
+        if state not in (STATE_COMPLETE, STATE_FAILED):
+            raise bad('state', '%r or %r' % (STATE_COMPLETE, STATE_FAILED))
+        sha256 = doc.get('sha256')
+        if sha256 is not None and not (isinstance(sha256, str) and _SHA256.match(sha256)):
+            raise bad('sha256', '64 lowercase hex digits')
+        for field in ('size', 'generation'):
+            value = doc.get(field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise bad(field, 'a non-negative integer')
+        for field in ('written_at', 'producer', 'reason'):
+            value = doc.get(field)
+            if value is not None and not isinstance(value, str):
+                raise bad(field, 'a string')
+        return cls(state, sha256=sha256, size=doc.get('size'), written_at=doc.get('written_at'),
+                   producer=doc.get('producer'), generation=doc.get('generation'),
+                   reason=doc.get('reason'))
+
+    @classmethod
+    def read(cls, path):
+        """Read and parse the marker at ``path``; None when there is none."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            with os.fdopen(fd, 'rb') as handle:
+                raw = handle.read(MAX_MARKER_BYTES + 1)
+        except IsADirectoryError:
+            raise MarkerError('marker %s is a directory, not a file' % path, marker_path=path)
+        return cls.parse(raw, path)
+
+    def to_dict(self):
+        """The marker as a result value (legacy markers say so)."""
+        if self.legacy:
+            return {'state': self.state, 'legacy': True}
+        doc = {'protocol': PROTOCOL, 'state': self.state}
+        for field in ('size', 'sha256', 'written_at', 'producer', 'generation', 'reason'):
+            value = getattr(self, field)
+            if value is not None:
+                doc[field] = value
+        return doc
+
+    def to_bytes(self):
+        """The marker file content: compact, sorted, newline-terminated JSON."""
+        return (json.dumps(self.to_dict(), sort_keys=True, separators=(',', ':')) + '\n').encode('utf-8')
+
+    def describes(self, sha256, size):
+        """True when this is a complete marker whose checksum and size match the given data."""
+        return (self.state == STATE_COMPLETE and self.sha256 == sha256
+                and (self.size is None or self.size == size))
+
+    def write(self, path, mode=0o644):
+        """Publish this marker at ``path`` durably (temp, fsync, rename, fsync dir)."""
+        write_bytes_durably(path, self.to_bytes(), mode)

@@ -1,0 +1,242 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The target side of ``locked_move``: exactly once, under a lock, never a partial dest.
+
+Order under the lock: re-judge the marker and checksum, move the data (rename,
+or across filesystems copy to a temp beside dest, fsync, rename, then unlink
+the source), then deal with the marker. A crash between two steps leaves
+either the source or a complete dest, and a re-run finishes the rest.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes
+from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
+    create_temp_beside, fsync_directory, publish_durably, remove_durably, remove_quietly, write_bytes_durably)
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import copy_with_sha256, sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._locking import default_lock_path, optional_lock
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker, MarkerError, default_marker_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, WAITING, observe
+from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain, explained
+from ansible_collections.lockstep.handoff.plugins.module_utils._paths import check_not_directory
+
+
+class _SourceVanished(Exception):
+    """Another consumer moved the source between our look and our rename."""
+
+
+class Move:
+    """One ``locked_move`` task on one host."""
+
+    def __init__(self, module):
+        params = module.params
+        self.module = module
+        self.params = params
+        self.src = params['src']
+        self.dest = params['dest']
+        self.marker_path = params['marker_path'] or default_marker_path(self.src)
+        self.dest_marker_path = params['dest_marker_path'] or default_marker_path(self.dest)
+        self.lock_path = params['lock_path'] or default_lock_path(self.dest)
+
+    def run(self):
+        """Move under the lock (none in check mode, which must not create a lock file)."""
+        self._check_options()
+        self._ensure_parent_directories()
+        check_mode = self.module.check_mode
+        with optional_lock(not check_mode, self.lock_path, self.params['lock_timeout'],
+                           self.params['lock_type']) as lock:
+            try:
+                result = self._move_once()
+            except _SourceVanished:
+                result = self._source_gone()
+        result['lock_wait'] = lock.waited if lock is not None else 0.0
+        result['lock_path'] = self.lock_path
+        return result
+
+    def _check_options(self):
+        params = self.params
+        if params['lock_timeout'] < 0:
+            raise HandoffError('lock_timeout is %s; it must be 0 (fail at once when held) or more seconds'
+                               % params['lock_timeout'])
+        paths = {'src': self.src, 'dest': self.dest, 'lock_path': self.lock_path}
+        if params['marker'] == 'move':
+            paths['dest_marker_path'] = self.dest_marker_path
+        seen = {}
+        for option, path in paths.items():
+            other = seen.setdefault(os.path.abspath(path), option)
+            if other != option:
+                raise HandoffError('%s and %s are the same path (%s); each must be a file of its own'
+                                   % (other, option, path))
+        check_not_directory(self.src, 'src')
+        check_not_directory(self.dest, 'dest')
+
+    def _ensure_parent_directories(self):
+        paths = [('dest', self.dest), ('lock_path', self.lock_path)]
+        if self.params['marker'] == 'move':
+            paths.append(('dest_marker_path', self.dest_marker_path))
+        for option, path in paths:
+            directory = os.path.dirname(path) or '.'
+            if os.path.isdir(directory):
+                continue
+            if not self.params['create_parents']:
+                raise HandoffError('%s %s: its directory %s does not exist; create it first or set '
+                                   'create_parents=true' % (option, path, directory), path=path)
+            if not self.module.check_mode:
+                with explained('creating directory', directory):
+                    os.makedirs(directory)
+
+    def _result(self, changed, msg, **extra):
+        result = dict(changed=changed, msg=msg, src=self.src, dest=self.dest, cross_device=False,
+                      sha256=None, size=None, marker=None, backup_file=None)
+        result.update(extra)
+        return result
+
+    def _judge_source(self, verify_here):
+        """Under the lock: the marker verdict for src, or an error saying why it may not move."""
+        if not self.params['require_marker']:
+            return None
+        seen = observe(self.src, self.marker_path, verify_here and self.params['verify_checksum'],
+                       self.params['require_checksum'])
+        if seen.status == FAILED:
+            raise HandoffError('not moving %s: %s' % (self.src, seen.reason), src=self.src,
+                               marker=seen.marker.to_dict())
+        if seen.status == WAITING:
+            if not os.path.lexists(self.src):
+                raise _SourceVanished()
+            raise HandoffError('not moving %s: %s. Wait for it first with lockstep.handoff.wait_for_marker, '
+                               'or set require_marker=false to move unmarked files'
+                               % (self.src, seen.reason), src=self.src, marker_path=self.marker_path)
+        return seen
+
+    def _move_once(self):
+        try:
+            src_st = os.lstat(self.src)
+        except FileNotFoundError:
+            raise _SourceVanished()
+        if stat.S_ISLNK(src_st.st_mode) or not stat.S_ISREG(src_st.st_mode):
+            raise HandoffError('src %s is not a regular file (a symlink, device or directory); only regular '
+                               'files are moved' % self.src, src=self.src)
+        dest_directory = os.path.dirname(os.path.abspath(self.dest))
+        cross_device = os.path.isdir(dest_directory) and src_st.st_dev != os.stat(dest_directory).st_dev
+        seen = self._judge_source(verify_here=not cross_device)
+        if os.path.lexists(self.dest) and not self.params['force']:
+            return self._result(False, 'dest %s exists and force=false: %s left in place' % (self.dest, self.src))
+        diff = {'before': {'path': self.src, 'state': 'file'}, 'after': {'path': self.dest, 'state': 'file'}}
+        if self.module.check_mode:
+            return self._result(True, 'would move %s to %s' % (self.src, self.dest), cross_device=cross_device,
+                                diff=diff, marker=seen.marker.to_dict() if seen else None)
+        backup_file = None
+        if self.params['backup'] and os.path.lexists(self.dest):
+            backup_file = self.module.backup_local(self.dest)
+        moved = None if cross_device else self._rename(seen)
+        if moved is None:
+            cross_device = True
+            moved = self._copy_across(src_st, seen)
+        sha256, size = moved
+        self._handle_marker()
+        return self._result(True, 'moved %s to %s' % (self.src, self.dest), cross_device=cross_device,
+                            sha256=sha256, size=size, backup_file=backup_file, diff=diff,
+                            marker=seen.marker.to_dict() if seen else None)
+
+    def _rename(self, seen):
+        """Rename src onto dest; None when they are on different filesystems after all (EXDEV)."""
+        if seen is not None and seen.sha256:
+            sha256, size = seen.sha256, seen.size
+        else:
+            with explained('hashing', self.src):
+                sha256, size = sha256_of_path(self.src)
+        with explained('setting attributes of', self.src):
+            apply_file_attributes(self.module, self.src)
+        try:
+            os.rename(self.src, self.dest)
+        except FileNotFoundError:
+            raise _SourceVanished()
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                return None
+            raise explain(exc, 'renaming %s onto' % self.src, self.dest)
+        with explained('flushing the directory of', self.dest):
+            fsync_directory(os.path.dirname(self.dest))
+            if os.path.dirname(os.path.abspath(self.src)) != os.path.dirname(os.path.abspath(self.dest)):
+                fsync_directory(os.path.dirname(self.src))
+        return sha256, size
+
+    def _copy_across(self, src_st, seen):
+        """Copy to a temp beside dest (hashing on the way), verify, rename, then drop the source."""
+        expected = seen.marker.sha256 if seen is not None and self.params['verify_checksum'] else None
+        directory = os.path.dirname(self.dest) or '.'
+        with explained('creating temp file in', directory):
+            fd, temp = create_temp_beside(self.dest)
+        try:
+            try:
+                try:
+                    src_fd = os.open(self.src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    raise _SourceVanished()
+                with explained('copying %s to' % self.src, temp):
+                    try:
+                        sha256, size = copy_with_sha256(src_fd, fd)
+                    finally:
+                        os.close(src_fd)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            if expected and sha256 != expected:
+                raise HandoffError('checksum mismatch copying %s: marker %s says sha256 %s, the data has %s; '
+                                   'nothing was moved' % (self.src, self.marker_path, expected, sha256),
+                                   src=self.src)
+            with explained('setting attributes of', temp):
+                os.chmod(temp, stat.S_IMODE(src_st.st_mode))
+                apply_file_attributes(self.module, temp)
+            with explained('renaming the copy onto', self.dest):
+                publish_durably(temp, self.dest)
+            temp = None
+        finally:
+            if temp is not None:
+                remove_quietly(temp)
+        with explained('removing the moved source', self.src):
+            remove_durably(self.src)
+        return sha256, size
+
+    def _handle_marker(self):
+        """Remove, move or keep the source's marker, after the data has moved."""
+        action = self.params['marker']
+        if action == 'keep' or not os.path.lexists(self.marker_path):
+            return
+        if action == 'move':
+            with explained('reading marker', self.marker_path):
+                with open(self.marker_path, 'rb') as handle:
+                    raw = handle.read()
+            with explained('writing marker', self.dest_marker_path):
+                write_bytes_durably(self.dest_marker_path, raw)
+        with explained('removing marker', self.marker_path):
+            remove_durably(self.marker_path)
+
+    def _source_gone(self):
+        """src is absent: already moved (maybe by a crashed run whose marker step is left), or never there."""
+        if not os.path.lexists(self.dest):
+            raise HandoffError('src %s does not exist, and dest %s does not either: nothing to move. Check '
+                               'the producer, or wait for the file with lockstep.handoff.wait_for_marker'
+                               % (self.src, self.dest), src=self.src, dest=self.dest)
+        with explained('hashing', self.dest):
+            sha256, size = sha256_of_path(self.dest)
+        if self.params['marker'] != 'keep' and self._leftover_marker_describes(sha256, size):
+            if not self.module.check_mode:
+                self._handle_marker()
+            return self._result(True, 'completed an interrupted move: %s was already at %s, its marker is now '
+                                'handled' % (self.src, self.dest), sha256=sha256, size=size)
+        return self._result(False, 'already moved: %s is absent and %s is in place' % (self.src, self.dest),
+                            sha256=sha256, size=size)
+
+    def _leftover_marker_describes(self, sha256, size):
+        try:
+            marker = Marker.read(self.marker_path)
+        except MarkerError:
+            return False
+        return marker is not None and marker.describes(sha256, size)

@@ -1,0 +1,98 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Judge a data file against its marker: ready, not yet (and why), or failed.
+
+The waiter asks this until it says ready; the mover asks it once more under
+the lock. Both get the same verdicts and the same words for them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker, MarkerError
+
+READY = 'ready'
+WAITING = 'waiting'
+FAILED = 'failed'
+
+
+class Observation:
+    """One look at a hand-off: ``status`` is READY, WAITING or FAILED; ``reason`` says why."""
+
+    __slots__ = ('status', 'reason', 'marker', 'sha256', 'size')
+
+    def __init__(self, status, reason, marker=None, sha256=None, size=None):
+        self.status = status
+        self.reason = reason
+        self.marker = marker
+        self.sha256 = sha256
+        self.size = size
+
+
+class HashCache:
+    """Remembers a file's sha256 while its inode, size and times stay the same.
+
+    A waiter woken by every event in a busy directory would otherwise re-read
+    a large file each time.
+    """
+
+    def __init__(self):
+        self._key = None
+        self._sha256 = None
+
+    def sha256(self, path, st):
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if key != self._key:
+            self._sha256 = sha256_of_path(path)[0]
+            self._key = key
+        return self._sha256
+
+
+def observe(data_path, marker_path, verify_checksum=True, require_checksum=False,
+            newer_than_generation=None, hash_cache=None):
+    """Look once at ``data_path`` and its marker; return an Observation."""
+    try:
+        marker = Marker.read(marker_path)
+    except MarkerError as exc:
+        return Observation(WAITING, exc.msg)
+    try:
+        st = os.stat(data_path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return Observation(WAITING, 'data path %s exists but is not a regular file' % data_path, marker)
+    if marker is None:
+        if st is None:
+            return Observation(WAITING, 'neither the data file %s nor its marker %s exists yet'
+                               % (data_path, marker_path))
+        return Observation(WAITING, 'data file %s exists but its marker %s does not: the producer is '
+                           'still writing, or stopped before marking it complete' % (data_path, marker_path))
+    if marker.state == STATE_FAILED:
+        return Observation(FAILED, 'the producer marked %s failed: %s (marker %s, written %s by %s)'
+                           % (data_path, marker.reason or 'no reason given', marker_path,
+                              marker.written_at or 'at an unknown time', marker.producer or 'an unknown producer'),
+                           marker)
+    if newer_than_generation is not None and (marker.generation or 0) <= newer_than_generation:
+        return Observation(WAITING, 'marker %s has generation %s, not newer than %d'
+                           % (marker_path, marker.generation, newer_than_generation), marker)
+    if require_checksum and not marker.sha256:
+        return Observation(WAITING, 'marker %s has no sha256 (an empty legacy marker?) and '
+                           'require_checksum is true' % marker_path, marker)
+    if st is None:
+        return Observation(WAITING, 'marker %s exists but the data file %s does not' % (marker_path, data_path),
+                           marker)
+    if marker.size is not None and marker.size != st.st_size:
+        return Observation(WAITING, 'size mismatch: marker %s says %d bytes, data file %s has %d'
+                           % (marker_path, marker.size, data_path, st.st_size), marker)
+    sha256 = marker.sha256
+    if verify_checksum and marker.sha256:
+        sha256 = (hash_cache or HashCache()).sha256(data_path, st)
+        if sha256 != marker.sha256:
+            return Observation(WAITING, 'checksum mismatch: marker %s says sha256 %s, data file %s has %s'
+                               % (marker_path, marker.sha256, data_path, sha256), marker)
+    return Observation(READY, 'marker %s is complete and describes %s' % (marker_path, data_path),
+                       marker, sha256, st.st_size)

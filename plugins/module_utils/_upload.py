@@ -1,0 +1,233 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The target side of ``atomic_upload``, in three phases the action plugin drives.
+
+``probe`` decides whether anything must be sent (nothing is when the data and
+its marker already match) and, when the connection user may write there,
+creates the temp file that the transfer fills directly. ``publish`` verifies
+the bytes, sets attributes, validates, then renames and writes the marker.
+``abort`` removes the temp file after a failed transfer and reports why the
+disk refused it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
+    create_temp_beside, is_temp_of, publish_durably, remove_durably, remove_quietly)
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import (
+    copy_with_sha256, sha256_of_fd, sha256_of_path)
+from ansible_collections.lockstep.handoff.plugins.module_utils._locking import default_lock_path, optional_lock
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
+    Marker, MarkerError, default_marker_path)
+from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explained, filesystem_space
+from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes
+from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
+from ansible_collections.lockstep.handoff.plugins.module_utils._paths import check_not_directory, check_parent_directory
+
+
+class Upload:
+    """One ``atomic_upload`` task on one host."""
+
+    def __init__(self, module):
+        params = module.params
+        self.module = module
+        self.params = params
+        self.dest = params['dest']
+        self.directory = os.path.dirname(self.dest) or '.'
+        self.marker_path = (params['marker_path'] or default_marker_path(self.dest)) if params['marker'] else None
+        self.lock_path = params['lock_path'] or default_lock_path(self.dest)
+        self.sha256 = params['_sha256']
+        self.size = params['_size']
+
+    def run(self):
+        """Run the phase the action plugin asked for; return the result dict."""
+        self._check_paths()
+        phase = self.params['_phase']
+        if phase == 'abort':
+            return self._abort()
+        if phase == 'probe':
+            with self._lock(self.params['lock'] and not self.module.check_mode) as lock:
+                return self._with_lock_wait(self._probe(), lock)
+        return self._publish()
+
+    def _check_paths(self):
+        check_parent_directory(self.dest, 'dest')
+        check_not_directory(self.dest, 'dest')
+        if self.marker_path:
+            if os.path.abspath(self.marker_path) == os.path.abspath(self.dest):
+                raise HandoffError('marker_path %s is the same path as dest; the marker must be '
+                                   'a file of its own' % self.marker_path)
+            check_parent_directory(self.marker_path, 'marker_path')
+
+    def _lock(self, wanted):
+        return optional_lock(wanted, self.lock_path, self.params['lock_timeout'], self.params['lock_type'])
+
+    def _with_lock_wait(self, result, lock):
+        if lock is not None:
+            result['lock_wait'] = lock.waited
+        return result
+
+    def _base_result(self, changed, action):
+        return dict(changed=changed, action=action, dest=self.dest, sha256=self.sha256, size=self.size,
+                    marker_path=self.marker_path, backup_file=None)
+
+    def _current_sha256(self):
+        """sha256 of the current dest when it is a regular file of the wanted size, else None."""
+        try:
+            st = os.lstat(self.dest)
+        except FileNotFoundError:
+            return None, False
+        if not stat.S_ISREG(st.st_mode) or st.st_size != self.size:
+            return None, True
+        with explained('reading current', self.dest):
+            return sha256_of_path(self.dest)[0], True
+
+    def _current_marker(self):
+        if not self.marker_path:
+            return None
+        try:
+            return Marker.read(self.marker_path)
+        except MarkerError:
+            return None
+
+    def _probe(self):
+        current_sha256, dest_exists = self._current_sha256()
+        if dest_exists and not self.params['force']:
+            result = self._base_result(False, 'none')
+            result['msg'] = 'dest %s exists and force=false: left as it is' % self.dest
+            return result
+        if current_sha256 == self.sha256:
+            return self._probe_same_data()
+        self._check_free_space()
+        result = self._base_result(True, 'transfer')
+        if self.module._diff:
+            result['diff_before'] = read_for_diff(self.dest, self.params['_max_diff_size'])
+        if self.params['_direct'] and not self.module.check_mode:
+            with explained('creating temp file in', self.directory):
+                fd, temp = create_temp_beside(self.dest)
+            os.close(fd)
+            result['staging_path'] = temp
+        return result
+
+    def _probe_same_data(self):
+        """The bytes are already there: fix attributes and the marker, transfer nothing."""
+        changed = apply_file_attributes(self.module, self.dest)
+        action = 'attributes' if changed else 'none'
+        marker = self._current_marker()
+        if self.marker_path and not (marker is not None and marker.describes(self.sha256, self.size)):
+            if not self.module.check_mode:
+                self._write_marker(marker)
+            changed, action = True, 'marker'
+        return self._base_result(changed, action)
+
+    def _check_free_space(self):
+        with explained('checking free space in', self.directory):
+            space = filesystem_space(self.directory)
+        if space['read_only']:
+            raise HandoffError('the filesystem holding %s is mounted read-only; remount it read-write or '
+                               'choose another dest' % self.directory, dest=self.dest, **space)
+        if space['free_bytes'] < self.size:
+            raise HandoffError('the disk is full: the filesystem holding %s has %d bytes free and %s needs '
+                               '%d; free space and re-run (dest and marker were not touched)'
+                               % (self.directory, space['free_bytes'], self.dest, self.size),
+                               dest=self.dest, **space)
+
+    def _publish(self):
+        temp = None
+        try:
+            temp, actual_sha256, actual_size = self._stage_beside_dest()
+            if (actual_sha256, actual_size) != (self.sha256, self.size):
+                raise HandoffError('checksum mismatch after transfer to %s: expected sha256 %s (%d bytes), '
+                                   'received %s (%d bytes); dest was not touched, re-run the task'
+                                   % (temp, self.sha256, self.size, actual_sha256, actual_size), dest=self.dest)
+            with explained('setting attributes of', temp):
+                apply_file_attributes(self.module, temp, like=self.dest)
+            self._validate(temp)
+            with self._lock(self.params['lock']) as lock:
+                result = self._base_result(True, 'transfer')
+                if self.params['backup'] and os.path.lexists(self.dest):
+                    result['backup_file'] = self.module.backup_local(self.dest)
+                previous = self._current_marker()
+                if self.marker_path:
+                    with explained('removing the previous marker', self.marker_path):
+                        remove_durably(self.marker_path)
+                with explained('renaming the temp file onto', self.dest):
+                    publish_durably(temp, self.dest)
+                temp = None
+                if self.marker_path:
+                    result['generation'] = self._write_marker(previous)
+                return self._with_lock_wait(result, lock)
+        finally:
+            if temp is not None:
+                remove_quietly(temp)
+
+    def _stage_beside_dest(self):
+        """Return ``(temp, sha256, size)`` of the transferred bytes, fsynced, beside dest."""
+        staged = self.params['_staged_path']
+        if self.params['_direct']:
+            if not is_temp_of(self.dest, staged):
+                raise HandoffError('_staged_path %s is not a temp file of %s; this option is set by the '
+                                   'action plugin only' % (staged, self.dest))
+            with explained('reading the transferred temp file', staged):
+                fd = os.open(staged, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                with explained('hashing the transferred temp file', staged):
+                    sha256, size = sha256_of_fd(fd)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            return staged, sha256, size
+        with explained('creating temp file in', self.directory):
+            fd, temp = create_temp_beside(self.dest)
+        try:
+            with explained('copying the staged upload into', temp):
+                src_fd = os.open(staged, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    sha256, size = copy_with_sha256(src_fd, fd)
+                finally:
+                    os.close(src_fd)
+                os.fsync(fd)
+        except BaseException:
+            remove_quietly(temp)
+            raise
+        finally:
+            os.close(fd)
+        return temp, sha256, size
+
+    def _validate(self, temp):
+        command = self.params['validate']
+        if not command:
+            return
+        if '%s' not in command:
+            raise HandoffError('validate must contain %%s (the path of the file to check); got %r' % command)
+        rc, out, err = self.module.run_command(command % temp)
+        if rc != 0:
+            raise HandoffError('validate command %r failed (rc=%d); dest %s was not touched'
+                               % (command % temp, rc, self.dest), rc=rc, stdout=out, stderr=err)
+
+    def _write_marker(self, previous):
+        """Write a fresh complete marker; return its generation (previous + 1)."""
+        generation = ((previous.generation if previous is not None else None) or 0) + 1
+        producer = self.params['_producer'] or 'lockstep.handoff.atomic_upload'
+        marker = Marker.complete(self.sha256, self.size, '%s on %s' % (producer, socket.gethostname()), generation)
+        with explained('writing marker', self.marker_path):
+            marker.write(self.marker_path)
+        return generation
+
+    def _abort(self):
+        staged = self.params['_staged_path']
+        removed = bool(staged) and is_temp_of(self.dest, staged) and os.path.lexists(staged)
+        if removed:
+            remove_quietly(staged)
+        result = dict(changed=False, temp_removed=removed)
+        try:
+            result.update(filesystem_space(self.directory))
+        except OSError:
+            pass
+        return result
