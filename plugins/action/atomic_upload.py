@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of ``atomic_upload``: hash the source, probe, send the bytes, publish.
+
+Three steps per host: a probe (is anything to send? where may it go?), the
+transfer (straight into the temp file beside dest when the connection user
+owns it, else through the remote temp directory), and the publish. Unchanged
+data costs one module run and no transfer.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+
+from ansible import constants as C
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
+from ansible.module_utils.common.text.converters import to_bytes, to_text
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import UPLOAD_RULES, upload_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
+from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
+
+MODULE = 'lockstep.handoff.atomic_upload'
+
+
+def _diff_side(side, prefix, view):
+    """One side of an Ansible diff dict from a ``read_for_diff`` view."""
+    if 'content' in view:
+        return {side: view['content']}
+    if 'absent' in view:
+        return {side: ''}
+    if 'larger' in view:
+        return {prefix + '_larger': view['larger']}
+    return {prefix + '_binary': 1}
+
+
+class ActionModule(ActionBase):
+    """Drive the probe / transfer / publish phases of the module."""
+
+    # The remote temp directory is made only when the transfer needs it (become).
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        super().run(tmp, task_vars)
+        spec = dict(upload_options())
+        spec.update(FILE_COMMON_ARGUMENTS)
+        dummy, args = self.validate_argument_spec(argument_spec=spec, **UPLOAD_RULES)
+        local_path, is_temporary = self._local_source(args)
+        try:
+            return self._upload(args, local_path, task_vars)
+        finally:
+            if is_temporary:
+                os.unlink(local_path)
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+
+    def _local_source(self, args):
+        """Return ``(path on the controller, whether it is a temp file to delete)``."""
+        if args['content'] is not None:
+            fd, path = tempfile.mkstemp(dir=C.DEFAULT_LOCAL_TMP)
+            with os.fdopen(fd, 'wb') as handle:
+                handle.write(to_bytes(args['content'], errors='surrogate_or_strict'))
+            return path, True
+        try:
+            found = self._find_needle('files', args['src'])
+        except AnsibleError as exc:
+            raise AnsibleActionFail('src %s was not found on the controller: %s' % (args['src'], to_text(exc)))
+        if os.path.isdir(found):
+            raise AnsibleActionFail('src %s is a directory; atomic_upload publishes one file per task '
+                                    '(loop over the files, or archive the directory first)' % found)
+        return os.path.realpath(self._loader.get_real_file(found, decrypt=args['decrypt'])), False
+
+    def _module_args(self, args, **private):
+        module_args = dict(args)
+        module_args['content'] = None
+        module_args.update(private)
+        return module_args
+
+    def _run_phase(self, args, task_vars, phase, **private):
+        return self._execute_module(module_name=MODULE, task_vars=task_vars,
+                                    module_args=self._module_args(args, _phase=phase, **private))
+
+    def _upload(self, args, local_path, task_vars):
+        sha256, size = sha256_of_path(local_path)
+        direct = not self._play_context.become
+        producer = 'lockstep.handoff.atomic_upload from %s (task %r)' % (socket.gethostname(), self._task.get_name())
+        common = dict(_sha256=sha256, _size=size, _producer=producer, _max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF)
+        probe = self._run_phase(args, task_vars, 'probe', _direct=direct, **common)
+        diff_before = probe.pop('diff_before', None)
+        if probe.get('failed') or probe.get('action') != 'transfer' or self._task.check_mode:
+            return self._finish(probe, args, local_path, diff_before)
+        staging_path = probe.get('staging_path')
+        if staging_path:
+            self._send_direct(args, task_vars, local_path, staging_path, common)
+        else:
+            staging_path = self._send_via_remote_tmp(local_path)
+        publish = self._run_phase(args, task_vars, 'publish', _direct=bool(probe.get('staging_path')),
+                                  _staged_path=staging_path, **common)
+        return self._finish(publish, args, local_path, diff_before)
+
+    def _send_direct(self, args, task_vars, local_path, staging_path, common):
+        """Put the bytes into the probe's temp file; on failure remove it and say why."""
+        try:
+            self._transfer_file(local_path, staging_path)
+        except AnsibleError as exc:
+            aborted = self._run_phase(args, task_vars, 'abort', _staged_path=staging_path, **common)
+            raise AnsibleActionFail(self._transfer_failure(exc, args, aborted, common['_size']))
+
+    def _transfer_failure(self, exc, args, aborted, size):
+        dest_dir = os.path.dirname(args['dest'])
+        reason = to_text(exc)
+        if aborted.get('read_only'):
+            reason = 'the filesystem holding %s is mounted read-only' % dest_dir
+        elif 'free_bytes' in aborted and aborted['free_bytes'] < size:
+            reason = ('the disk is full: the filesystem holding %s has %d bytes free, %d needed'
+                      % (dest_dir, aborted['free_bytes'], size))
+        return ('transfer to %s failed: %s. dest %s and its marker were not touched; the temp file was %s'
+                % (dest_dir, reason, args['dest'], 'removed' if aborted.get('temp_removed') else 'not found'))
+
+    def _send_via_remote_tmp(self, local_path):
+        """Stage in the remote temp directory, readable by the become user."""
+        if self._connection._shell.tmpdir is None:
+            self._make_tmp_path()
+        remote_path = self._connection._shell.join_path(self._connection._shell.tmpdir, 'atomic_upload.src')
+        self._transfer_file(local_path, remote_path)
+        self._fixup_perms2((self._connection._shell.tmpdir, remote_path), execute=False)
+        return remote_path
+
+    def _finish(self, result, args, local_path, diff_before):
+        """Drop the phases' internal keys; add ``diff`` from the probe's view of the old file."""
+        result.pop('staging_path', None)
+        if self._task.diff and diff_before is not None and not result.get('failed'):
+            diff = dict(before_header=args['dest'], after_header=args['src'] or 'dynamically generated content')
+            diff.update(_diff_side('before', 'dst', diff_before))
+            diff.update(_diff_side('after', 'src', read_for_diff(local_path, C.MAX_FILE_SIZE_FOR_DIFF)))
+            result['diff'] = diff
+        return result

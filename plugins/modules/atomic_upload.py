@@ -1,0 +1,214 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: atomic_upload
+short_description: Publish a file so that no reader ever sees it partial, then mark it done
+version_added: 0.1.0
+description:
+  - Copies a file from the controller (O(src)) or inline text (O(content)) to O(dest) on the target by
+    protocol v1 of C(lockstep.handoff) - the data goes into a temp file in the destination directory
+    (C(.NAME.<random>.tmp), created exclusively, mode 0600), is fsynced and checked against the sha256
+    computed on the controller, gets its final attributes, is renamed onto O(dest), the directory is fsynced,
+    and only then a done marker (C(NAME.done), JSON with size and sha256) is written the same way.
+  - A reader of O(dest) sees the old file or the new one, never a part; a consumer that waits for the marker
+    (M(lockstep.handoff.wait_for_marker)) never picks up data that is still arriving. A crash at any point
+    leaves the old O(dest), or the new one without its marker; re-running the task converges.
+  - When the connection user can write to the destination directory, the bytes are transferred straight into
+    the temp file there (no second copy through the remote temp directory). With become the transfer goes
+    through the remote temp directory and the module copies it into place, hashing as it copies.
+  - When O(dest) already holds the same bytes and a marker that describes them, nothing is transferred and the
+    task reports C(changed=false). When only the marker is missing or stale, only the marker is written.
+  - This module runs partly on the controller (an action plugin hashes and sends the source), partly on the
+    target (standard library only, Python 3.8 or later).
+author:
+  - lockstep.handoff contributors
+extends_documentation_fragment:
+  - ansible.builtin.files
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.files
+  - ansible.builtin.action_common_attributes.flow
+  - lockstep.handoff.lock
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: Shows the old and new text of O(dest) when both are text and no larger than C(MAX_FILE_SIZE_FOR_DIFF).
+  platform:
+    platforms: posix
+  safe_file_operations:
+    support: full
+  vault:
+    support: full
+options:
+  src:
+    description:
+      - Path of the file to upload, on the controller. A relative path is searched like
+        M(ansible.builtin.copy) searches it (the role's C(files/), the playbook's directory).
+      - Exactly one of O(src) and O(content) is required. A directory is not accepted.
+    type: path
+  content:
+    description:
+      - The text to write to O(dest), instead of a file. Written as UTF-8.
+      - Exactly one of O(src) and O(content) is required.
+    type: str
+  decrypt:
+    description:
+      - Decrypt O(src) when it is vault-encrypted, before hashing and sending it.
+    type: bool
+    default: true
+  dest:
+    description:
+      - Absolute path of the file to publish on the target. Its directory must exist.
+      - A symlink at O(dest) is replaced by the file, not followed.
+    type: path
+    required: true
+  marker:
+    description:
+      - Write the done marker after the data is durable. Set V(false) to use this module only as a crash-safe
+        replacement for M(ansible.builtin.copy); an existing marker is then left as it is.
+    type: bool
+    default: true
+  marker_path:
+    description:
+      - Where the done marker goes. Defaults to O(dest) with C(.done) appended.
+      - Relocate it (for example to a C(.handoff/) subdirectory, which must exist) when the destination
+        directory is read by a glob such as nginx C(include conf.d/*), C(run-parts) or C(/etc/cron.d).
+    type: path
+  force:
+    description:
+      - Replace O(dest) when it exists with other content. With V(false) an existing O(dest) is left alone and
+        the task reports C(changed=false), as with M(ansible.builtin.copy).
+    type: bool
+    default: true
+  backup:
+    description:
+      - Keep a timestamped copy of the replaced O(dest) beside it, taken under the lock when O(lock) is set.
+    type: bool
+    default: false
+  validate:
+    description:
+      - A command run on the complete temp file before it is renamed onto O(dest); C(%s) stands for its path
+        and is required. When it fails, O(dest) and its marker are not touched and the temp file is removed.
+      - The command runs without a shell, as with M(ansible.builtin.copy).
+    type: str
+  lock:
+    description:
+      - Hold the lock O(lock_path) while replacing O(dest) and writing its marker, so that concurrent producers
+        of the same O(dest) (and consumers using the same lock) never see a marker that disagrees with the data.
+    type: bool
+    default: false
+notes:
+  - The marker is removed just before O(dest) is replaced and written again after it; in between, O(dest) exists
+    without a marker, which consumers correctly read as "not ready".
+  - Each publish increments the marker's C(generation); it is strictly increasing when every producer uses O(lock).
+  - Interrupted uploads leave temp files named C(.NAME.<random>.tmp) in the destination directory; they are never
+    renamed onto O(dest) and can be removed safely once no upload is running.
+seealso:
+  - module: lockstep.handoff.wait_for_marker
+  - module: lockstep.handoff.locked_move
+  - module: ansible.builtin.copy
+'''
+
+EXAMPLES = r'''
+- name: Publish a release archive and mark it done
+  lockstep.handoff.atomic_upload:
+    src: files/app-1.4.2.tar.gz
+    dest: /srv/handoff/inbox/app.tar.gz
+    mode: "0640"
+
+- name: Publish inline content, validated before it goes live
+  lockstep.handoff.atomic_upload:
+    content: "{{ lookup('ansible.builtin.template', 'site.conf.j2') }}"
+    dest: /etc/nginx/conf.d/site.conf
+    validate: /usr/sbin/nginx -t -q -c %s
+    # nginx includes conf.d/*: keep the marker out of the glob's reach
+    marker_path: /etc/nginx/.handoff/site.conf.done
+
+- name: Several producers may publish the same file; serialise them
+  lockstep.handoff.atomic_upload:
+    src: report.csv
+    dest: /srv/handoff/outbox/report.csv
+    lock: true
+    lock_timeout: 60
+    backup: true
+
+- name: A crash-safe copy without any marker
+  lockstep.handoff.atomic_upload:
+    src: motd
+    dest: /etc/motd
+    marker: false
+'''
+
+RETURN = r'''
+dest:
+  description: The path published.
+  returned: always
+  type: str
+  sample: /srv/handoff/inbox/app.tar.gz
+sha256:
+  description: The sha256 of the data, computed on the controller and verified on the target.
+  returned: always
+  type: str
+  sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+size:
+  description: The size of the data in bytes.
+  returned: always
+  type: int
+  sample: 1048576
+marker_path:
+  description: Path of the done marker, or V(null) when O(marker=false).
+  returned: always
+  type: str
+  sample: /srv/handoff/inbox/app.tar.gz.done
+backup_file:
+  description: Path of the backup of the replaced O(dest), or V(null).
+  returned: always
+  type: str
+  sample: /srv/handoff/inbox/app.tar.gz.4242.2026-11-23@10:00:00~
+action:
+  description:
+    - What the task did, or would do in check mode - V(none) (all in place), V(attributes) (only file attributes
+      changed), V(marker) (the data was in place, only the marker was written) or V(transfer) (the data was sent
+      and published).
+  returned: always
+  type: str
+  sample: transfer
+generation:
+  description: The marker's generation number after this publish (the previous one plus 1).
+  returned: when a marker was written with the data
+  type: int
+  sample: 3
+lock_wait:
+  description: Seconds spent waiting for the lock.
+  returned: when O(lock=true) and not in check mode
+  type: float
+  sample: 0.002
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import upload_module_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
+from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
+
+
+def main():
+    module = AnsibleModule(argument_spec=upload_module_options(), supports_check_mode=True,
+                           add_file_common_args=True)
+    run_backend(module, Upload)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: locked_move
+short_description: Move a marked file into place exactly once, holding a lock that flock(1) honours
+version_added: 0.1.0
+description:
+  - Takes the lock O(lock_path) (waiting up to O(lock_timeout)), judges the source's marker again under the lock
+    (complete, size and sha256 match), moves O(src) onto O(dest), then removes, moves or keeps the marker, and
+    releases the lock.
+  - On one filesystem the move is a C(rename(2)) followed by fsyncs of the directories. Across filesystems the file
+    is copied to a temp file beside O(dest) (hashing while copying and checking the marker's sha256), fsynced,
+    renamed onto O(dest), and only then is O(src) unlinked. A crash at any point leaves O(src), or a complete O(dest),
+    never a partial one.
+  - Exactly once - a second run, or a second consumer that lost the race for the same lock, finds O(src) gone and
+    O(dest) in place and reports C(changed=false). A run that finds the move done but the marker step left undone
+    (a crash in between) finishes it.
+  - The lock is compatible with util-linux C(flock(1)) on the same path, so shell scripts and cron jobs doing
+    C(flock /srv/in/x.lock mv ...) and this module exclude each other.
+author:
+  - lockstep.handoff contributors
+extends_documentation_fragment:
+  - ansible.builtin.files
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.files
+  - lockstep.handoff.lock
+  - lockstep.handoff.marker_check
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the lock is not taken (that would create the lock file); the verdict is made without it.
+  diff_mode:
+    support: partial
+    details: Shows the path the file moves from and to, not its content.
+  platform:
+    platforms: posix
+  safe_file_operations:
+    support: full
+options:
+  src:
+    description:
+      - The file to move, usually one a producer published with a marker. Must be a regular file.
+    type: path
+    required: true
+  dest:
+    description:
+      - Where the file goes (the full path of the file, not a directory).
+    type: path
+    required: true
+  require_marker:
+    description:
+      - Move O(src) only when its marker is complete and describes it (see O(verify_checksum)); otherwise fail
+        with what is missing.
+      - Set V(false) to move files that nobody marks; the move is still locked, atomic and exactly once.
+    type: bool
+    default: true
+  marker:
+    description:
+      - What to do with the source's marker after the data has moved.
+      - V(remove) deletes it, so that M(lockstep.handoff.wait_for_marker) with O(lockstep.handoff.wait_for_marker#module:state=absent)
+        sees the file consumed.
+      - V(move) writes it to O(dest_marker_path) and deletes the original.
+      - V(keep) leaves it where it is.
+    type: str
+    choices: [remove, move, keep]
+    default: remove
+  dest_marker_path:
+    description:
+      - Where O(marker=move) puts the marker. Defaults to O(dest) with C(.done) appended.
+    type: path
+  force:
+    description:
+      - Replace an existing O(dest), as C(mv) does. With V(false) an existing O(dest) is left alone, O(src) stays,
+        and the task reports C(changed=false).
+    type: bool
+    default: true
+  backup:
+    description:
+      - Keep a timestamped copy of the replaced O(dest) beside it.
+    type: bool
+    default: false
+  create_parents:
+    description:
+      - Create missing directories of O(dest), O(lock_path) and O(dest_marker_path) (mode from the umask).
+      - Without it a missing directory fails the task with a message naming it.
+    type: bool
+    default: false
+notes:
+  - The default O(lock_path) is O(dest) with C(.lock) appended. Every consumer of the same O(src) must use the same
+    lock path, or two consumers moving one file to two places are not excluded from each other.
+  - When the producer may publish O(src) again while it is being consumed, give M(lockstep.handoff.atomic_upload)
+    the same O(lock_path) with its O(lockstep.handoff.atomic_upload#module:lock) option.
+  - File attributes given to the task are applied to the moved file; options left unset keep the source's values.
+seealso:
+  - module: lockstep.handoff.atomic_upload
+  - module: lockstep.handoff.wait_for_marker
+  - name: flock(1)
+    description: The util-linux command whose locks this module honours.
+    link: https://man7.org/linux/man-pages/man1/flock.1.html
+'''
+
+EXAMPLES = r'''
+- name: Wait for the upload, then move it into place exactly once
+  block:
+    - name: Wait for the producer's marker
+      lockstep.handoff.wait_for_marker:
+        path: /srv/handoff/inbox/app.tar.gz
+        timeout: 600
+
+    - name: Move it under the lock
+      lockstep.handoff.locked_move:
+        src: /srv/handoff/inbox/app.tar.gz
+        dest: /opt/app/releases/app.tar.gz
+        lock_timeout: 60
+        mode: "0644"
+
+- name: Share the lock with a cron job that runs "flock /var/lock/app.lock mv ..."
+  lockstep.handoff.locked_move:
+    src: /srv/handoff/inbox/app.tar.gz
+    dest: /opt/app/releases/app.tar.gz
+    lock_path: /var/lock/app.lock
+    lock_timeout: 0   # fail at once instead of queueing behind the cron job
+
+- name: Keep the marker with the data, on another filesystem
+  lockstep.handoff.locked_move:
+    src: /srv/handoff/inbox/report.csv
+    dest: /data/reports/2026-11-23.csv
+    marker: move
+    create_parents: true
+
+- name: Take files from a producer that writes no markers (locked and atomic, but no completeness check)
+  lockstep.handoff.locked_move:
+    src: /srv/drop/legacy.bin
+    dest: /srv/ready/legacy.bin
+    require_marker: false
+'''
+
+RETURN = r'''
+src:
+  description: The source path.
+  returned: always
+  type: str
+  sample: /srv/handoff/inbox/app.tar.gz
+dest:
+  description: The destination path.
+  returned: always
+  type: str
+  sample: /opt/app/releases/app.tar.gz
+msg:
+  description: What happened, in words (moved, already moved, completed an interrupted move, left in place).
+  returned: always
+  type: str
+  sample: moved /srv/handoff/inbox/app.tar.gz to /opt/app/releases/app.tar.gz
+lock_path:
+  description: The lock that was held.
+  returned: always
+  type: str
+  sample: /opt/app/releases/app.tar.gz.lock
+lock_wait:
+  description: Seconds spent waiting for the lock (V(0) in check mode, where no lock is taken).
+  returned: always
+  type: float
+  sample: 0.004
+cross_device:
+  description: Whether the move copied across filesystems instead of renaming.
+  returned: always
+  type: bool
+  sample: false
+sha256:
+  description: The sha256 of the moved data.
+  returned: when the data was moved, or was found already in place
+  type: str
+  sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+size:
+  description: The size of the moved data in bytes.
+  returned: when the data was moved, or was found already in place
+  type: int
+  sample: 1048576
+marker:
+  description: The source's parsed marker, when O(require_marker) judged one.
+  returned: when the data was moved with O(require_marker=true)
+  type: dict
+  sample: {"protocol": "lockstep.handoff/1", "state": "complete", "size": 1048576, "generation": 1,
+           "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
+backup_file:
+  description: Path of the backup of the replaced O(dest), or V(null).
+  returned: always
+  type: str
+  sample: /opt/app/releases/app.tar.gz.4242.2026-11-23@10:00:00~
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._move import Move
+from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
+
+
+def main():
+    module = AnsibleModule(argument_spec=move_options(), supports_check_mode=True, add_file_common_args=True)
+    run_backend(module, Move)
+
+
+if __name__ == '__main__':
+    main()

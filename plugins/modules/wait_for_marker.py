@@ -1,0 +1,162 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: wait_for_marker
+short_description: Wait until a producer has marked a file complete (or until the marker is consumed)
+version_added: 0.1.0
+description:
+  - Waits on the target until the done marker of O(path) exists, says C(complete), and describes the data beside
+    it (size, and sha256 when the marker has one and O(verify_checksum) is on). Then it returns the parsed marker.
+  - Wakes on inotify events in the directories of the data and the marker, so a marker renamed into place is
+    seen within milliseconds; O(sleep) is the interval of the safety re-check (and of polling where inotify is
+    not available, for example on NFS).
+  - A marker in state C(failed) fails the task at once with the producer's reason, instead of at the timeout.
+  - At the timeout the task fails with what it saw last - no data, data without marker, a malformed marker,
+    or a marker whose size or checksum disagrees with the data.
+  - With O(state=absent) it waits until the marker is gone, that is until a consumer took the file.
+  - Accepts an empty marker (C(touch NAME.done), as legacy shell producers write) as complete without checksum,
+    unless O(require_checksum) is set.
+author:
+  - lockstep.handoff contributors
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - lockstep.handoff.marker_check
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads, so it waits in check mode as well.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  path:
+    description:
+      - The data file whose marker is awaited.
+    type: path
+    required: true
+  state:
+    description:
+      - V(present) waits for a complete marker that describes the data.
+      - V(absent) waits until the marker no longer exists.
+    type: str
+    choices: [present, absent]
+    default: present
+  timeout:
+    description:
+      - Seconds to wait before failing; fractions allowed. V(0) looks once.
+    type: float
+    default: 300
+  sleep:
+    description:
+      - Seconds between two looks when no inotify event arrives; must be more than 0.
+    type: float
+    default: 1
+  newer_than_generation:
+    description:
+      - Wait for a marker whose C(generation) is greater than this number, to tell a new version of the same file
+        from the one already seen (use the RV(generation) of an earlier run).
+    type: int
+seealso:
+  - module: lockstep.handoff.atomic_upload
+  - module: lockstep.handoff.locked_move
+  - module: ansible.builtin.wait_for
+'''
+
+EXAMPLES = r'''
+- name: Wait up to 10 minutes for the nightly export
+  lockstep.handoff.wait_for_marker:
+    path: /srv/handoff/inbox/export.csv
+    timeout: 600
+  register: export
+
+- name: Show what the producer said
+  ansible.builtin.debug:
+    msg: "{{ export.size }} bytes, sha256 {{ export.sha256 }}, written {{ export.marker.written_at }}"
+
+- name: Accept only markers with a checksum (no legacy touch markers)
+  lockstep.handoff.wait_for_marker:
+    path: /srv/handoff/inbox/app.tar.gz
+    require_checksum: true
+
+- name: Wait for a newer version than the one already processed
+  lockstep.handoff.wait_for_marker:
+    path: /srv/handoff/inbox/report.csv
+    newer_than_generation: "{{ last_generation | int }}"
+
+- name: Wait until a consumer has taken the file
+  lockstep.handoff.wait_for_marker:
+    path: /srv/handoff/inbox/app.tar.gz
+    state: absent
+    timeout: 120
+'''
+
+RETURN = r'''
+path:
+  description: The data file.
+  returned: always
+  type: str
+  sample: /srv/handoff/inbox/export.csv
+marker_path:
+  description: The marker that was awaited.
+  returned: always
+  type: str
+  sample: /srv/handoff/inbox/export.csv.done
+state:
+  description: The state that was awaited.
+  returned: always
+  type: str
+  sample: present
+elapsed:
+  description: Seconds spent waiting.
+  returned: always
+  type: float
+  sample: 0.013
+watch:
+  description: How changes were noticed - V(inotify), or V(poll) every O(sleep) seconds.
+  returned: always
+  type: str
+  sample: inotify
+marker:
+  description: 'The parsed marker (an empty legacy marker is returned as C({"state": "complete", "legacy": true})).'
+  returned: when O(state=present)
+  type: dict
+  sample: {"protocol": "lockstep.handoff/1", "state": "complete", "size": 42, "generation": 1,
+           "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+           "written_at": "2026-11-23T10:00:00Z", "producer": "lockstep.handoff.atomic_upload on h1"}
+sha256:
+  description: The sha256 of the data (computed when verified, else the marker's), or V(null) for a legacy marker.
+  returned: when O(state=present)
+  type: str
+  sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+size:
+  description: The size of the data file in bytes.
+  returned: when O(state=present)
+  type: int
+  sample: 42
+generation:
+  description: The marker's generation, or V(null) when it has none.
+  returned: when O(state=present)
+  type: int
+  sample: 1
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import wait_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
+from ansible_collections.lockstep.handoff.plugins.module_utils._wait import Wait
+
+
+def main():
+    module = AnsibleModule(argument_spec=wait_options(), supports_check_mode=True)
+    run_backend(module, Wait)
+
+
+if __name__ == '__main__':
+    main()
