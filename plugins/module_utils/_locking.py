@@ -18,6 +18,7 @@ import os
 import stat
 import time
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock_holders import describe_holders
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain
@@ -111,9 +112,7 @@ def acquire(path, timeout, lock_type='flock', shared=False):
     """
     if lock_type not in LOCK_TYPES:
         raise HandoffError('lock_type %r is not one of %s' % (lock_type, ', '.join(LOCK_TYPES)))
-    if timeout < 0:
-        raise HandoffError('lock_timeout is %s; it must be 0 (fail at once when held) or more seconds'
-                           % timeout)
+    check_non_negative('lock_timeout', timeout, 'fail at once when held')
     try:
         fd = _open_lock_file(path, lock_type)
     except OSError as exc:

@@ -24,7 +24,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._locking import d
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker, MarkerError, default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, WAITING, observe
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain, explained
-from ansible_collections.lockstep.handoff.plugins.module_utils._paths import check_not_directory
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_not_directory
 
 
 class _SourceVanished(Exception):
@@ -61,9 +61,7 @@ class Move:
 
     def _check_options(self):
         params = self.params
-        if params['lock_timeout'] < 0:
-            raise HandoffError('lock_timeout is %s; it must be 0 (fail at once when held) or more seconds'
-                               % params['lock_timeout'])
+        check_non_negative('lock_timeout', params['lock_timeout'], 'fail at once when held')
         paths = {'src': self.src, 'dest': self.dest, 'lock_path': self.lock_path}
         if params['marker'] == 'move':
             paths['dest_marker_path'] = self.dest_marker_path

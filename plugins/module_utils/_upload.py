@@ -28,7 +28,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explained, filesystem_space
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
-from ansible_collections.lockstep.handoff.plugins.module_utils._paths import check_not_directory, check_parent_directory
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_not_directory, check_parent_directory
 
 
 class Upload:
@@ -47,7 +47,7 @@ class Upload:
 
     def run(self):
         """Run the phase the action plugin asked for; return the result dict."""
-        self._check_paths()
+        self._check_options()
         phase = self.params['_phase']
         if phase == 'abort':
             return self._abort()
@@ -56,7 +56,8 @@ class Upload:
                 return self._with_lock_wait(self._probe(), lock)
         return self._publish()
 
-    def _check_paths(self):
+    def _check_options(self):
+        check_non_negative('lock_timeout', self.params['lock_timeout'], 'fail at once when held')
         check_parent_directory(self.dest, 'dest')
         check_not_directory(self.dest, 'dest')
         if self.marker_path:

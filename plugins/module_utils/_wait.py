@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import (
@@ -25,10 +26,10 @@ class Wait:
         self.marker_path = params['marker_path'] or default_marker_path(self.path)
         self.timeout = params['timeout']
         self.sleep = params['sleep']
+        self.started = None
 
     def _check_options(self):
-        if self.timeout < 0:
-            raise HandoffError('timeout is %s; it must be 0 (look once) or more seconds' % self.timeout)
+        check_non_negative('timeout', self.timeout, 'look once')
         if self.sleep <= 0:
             raise HandoffError('sleep is %s; it must be more than 0 seconds' % self.sleep)
         if os.path.abspath(self.marker_path) == os.path.abspath(self.path):
@@ -45,13 +46,13 @@ class Wait:
                        self.params['require_checksum'], self.params['newer_than_generation'], hash_cache)
         if seen.status == FAILED:
             raise HandoffError(seen.reason, path=self.path, marker_path=self.marker_path,
-                               marker=seen.marker.to_dict())
+                               marker=seen.marker.to_dict(), elapsed=round(time.monotonic() - self.started, 3))
         return seen.status == READY, seen, seen.reason
 
     def run(self):
         """Wait until the wanted state holds; return the result dict, or raise at the timeout."""
         self._check_options()
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         deadline = started + self.timeout
         hash_cache = HashCache()
         directories = {os.path.dirname(os.path.abspath(p)) for p in (self.path, self.marker_path)}

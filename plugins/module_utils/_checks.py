@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Checks on the paths a task names, made before anything is written."""
+"""Checks on what a task asks for, made before anything is written."""
 
 from __future__ import annotations
 
@@ -23,3 +23,9 @@ def check_not_directory(path, option):
     if os.path.isdir(path) and not os.path.islink(path):
         raise HandoffError('%s %s is a directory; give the full path of the file, e.g. %s'
                            % (option, path, os.path.join(path, 'NAME')), path=path)
+
+
+def check_non_negative(option, value, zero_means):
+    """Fail when a duration option is negative; ``zero_means`` tells the user what 0 does instead."""
+    if value < 0:
+        raise HandoffError('%s is %s; it must be 0 (%s) or more seconds' % (option, value, zero_means))
