@@ -60,6 +60,37 @@ def lock_entries(st, proc_locks=PROC_LOCKS):
     return entries
 
 
+def processes_with_file_open(st, exclude_pid=None):
+    """Pids whose open descriptors point at the file of ``st`` (slow: only for error messages).
+
+    A flock lock belongs to an open file description, not to a pid: after
+    ``flock(1)`` exits, the child that inherited its descriptor still holds
+    the lock while ``/proc/locks`` keeps naming the dead parent.
+    """
+    found = []
+    for name in os.listdir('/proc'):
+        if not name.isdigit() or int(name) == exclude_pid:
+            continue
+        fd_dir = '/proc/%s/fd' % name
+        try:
+            descriptors = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in descriptors:
+            try:
+                other = os.stat(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if other.st_ino == st.st_ino and other.st_dev == st.st_dev:
+                found.append(int(name))
+                break
+    return sorted(found)
+
+
+def _describe_pid(pid):
+    return 'pid %d (%s)' % (pid, command_line(pid) or 'command line not readable')
+
+
 def describe_holders(st, exclude_pid=None):
     """A phrase naming the processes holding (not waiting for) the lock, for error messages."""
     holders = [e for e in lock_entries(st) if not e['waiting'] and e['pid'] != exclude_pid]
@@ -67,8 +98,12 @@ def describe_holders(st, exclude_pid=None):
         return 'held by a process this user cannot see (another PID namespace or host)'
     parts = []
     for entry in holders:
-        if entry['pid'] > 0:
-            parts.append('pid %d (%s)' % (entry['pid'], entry['command'] or 'command line not readable'))
-        else:
+        if entry['pid'] <= 0:
             parts.append('a process in another PID namespace')
-    return 'held by %s [%s %s]' % (', '.join(parts), holders[0]['kind'], holders[0]['mode'])
+        elif entry['command'] is not None:
+            parts.append(_describe_pid(entry['pid']))
+        else:
+            openers = [_describe_pid(pid) for pid in processes_with_file_open(st, exclude_pid)]
+            parts.append('pid %d, which has exited; the lock lives on in %s that inherited its descriptor'
+                         % (entry['pid'], ', '.join(openers) or 'a process this user cannot see'))
+    return 'held by %s [%s %s]' % ('; '.join(parts), holders[0]['kind'], holders[0]['mode'])

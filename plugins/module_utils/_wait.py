@@ -70,7 +70,7 @@ class Wait:
                 watcher.wait(min(self.sleep, remaining))
 
     def _result(self, seen, elapsed, method):
-        result = dict(changed=False, path=self.path, marker_path=self.marker_path, state=self.params['state'],
+        result = dict(changed=False, path=self.path, marker_path=self.marker_path,
                       elapsed=round(elapsed, 3), watch=method, marker=None, sha256=None, size=None)
         if seen is not None:
             result.update(marker=seen.marker.to_dict(), sha256=seen.sha256, size=seen.size,

@@ -72,7 +72,7 @@ class DirectoryWatcher:
         if self.method == 'poll':
             time.sleep(timeout)
             return
-        readable, _, _ = select.select([self._fd], [], [], timeout)
+        readable = select.select([self._fd], [], [], timeout)[0]
         if readable:
             try:
                 while os.read(self._fd, 65536):

@@ -26,12 +26,12 @@ description:
   - This module runs partly on the controller (an action plugin hashes and sends the source), partly on the
     target (standard library only, Python 3.8 or later).
 author:
-  - lockstep.handoff contributors
+  - Lockstep maintainers (@lockstep)
 extends_documentation_fragment:
   - ansible.builtin.files
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.files
-  - ansible.builtin.action_common_attributes.flow
+  - lockstep.handoff._attributes
+  - lockstep.handoff._attributes.files
+  - lockstep.handoff._attributes.transfer
   - lockstep.handoff.lock
 attributes:
   action:
@@ -103,6 +103,32 @@ options:
         and is required. When it fails, O(dest) and its marker are not touched and the temp file is removed.
       - The command runs without a shell, as with M(ansible.builtin.copy).
     type: str
+  _phase:
+    description:
+      - B(Internal), set by the action plugin; never set it in a task. Which step runs on the target.
+    type: str
+    choices: [probe, publish, abort]
+    required: true
+  _sha256:
+    description: B(Internal), set by the action plugin. The sha256 of the source, computed on the controller.
+    type: str
+  _size:
+    description: B(Internal), set by the action plugin. The size of the source in bytes.
+    type: int
+  _staged_path:
+    description: B(Internal), set by the action plugin. Where the transferred bytes are on the target.
+    type: path
+  _direct:
+    description: B(Internal), set by the action plugin. Whether the bytes were sent straight into the temp file beside O(dest).
+    type: bool
+    default: false
+  _producer:
+    description: B(Internal), set by the action plugin. Who is publishing, recorded in the marker.
+    type: str
+  _max_diff_size:
+    description: B(Internal), set by the action plugin from C(MAX_FILE_SIZE_FOR_DIFF). Largest file shown in a diff.
+    type: int
+    default: 104448
   lock:
     description:
       - Hold the lock O(lock_path) while replacing O(dest) and writing its marker, so that concurrent producers

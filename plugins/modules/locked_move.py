@@ -23,11 +23,11 @@ description:
   - The lock is compatible with util-linux C(flock(1)) on the same path, so shell scripts and cron jobs doing
     C(flock /srv/in/x.lock mv ...) and this module exclude each other.
 author:
-  - lockstep.handoff contributors
+  - Lockstep maintainers (@lockstep)
 extends_documentation_fragment:
   - ansible.builtin.files
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.files
+  - lockstep.handoff._attributes
+  - lockstep.handoff._attributes.files
   - lockstep.handoff.lock
   - lockstep.handoff.marker_check
 attributes:

@@ -22,9 +22,9 @@ description:
   - Accepts an empty marker (C(touch NAME.done), as legacy shell producers write) as complete without checksum,
     unless O(require_checksum) is set.
 author:
-  - lockstep.handoff contributors
+  - Lockstep maintainers (@lockstep)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - lockstep.handoff._attributes
   - lockstep.handoff.marker_check
 attributes:
   check_mode:
@@ -107,11 +107,6 @@ marker_path:
   returned: always
   type: str
   sample: /srv/handoff/inbox/export.csv.done
-state:
-  description: The state that was awaited.
-  returned: always
-  type: str
-  sample: present
 elapsed:
   description: Seconds spent waiting.
   returned: always

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The supported controllers: ansible-core version -> Python that runs it, and its venv.
 # Sourced by scripts/*; ROOT must be set.
 CONTROLLERS=(2.19 2.21)
