@@ -13,7 +13,7 @@ options:
     description:
       - The lock file to hold while the hand-off step runs.
       - Defaults to O(dest) with C(.lock) appended.
-      - Any path may be given, a directory too (with O(lock_type=flock)). It is created (mode 0664)
+      - Any path may be given, a directory too (with O(lock_type=flock)). It is created with mode 0664 (whatever the umask)
         when missing, and never deleted, so that processes waiting on it keep locking the same inode.
       - Give the same path to every producer and consumer that must exclude each other, including shell
         scripts using C(flock /that/path ...); a glob-read directory (C(conf.d/), C(/etc/cron.d)) is

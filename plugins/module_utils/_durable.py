@@ -39,6 +39,17 @@ def is_temp_of(dest, candidate):
         and len(name) > len(temp_prefix(dest)) + len(TEMP_SUFFIX)
 
 
+def temps_of(dest):
+    """Protocol temp files for ``dest`` present in its directory (left by interrupted uploads, or live)."""
+    directory = os.path.dirname(dest) or '.'
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return sorted(os.path.join(directory, name) for name in names
+                  if is_temp_of(dest, os.path.join(directory, name)))
+
+
 def create_temp_beside(dest, mode=0o600):
     """Create ``DIR/.NAME.<random>.tmp`` exclusively (never through a symlink); return ``(fd, path)``."""
     directory = os.path.dirname(dest) or '.'

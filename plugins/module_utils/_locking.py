@@ -81,11 +81,19 @@ def _open_lock_file(path, lock_type):
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise HandoffError('lock path %s exists but is neither a regular file nor a directory' % path,
                            lock_path=path)
-    flags = os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags = os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        return os.open(path, flags | os.O_RDWR, LOCK_FILE_MODE)
+        fd = os.open(path, flags | os.O_RDWR | os.O_CREAT | os.O_EXCL, LOCK_FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        # Whatever the umask, the group (a cron job's account, a second user) may lock it too.
+        os.fchmod(fd, LOCK_FILE_MODE)
+        return fd
+    try:
+        return os.open(path, flags | os.O_RDWR)
     except PermissionError:
-        if lock_type != 'flock' or st is None:
+        if lock_type != 'flock':
             raise
         # flock(1) itself locks through a read-only descriptor; so can we.
         return os.open(path, flags | os.O_RDONLY)

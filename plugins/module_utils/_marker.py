@@ -10,9 +10,11 @@ its content is the producer's statement of what a consumer may take.
 from __future__ import annotations
 
 import datetime
+import errno
 import json
 import os
 import re
+import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import write_bytes_durably
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
@@ -107,16 +109,26 @@ class Marker:
 
     @classmethod
     def read(cls, path):
-        """Read and parse the marker at ``path``; None when there is none."""
+        """Read and parse the marker at ``path``; None when there is none.
+
+        Opened non-blocking and without following links, then checked to be a
+        regular file: a FIFO, directory or symlink planted there is refused at
+        once instead of hanging or being followed.
+        """
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            kind = 'a symlink' if exc.errno == errno.ELOOP else 'unreadable (%s)' % exc.strerror
+            raise MarkerError('marker %s is %s; a marker must be a regular file' % (path, kind), marker_path=path)
         try:
-            with os.fdopen(fd, 'rb') as handle:
-                raw = handle.read(MAX_MARKER_BYTES + 1)
-        except IsADirectoryError:
-            raise MarkerError('marker %s is a directory, not a file' % path, marker_path=path)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise MarkerError('marker %s is not a regular file (a directory, FIFO or device)' % path,
+                                  marker_path=path)
+            raw = os.read(fd, MAX_MARKER_BYTES + 1)
+        finally:
+            os.close(fd)
         return cls.parse(raw, path)
 
     def to_dict(self):

@@ -60,11 +60,12 @@ def observe(data_path, marker_path, verify_checksum=True, require_checksum=False
     except MarkerError as exc:
         return Observation(WAITING, exc.msg)
     try:
-        st = os.stat(data_path)
+        st = os.lstat(data_path)
     except FileNotFoundError:
         st = None
     if st is not None and not stat.S_ISREG(st.st_mode):
-        return Observation(WAITING, 'data path %s exists but is not a regular file' % data_path, marker)
+        return Observation(WAITING, 'data path %s exists but is not a regular file (a symlink, directory or '
+                           'device); producers of this protocol publish regular files' % data_path, marker)
     if marker is None:
         if st is None:
             return Observation(WAITING, 'neither the data file %s nor its marker %s exists yet'

@@ -18,7 +18,7 @@ import socket
 import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
-    create_temp_beside, is_temp_of, publish_durably, remove_durably, remove_quietly)
+    create_temp_beside, is_temp_of, publish_durably, remove_durably, remove_quietly, temps_of)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import (
     copy_with_sha256, sha256_of_fd, sha256_of_path)
@@ -52,9 +52,18 @@ class Upload:
         if phase == 'abort':
             return self._abort()
         if phase == 'probe':
+            self._report_leftover_temps()
             with self._lock(self.params['lock'] and not self.module.check_mode) as lock:
                 return self._with_lock_wait(self._probe(), lock)
         return self._publish()
+
+    def _report_leftover_temps(self):
+        """Warn about temp files that interrupted uploads left (never renamed onto dest, safe to delete)."""
+        leftovers = temps_of(self.dest)
+        if leftovers:
+            self.module.warn('%d temp file(s) of %s are present, left by interrupted uploads or belonging to one '
+                             'running now: %s. They are never renamed onto dest; remove them once no upload of '
+                             'this file runs' % (len(leftovers), self.dest, ', '.join(leftovers)))
 
     def _check_options(self):
         check_non_negative('lock_timeout', self.params['lock_timeout'], 'fail at once when held')
