@@ -1,0 +1,255 @@
+"""locked_move's target side with a real AnsibleModule: under the lock, exactly once, never a partial dest."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import stat
+import sys
+
+import pytest
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._move import Move
+
+DATA = b'release 42\n' * 100
+SHA = hashlib.sha256(DATA).hexdigest()
+FORK = multiprocessing.get_context('fork')
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    path = tmp_path / 'in'
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    path = tmp_path / 'out'
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def mover(make_module):
+    """``mover(src, dest, check_mode=False, **options)``: a Move with a real module."""
+    def make(src, dest, check_mode=False, **options):
+        return Move(make_module(move_options(), check_mode=check_mode, src=str(src), dest=str(dest), **options))
+    return make
+
+
+def produce(directory, name='x.tar', data=DATA):
+    """Publish ``data`` as ``directory/name`` with a complete marker, as a producer would."""
+    src = directory / name
+    src.write_bytes(data)
+    Marker.complete(hashlib.sha256(data).hexdigest(), len(data), 'test', 1).write(str(src) + '.done')
+    return src
+
+
+def marker_of(path):
+    return path.parent / (path.name + '.done')
+
+
+def test_move_renames_the_data_then_removes_its_marker(mover, inbox, outbox):
+    src = produce(inbox)
+    dest = outbox / 'x.tar'
+    inode = os.stat(src).st_ino
+    result = mover(src, dest).run()
+    assert {key: result[key] for key in ('changed', 'cross_device', 'sha256', 'size', 'lock_path')} == dict(
+        changed=True, cross_device=False, sha256=SHA, size=len(DATA), lock_path=str(dest) + '.lock')
+    assert result['msg'] == 'moved %s to %s' % (src, dest)
+    assert result['marker']['sha256'] == SHA
+    assert dest.read_bytes() == DATA
+    assert os.stat(dest).st_ino == inode
+    assert not src.exists() and not marker_of(src).exists()
+    assert (outbox / 'x.tar.lock').exists()
+
+
+def test_second_run_finds_the_move_done_and_changes_nothing(mover, inbox, outbox):
+    src = produce(inbox)
+    mover(src, outbox / 'x.tar').run()
+    result = mover(src, outbox / 'x.tar').run()
+    assert result['changed'] is False
+    assert result['msg'] == 'already moved: %s is absent and %s is in place' % (src, outbox / 'x.tar')
+    assert (outbox / 'x.tar').read_bytes() == DATA
+
+
+def test_interrupted_move_with_the_marker_left_behind_is_completed(mover, inbox, outbox):
+    src = produce(inbox)
+    os.rename(src, outbox / 'x.tar')
+    result = mover(src, outbox / 'x.tar').run()
+    assert result['changed'] is True
+    assert result['msg'].startswith('completed an interrupted move')
+    assert not marker_of(src).exists()
+
+
+def test_marker_move_puts_the_same_marker_beside_dest(mover, inbox, outbox):
+    src = produce(inbox)
+    marker = marker_of(src).read_bytes()
+    mover(src, outbox / 'x.tar', marker='move').run()
+    assert (outbox / 'x.tar.done').read_bytes() == marker
+    assert not marker_of(src).exists()
+
+
+def test_marker_keep_leaves_the_marker_in_place(mover, inbox, outbox):
+    src = produce(inbox)
+    mover(src, outbox / 'x.tar', marker='keep').run()
+    assert marker_of(src).exists()
+    assert not (outbox / 'x.tar.done').exists()
+
+
+def test_unmarked_source_is_not_moved(mover, inbox, outbox):
+    src = inbox / 'x.tar'
+    src.write_bytes(DATA)
+    with pytest.raises(HandoffError, match='Wait for it first with lockstep.handoff.wait_for_marker'):
+        mover(src, outbox / 'x.tar').run()
+    assert src.read_bytes() == DATA
+    assert not (outbox / 'x.tar').exists()
+
+
+def test_unmarked_source_moves_when_no_marker_is_required(mover, inbox, outbox):
+    src = inbox / 'x.tar'
+    src.write_bytes(DATA)
+    result = mover(src, outbox / 'x.tar', require_marker=False).run()
+    assert (result['changed'], result['sha256'], result['marker']) == (True, SHA, None)
+    assert (outbox / 'x.tar').read_bytes() == DATA
+
+
+def test_failed_marker_stops_the_move_with_the_producer_reason(mover, inbox, outbox):
+    src = inbox / 'x.tar'
+    src.write_bytes(DATA)
+    Marker(STATE_FAILED, reason='sender crashed').write(str(marker_of(src)))
+    with pytest.raises(HandoffError, match='not moving .*: the producer marked .* failed: sender crashed') as caught:
+        mover(src, outbox / 'x.tar').run()
+    assert caught.value.details['marker']['state'] == 'failed'
+    assert src.exists() and not (outbox / 'x.tar').exists()
+
+
+def test_data_changed_after_marking_is_not_moved(mover, inbox, outbox):
+    src = produce(inbox)
+    src.write_bytes(DATA.upper())
+    with pytest.raises(HandoffError, match='checksum mismatch'):
+        mover(src, outbox / 'x.tar').run()
+    assert src.read_bytes() == DATA.upper()
+    assert not (outbox / 'x.tar').exists()
+
+
+def test_lock_held_by_flock1_stops_the_move_naming_the_holder(mover, inbox, outbox, hold_lock):
+    src = produce(inbox)
+    holder = hold_lock(outbox / 'x.tar.lock')
+    with pytest.raises(LockTimeout, match=r'held by pid %d \(' % holder.pid):
+        mover(src, outbox / 'x.tar', lock_timeout=0.2).run()
+    assert src.exists() and not (outbox / 'x.tar').exists()
+
+
+def test_check_mode_moves_nothing_and_takes_no_lock(mover, inbox, outbox):
+    src = produce(inbox)
+    result = mover(src, outbox / 'x.tar', check_mode=True).run()
+    assert (result['changed'], result['lock_wait']) == (True, 0.0)
+    assert result['msg'] == 'would move %s to %s' % (src, outbox / 'x.tar')
+    assert sorted(os.listdir(outbox)) == []
+    assert src.exists() and marker_of(src).exists()
+
+
+def test_existing_dest_is_kept_without_force(mover, inbox, outbox):
+    src = produce(inbox)
+    (outbox / 'x.tar').write_bytes(b'older')
+    result = mover(src, outbox / 'x.tar', force=False).run()
+    assert result['changed'] is False
+    assert (outbox / 'x.tar').read_bytes() == b'older'
+    assert src.exists()
+
+
+def test_backup_keeps_the_replaced_dest(mover, inbox, outbox):
+    src = produce(inbox)
+    (outbox / 'x.tar').write_bytes(b'older')
+    result = mover(src, outbox / 'x.tar', backup=True).run()
+    assert open(result['backup_file'], 'rb').read() == b'older'
+    assert (outbox / 'x.tar').read_bytes() == DATA
+
+
+def test_mode_option_is_applied_to_the_moved_file(mover, inbox, outbox):
+    src = produce(inbox)
+    mover(src, outbox / 'x.tar', mode='0640').run()
+    assert stat.S_IMODE(os.stat(outbox / 'x.tar').st_mode) == 0o640
+
+
+def test_nothing_to_move_is_an_error_naming_both_paths(mover, inbox, outbox):
+    with pytest.raises(HandoffError, match='src %s does not exist, and dest %s does not either'
+                       % (inbox / 'x.tar', outbox / 'x.tar')):
+        mover(inbox / 'x.tar', outbox / 'x.tar').run()
+
+
+def test_symlink_source_is_refused(mover, inbox, outbox):
+    real = produce(inbox, name='real.tar')
+    link = inbox / 'x.tar'
+    link.symlink_to(real)
+    with pytest.raises(HandoffError, match='is not a regular file'):
+        mover(link, outbox / 'x.tar', require_marker=False).run()
+    assert real.exists() and link.is_symlink()
+
+
+def test_lock_path_equal_to_src_is_refused(mover, inbox, outbox):
+    src = produce(inbox)
+    with pytest.raises(HandoffError, match='src and lock_path are the same path'):
+        mover(src, outbox / 'x.tar', lock_path=str(src)).run()
+
+
+def test_missing_dest_directory_is_an_error_unless_create_parents(mover, inbox, tmp_path):
+    src = produce(inbox)
+    dest = tmp_path / 'new' / 'dir' / 'x.tar'
+    with pytest.raises(HandoffError, match='create it first or set create_parents=true'):
+        mover(src, dest).run()
+    assert mover(src, dest, create_parents=True).run()['changed'] is True
+    assert dest.read_bytes() == DATA
+
+
+def _consume(move, start):
+    start.wait(10)
+    sys.exit(10 if move.run()['changed'] else 11)
+
+
+def test_two_consumers_racing_move_the_file_exactly_once(mover, inbox, outbox):
+    src = produce(inbox)
+    moves = [mover(src, outbox / 'x.tar') for dummy in range(2)]
+    start = FORK.Event()
+    procs = [FORK.Process(target=_consume, args=(move, start)) for move in moves]
+    for proc in procs:
+        proc.start()
+    start.set()
+    for proc in procs:
+        proc.join(30)
+    assert sorted(proc.exitcode for proc in procs) == [10, 11]
+    assert (outbox / 'x.tar').read_bytes() == DATA
+    assert not src.exists() and not marker_of(src).exists()
+
+
+@pytest.fixture
+def other_filesystem(tmp_path, mount_tmpfs):
+    return mount_tmpfs(tmp_path / 'other-fs', 'size=1m')
+
+
+def test_move_across_filesystems_copies_then_removes_the_source(mover, inbox, other_filesystem):
+    src = produce(inbox)
+    os.chmod(src, 0o640)
+    dest = other_filesystem / 'x.tar'
+    result = mover(src, dest).run()
+    assert (result['changed'], result['cross_device'], result['sha256']) == (True, True, SHA)
+    assert dest.read_bytes() == DATA
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o640
+    assert not src.exists() and not marker_of(src).exists()
+    assert sorted(os.listdir(other_filesystem)) == ['x.tar', 'x.tar.lock']
+
+
+def test_move_across_filesystems_refuses_data_that_does_not_match_its_marker(mover, inbox, other_filesystem):
+    src = produce(inbox)
+    src.write_bytes(DATA.upper())
+    with pytest.raises(HandoffError, match='checksum mismatch copying .*nothing was moved'):
+        mover(src, other_filesystem / 'x.tar').run()
+    assert src.read_bytes() == DATA.upper() and marker_of(src).exists()
+    assert sorted(os.listdir(other_filesystem)) == ['x.tar.lock']

@@ -1,0 +1,224 @@
+"""Every verdict a look at a data file and its marker can give."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import PROTOCOL, Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._observe import (
+    FAILED, READY, WAITING, HashCache, observe)
+
+DATA = b'hello, consumer\n'
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+@pytest.fixture
+def paths(tmp_path):
+    """``(data, marker)`` paths, nothing created yet."""
+    return str(tmp_path / 'x.tar'), str(tmp_path / 'x.tar.done')
+
+
+def publish(data_path, marker_path, data=DATA, **marker_fields):
+    """Write ``data`` and a complete marker; ``marker_fields`` override what it says."""
+    with open(data_path, 'wb') as handle:
+        handle.write(data)
+    doc = dict(protocol=PROTOCOL, state='complete', sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+               written_at='2024-05-01T12:00:00Z', producer='test', generation=1)
+    doc.update(marker_fields)
+    with open(marker_path, 'w') as handle:
+        json.dump({key: value for key, value in doc.items() if value is not None}, handle)
+
+
+def test_neither_data_nor_marker(paths):
+    data, marker = paths
+    seen = observe(data, marker)
+    assert (seen.status, seen.marker) == (WAITING, None)
+    assert seen.reason == 'neither the data file %s nor its marker %s exists yet' % (data, marker)
+
+
+def test_data_without_marker_is_still_being_written(paths):
+    data, marker = paths
+    open(data, 'wb').close()
+    seen = observe(data, marker)
+    assert seen.status == WAITING
+    assert seen.reason.startswith('data file %s exists but its marker %s does not' % (data, marker))
+
+
+def test_marker_without_data(paths):
+    data, marker = paths
+    publish(data, marker)
+    os.unlink(data)
+    seen = observe(data, marker)
+    assert seen.status == WAITING
+    assert seen.reason == 'marker %s exists but the data file %s does not' % (marker, data)
+
+
+def test_failed_marker_is_failed_with_the_producer_reason(paths):
+    data, marker = paths
+    publish(data, marker, state='failed', sha256=None, size=None, reason='scp: connection lost',
+            producer='backup.sh on h1')
+    seen = observe(data, marker)
+    assert seen.status == FAILED
+    assert seen.reason == ('the producer marked %s failed: scp: connection lost (marker %s, written '
+                           '2024-05-01T12:00:00Z by backup.sh on h1)' % (data, marker))
+    assert seen.marker.reason == 'scp: connection lost'
+
+
+def test_failed_marker_without_details_says_what_is_unknown(paths):
+    data, marker = paths
+    with open(marker, 'w') as handle:
+        json.dump(dict(protocol=PROTOCOL, state='failed'), handle)
+    seen = observe(data, marker)
+    assert seen.status == FAILED
+    assert seen.reason.endswith('failed: no reason given (marker %s, written at an unknown time by an '
+                                'unknown producer)' % marker)
+
+
+def test_size_mismatch(paths):
+    data, marker = paths
+    publish(data, marker, size=len(DATA) + 1)
+    seen = observe(data, marker)
+    assert seen.status == WAITING
+    assert seen.reason == 'size mismatch: marker %s says %d bytes, data file %s has %d' % (
+        marker, len(DATA) + 1, data, len(DATA))
+
+
+def test_checksum_mismatch(paths):
+    data, marker = paths
+    publish(data, marker)
+    with open(data, 'wb') as handle:
+        handle.write(DATA.upper())
+    seen = observe(data, marker)
+    assert seen.status == WAITING
+    assert seen.reason == 'checksum mismatch: marker %s says sha256 %s, data file %s has %s' % (
+        marker, SHA, data, hashlib.sha256(DATA.upper()).hexdigest())
+
+
+def test_checksum_mismatch_is_not_seen_without_verify_checksum(paths):
+    data, marker = paths
+    publish(data, marker)
+    with open(data, 'wb') as handle:
+        handle.write(DATA.upper())
+    seen = observe(data, marker, verify_checksum=False)
+    assert (seen.status, seen.sha256) == (READY, SHA)
+
+
+def test_ready_when_marker_describes_the_data(paths):
+    data, marker = paths
+    publish(data, marker)
+    seen = observe(data, marker)
+    assert (seen.status, seen.sha256, seen.size) == (READY, SHA, len(DATA))
+    assert seen.reason == 'marker %s is complete and describes %s' % (marker, data)
+    assert seen.marker.generation == 1
+
+
+def test_legacy_empty_marker_is_accepted(paths):
+    data, marker = paths
+    with open(data, 'wb') as handle:
+        handle.write(DATA)
+    open(marker, 'wb').close()
+    seen = observe(data, marker)
+    assert (seen.status, seen.sha256, seen.size, seen.marker.legacy) == (READY, None, len(DATA), True)
+
+
+def test_legacy_empty_marker_is_refused_when_a_checksum_is_required(paths):
+    data, marker = paths
+    with open(data, 'wb') as handle:
+        handle.write(DATA)
+    open(marker, 'wb').close()
+    seen = observe(data, marker, require_checksum=True)
+    assert seen.status == WAITING
+    assert seen.reason == ('marker %s has no sha256 (an empty legacy marker?) and require_checksum is true'
+                           % marker)
+
+
+def test_marker_with_checksum_satisfies_require_checksum(paths):
+    data, marker = paths
+    publish(data, marker)
+    assert observe(data, marker, require_checksum=True).status == READY
+
+
+@pytest.mark.parametrize('generation, newer_than, status', [
+    (3, 3, WAITING),
+    (3, 4, WAITING),
+    (3, 2, READY),
+    (None, 0, WAITING),
+])
+def test_generation_filter_waits_for_a_newer_marker(paths, generation, newer_than, status):
+    data, marker = paths
+    publish(data, marker, generation=generation)
+    seen = observe(data, marker, newer_than_generation=newer_than)
+    assert seen.status == status
+    if status == WAITING:
+        assert seen.reason == 'marker %s has generation %s, not newer than %d' % (marker, generation, newer_than)
+
+
+def test_unreadable_marker_is_waiting_with_the_marker_error(paths):
+    data, marker = paths
+    publish(data, marker)
+    with open(marker, 'w') as handle:
+        handle.write('{"protocol": "lockstep.handoff/9", "state": "complete"}')
+    seen = observe(data, marker)
+    assert seen.status == WAITING
+    assert seen.reason.startswith("marker %s: field 'protocol' is 'lockstep.handoff/9'" % marker)
+
+
+def test_data_path_that_is_a_directory_is_not_ready(paths):
+    data, marker = paths
+    publish(data, marker)
+    os.unlink(data)
+    os.mkdir(data)
+    seen = observe(data, marker)
+    assert seen.status == WAITING
+    assert seen.reason.startswith('data path %s exists but is not a regular file (a symlink, directory' % data)
+
+
+def test_symlink_marker_is_a_verdict_not_an_exception(paths, tmp_path):
+    data, marker = paths
+    publish(data, marker)
+    os.rename(marker, str(tmp_path / 'real.done'))
+    os.symlink(str(tmp_path / 'real.done'), marker)
+    seen = observe(data, marker)
+    assert seen.status == WAITING
+    assert marker in seen.reason
+
+
+def test_symlink_data_path_is_a_verdict_not_an_exception(paths, tmp_path):
+    data, marker = paths
+    publish(data, marker)
+    os.rename(data, str(tmp_path / 'real.tar'))
+    os.symlink(str(tmp_path / 'real.tar'), data)
+    seen = observe(data, marker)
+    assert seen.status == WAITING
+    assert data in seen.reason
+
+
+def test_hash_cache_rehashes_only_when_the_file_changes(tmp_path):
+    first, second = tmp_path / 'a', tmp_path / 'b'
+    first.write_bytes(b'one')
+    second.write_bytes(b'two')
+    cache = HashCache()
+    st = os.stat(first)
+    assert cache.sha256(str(first), st) == hashlib.sha256(b'one').hexdigest()
+    assert cache.sha256(str(second), st) == hashlib.sha256(b'one').hexdigest()
+    assert cache.sha256(str(second), os.stat(second)) == hashlib.sha256(b'two').hexdigest()
+
+
+def test_observe_uses_the_hash_cache_it_is_given(paths):
+    data, marker = paths
+    publish(data, marker)
+    cache = HashCache()
+    assert observe(data, marker, hash_cache=cache).status == READY
+    assert cache.sha256(data, os.stat(data)) == SHA
+
+
+def test_marker_written_by_the_module_code_is_ready(paths):
+    data, marker = paths
+    with open(data, 'wb') as handle:
+        handle.write(DATA)
+    Marker.complete(SHA, len(DATA), 'p', 5).write(marker)
+    assert observe(data, marker, require_checksum=True, newer_than_generation=4).status == READY

@@ -1,0 +1,48 @@
+"""run_backend: a backend's result or its HandoffError becomes the module's JSON answer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import wait_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
+
+
+class Succeeds:
+    def __init__(self, module):
+        self.path = module.params['path']
+
+    def run(self):
+        return dict(changed=False, path=self.path, elapsed=0.5)
+
+
+class Fails:
+    def __init__(self, module):
+        self.path = module.params['path']
+
+    def run(self):
+        raise HandoffError('timed out waiting for %s' % self.path, path=self.path, elapsed=3.0)
+
+
+def answer(make_module, capsys, backend):
+    module = make_module(wait_options(), path='/srv/in/x')
+    with pytest.raises(SystemExit) as caught:
+        run_backend(module, backend)
+    return caught.value.code, json.loads(capsys.readouterr().out)
+
+
+def test_result_is_returned_as_the_module_answer(make_module, capsys):
+    code, result = answer(make_module, capsys, Succeeds)
+    assert code == 0
+    assert (result['changed'], result['path'], result['elapsed']) == (False, '/srv/in/x', 0.5)
+    assert 'failed' not in result
+
+
+def test_handoff_error_fails_the_module_with_its_message_and_details(make_module, capsys):
+    code, result = answer(make_module, capsys, Fails)
+    assert code == 1
+    assert (result['failed'], result['msg'], result['path'], result['elapsed']) == (
+        True, 'timed out waiting for /srv/in/x', '/srv/in/x', 3.0)

@@ -1,0 +1,243 @@
+"""atomic_upload's target side, phase by phase, with a real AnsibleModule."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+
+import pytest
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import upload_module_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._durable import is_temp_of
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
+
+DATA = b'listen 80;\n'
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+@pytest.fixture
+def dest(tmp_path):
+    return tmp_path / 'site.conf'
+
+
+@pytest.fixture
+def upload(make_module, dest):
+    """``upload(phase, check_mode=False, data=DATA, **options)``: one phase of a task publishing ``data``."""
+    def run(phase, check_mode=False, data=DATA, **options):
+        options.setdefault('dest', str(dest))
+        module = make_module(upload_module_options(), check_mode=check_mode, _phase=phase,
+                             _sha256=hashlib.sha256(data).hexdigest(), _size=len(data), **options)
+        return Upload(module).run()
+    return run
+
+
+def transfer_direct(upload, data=DATA, **options):
+    """What the action plugin does without become: probe, write into the staging temp, publish."""
+    probe = upload('probe', data=data, _direct=True, **options)
+    with open(probe['staging_path'], 'r+b') as handle:
+        handle.write(data)
+    return upload('publish', data=data, _direct=True, _staged_path=probe['staging_path'], **options)
+
+
+def temps(directory):
+    return sorted(name for name in os.listdir(directory) if name.endswith('.tmp'))
+
+
+def marker_of(path):
+    return Marker.read(str(path) + '.done')
+
+
+def test_probe_of_a_new_dest_asks_for_a_transfer_into_a_private_temp_beside_it(upload, dest):
+    result = upload('probe', _direct=True)
+    assert (result['changed'], result['action']) == (True, 'transfer')
+    assert is_temp_of(str(dest), result['staging_path'])
+    assert stat.S_IMODE(os.stat(result['staging_path']).st_mode) == 0o600
+    assert not dest.exists()
+
+
+def test_probe_without_direct_creates_nothing(upload, dest):
+    result = upload('probe')
+    assert 'staging_path' not in result
+    assert os.listdir(dest.parent) == []
+
+
+def test_direct_transfer_publishes_data_then_marker(upload, dest):
+    result = transfer_direct(upload)
+    assert (result['changed'], result['action'], result['generation']) == (True, 'transfer', 1)
+    assert dest.read_bytes() == DATA
+    assert marker_of(dest).describes(SHA, len(DATA))
+    assert temps(dest.parent) == []
+
+
+def test_new_dest_gets_0666_minus_umask_like_any_new_file(upload, dest):
+    previous = os.umask(0o027)
+    try:
+        transfer_direct(upload)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o640
+
+
+def test_replaced_dest_keeps_its_mode_and_the_marker_generation_goes_up(upload, dest):
+    transfer_direct(upload)
+    os.chmod(dest, 0o600)
+    result = transfer_direct(upload, data=b'listen 443;\n')
+    assert result['generation'] == 2
+    assert dest.read_bytes() == b'listen 443;\n'
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+    assert marker_of(dest).generation == 2
+
+
+def test_mode_option_applies_to_the_published_file(upload, dest):
+    transfer_direct(upload, mode='0640')
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o640
+
+
+def test_transfer_that_does_not_match_the_checksum_touches_nothing(upload, dest):
+    dest.write_bytes(b'old')
+    probe = upload('probe', _direct=True)
+    with open(probe['staging_path'], 'r+b') as handle:
+        handle.write(DATA.upper())
+    with pytest.raises(HandoffError, match='checksum mismatch after transfer'):
+        upload('publish', _direct=True, _staged_path=probe['staging_path'])
+    assert dest.read_bytes() == b'old'
+    assert temps(dest.parent) == []
+    assert marker_of(dest) is None
+
+
+def test_publish_via_a_staged_copy_leaves_the_staged_file_to_its_owner(upload, dest, tmp_path):
+    staged = tmp_path / 'remote-tmp-atomic_upload.src'
+    staged.write_bytes(DATA)
+    result = upload('publish', _staged_path=str(staged))
+    assert result['changed'] is True
+    assert dest.read_bytes() == DATA
+    assert staged.read_bytes() == DATA
+    assert temps(dest.parent) == []
+
+
+def test_direct_publish_refuses_a_staged_path_that_is_not_its_temp(upload, dest, tmp_path):
+    other = tmp_path / 'not-a-temp'
+    other.write_bytes(DATA)
+    with pytest.raises(HandoffError, match='is not a temp file of'):
+        upload('publish', _direct=True, _staged_path=str(other))
+    assert other.read_bytes() == DATA
+    assert not dest.exists()
+
+
+def test_same_data_and_marker_change_nothing(upload, dest):
+    transfer_direct(upload)
+    result = upload('probe', _direct=True)
+    assert (result['changed'], result['action']) == (False, 'none')
+    assert temps(dest.parent) == []
+
+
+def test_same_data_without_marker_only_writes_the_marker(upload, dest):
+    dest.write_bytes(DATA)
+    inode = os.stat(dest).st_ino
+    result = upload('probe', _direct=True)
+    assert (result['changed'], result['action']) == (True, 'marker')
+    assert marker_of(dest).describes(SHA, len(DATA))
+    assert os.stat(dest).st_ino == inode
+
+
+def test_check_mode_probe_writes_no_marker_and_no_temp(upload, dest):
+    dest.write_bytes(DATA)
+    assert upload('probe', check_mode=True, _direct=True)['action'] == 'marker'
+    assert os.listdir(dest.parent) == ['site.conf']
+
+
+def test_existing_dest_is_left_alone_without_force(upload, dest):
+    dest.write_bytes(b'old')
+    result = upload('probe', _direct=True, force=False)
+    assert (result['changed'], result['action']) == (False, 'none')
+    assert os.listdir(dest.parent) == ['site.conf']
+
+
+def test_marker_false_publishes_without_a_marker(upload, dest):
+    transfer_direct(upload, marker=False)
+    assert dest.read_bytes() == DATA
+    assert marker_of(dest) is None
+
+
+def test_relocated_marker_is_written_where_asked(upload, dest, tmp_path):
+    state_dir = tmp_path / '.handoff'
+    state_dir.mkdir()
+    transfer_direct(upload, marker_path=str(state_dir / 'site.conf.done'))
+    assert Marker.read(str(state_dir / 'site.conf.done')).describes(SHA, len(DATA))
+    assert sorted(os.listdir(dest.parent)) == ['.handoff', 'site.conf']
+
+
+def test_marker_path_equal_to_dest_is_refused(upload, dest):
+    with pytest.raises(HandoffError, match='marker_path .* is the same path as dest'):
+        upload('probe', marker_path=str(dest))
+
+
+def test_failing_validate_leaves_dest_untouched_and_no_temp(upload, dest):
+    dest.write_bytes(b'old')
+    with pytest.raises(HandoffError, match=r'validate command .* failed \(rc=1\); dest .* was not touched'):
+        transfer_direct(upload, validate='grep -q nginx %s')
+    assert dest.read_bytes() == b'old'
+    assert temps(dest.parent) == []
+
+
+def test_passing_validate_sees_the_new_content(upload, dest):
+    transfer_direct(upload, validate='grep -q "listen 80" %s')
+    assert dest.read_bytes() == DATA
+
+
+def test_validate_without_placeholder_is_refused(upload, dest):
+    with pytest.raises(HandoffError, match='validate must contain %s'):
+        transfer_direct(upload, validate='true')
+    assert not dest.exists()
+
+
+def test_backup_keeps_the_replaced_file(upload, dest):
+    dest.write_bytes(b'old')
+    result = transfer_direct(upload, backup=True)
+    assert open(result['backup_file'], 'rb').read() == b'old'
+
+
+def test_publish_waits_for_the_lock_and_times_out_without_touching_dest(upload, dest, hold_lock):
+    dest.write_bytes(b'old')
+    holder = hold_lock(str(dest) + '.lock')
+    with pytest.raises(LockTimeout, match='held by pid %d' % holder.pid):
+        transfer_direct(upload, lock=True, lock_timeout=0.2)
+    assert dest.read_bytes() == b'old'
+    assert temps(dest.parent) == []
+
+
+def test_abort_removes_the_staging_temp_and_reports_free_space(upload, dest):
+    staging = upload('probe', _direct=True)['staging_path']
+    result = upload('abort', _staged_path=staging)
+    assert (result['changed'], result['temp_removed']) == (False, True)
+    assert not os.path.exists(staging)
+    assert result['free_bytes'] > 0 and result['read_only'] is False
+
+
+def test_abort_never_removes_a_file_that_is_not_a_temp_of_dest(upload, dest):
+    dest.write_bytes(b'keep me')
+    assert upload('abort', _staged_path=str(dest))['temp_removed'] is False
+    assert dest.read_bytes() == b'keep me'
+
+
+def test_probe_refuses_a_transfer_that_cannot_fit(make_module, tmp_path, mount_tmpfs):
+    tiny = mount_tmpfs(tmp_path / 'tiny', 'size=64k')
+    module = make_module(upload_module_options(), dest=str(tiny / 'big'), _phase='probe', _sha256=SHA,
+                         _size=1024 * 1024, _direct=True)
+    with pytest.raises(HandoffError, match=r'the disk is full: the filesystem holding %s has \d+ bytes free and'
+                       % tiny) as caught:
+        Upload(module).run()
+    assert caught.value.details['total_bytes'] == 64 * 1024
+    assert os.listdir(tiny) == []
+
+
+def test_probe_refuses_a_read_only_destination(make_module, tmp_path, mount_tmpfs):
+    frozen = mount_tmpfs(tmp_path / 'frozen', 'size=64k', 'ro')
+    module = make_module(upload_module_options(), dest=str(frozen / 'x'), _phase='probe', _sha256=SHA,
+                         _size=len(DATA), _direct=True)
+    with pytest.raises(HandoffError, match='is mounted read-only'):
+        Upload(module).run()

@@ -1,0 +1,137 @@
+"""wait_for_marker's target side with a real AnsibleModule: woken by inotify, bounded by its timeout."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+import pytest
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import wait_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._wait import Wait
+
+DATA = b'payload\n'
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+@pytest.fixture
+def data_path(tmp_path):
+    return tmp_path / 'x.tar'
+
+
+@pytest.fixture
+def waiter(make_module, data_path):
+    """``waiter(**options)``: a Wait for ``data_path`` with the given module options."""
+    def make(**options):
+        return Wait(make_module(wait_options(), path=str(data_path), **options))
+    return make
+
+
+def publish(data_path, generation=1):
+    data_path.write_bytes(DATA)
+    Marker.complete(SHA, len(DATA), 'test', generation).write(str(data_path) + '.done')
+
+
+def test_ready_hand_off_returns_at_once_with_what_it_saw(waiter, data_path):
+    publish(data_path, generation=4)
+    result = waiter(timeout=5).run()
+    assert result['elapsed'] < 0.5
+    assert {key: result[key] for key in ('changed', 'watch', 'sha256', 'size', 'generation')} == \
+        dict(changed=False, watch='inotify', sha256=SHA, size=len(DATA), generation=4)
+    assert result['marker']['sha256'] == SHA
+    assert result['marker_path'] == str(data_path) + '.done'
+
+
+def test_marker_published_later_wakes_the_waiter_long_before_its_sleep(waiter, data_path):
+    producer = threading.Timer(0.2, publish, args=(data_path,))
+    producer.start()
+    result = waiter(timeout=10, sleep=30).run()
+    producer.join()
+    assert 0.1 <= result['elapsed'] < 1.0
+    assert (result['watch'], result['sha256']) == ('inotify', SHA)
+
+
+def test_timeout_names_the_marker_and_the_last_reason(waiter, data_path):
+    data_path.write_bytes(DATA)
+    with pytest.raises(HandoffError) as caught:
+        waiter(timeout=0.3, sleep=0.05).run()
+    assert caught.value.msg == ('timed out after 0.3s waiting for %s.done to be present: data file %s exists but '
+                                'its marker %s.done does not: the producer is still writing, or stopped before '
+                                'marking it complete' % (data_path, data_path, data_path))
+    assert 0.3 <= caught.value.details['elapsed'] < 1.5
+    assert caught.value.details['watch'] == 'inotify'
+
+
+def test_timeout_zero_looks_once(waiter):
+    started = time.monotonic()
+    with pytest.raises(HandoffError, match='timed out after 0.0s'):
+        waiter(timeout=0).run()
+    assert time.monotonic() - started < 0.3
+
+
+def test_failed_marker_ends_the_wait_at_once_with_the_producer_reason(waiter, data_path):
+    Marker(STATE_FAILED, reason='disk full on the sender', producer='backup.sh').write(str(data_path) + '.done')
+    with pytest.raises(HandoffError, match='the producer marked .* failed: disk full on the sender') as caught:
+        waiter(timeout=10).run()
+    assert caught.value.details['marker']['state'] == 'failed'
+    assert caught.value.details['elapsed'] < 1.0
+
+
+def test_newer_than_generation_waits_for_the_next_publication(waiter, data_path):
+    publish(data_path, generation=1)
+    producer = threading.Timer(0.2, publish, args=(data_path, 2))
+    producer.start()
+    result = waiter(timeout=10, sleep=30, newer_than_generation=1).run()
+    producer.join()
+    assert result['generation'] == 2
+    assert result['elapsed'] < 1.0
+
+
+def test_state_absent_returns_when_the_consumer_removes_the_marker(waiter, data_path):
+    publish(data_path)
+    marker = data_path.parent / 'x.tar.done'
+    remover = threading.Timer(0.2, marker.unlink)
+    remover.start()
+    result = waiter(state='absent', timeout=10, sleep=30).run()
+    remover.join()
+    assert 0.1 <= result['elapsed'] < 1.0
+    assert (result['marker'], result['watch']) == (None, 'inotify')
+    assert not marker.exists()
+
+
+def test_marker_in_a_relocated_directory_is_watched_too(waiter, data_path, tmp_path):
+    state_dir = tmp_path / '.handoff'
+    state_dir.mkdir()
+    data_path.write_bytes(DATA)
+    marker_path = state_dir / 'x.tar.done'
+    writer = threading.Timer(0.2, Marker.complete(SHA, len(DATA), 'test', 1).write, args=(str(marker_path),))
+    writer.start()
+    result = waiter(marker_path=str(marker_path), timeout=10, sleep=30).run()
+    writer.join()
+    assert result['elapsed'] < 1.0
+    assert result['marker_path'] == str(marker_path)
+
+
+def test_missing_directory_is_polled_at_the_sleep_interval(make_module, tmp_path):
+    wait = Wait(make_module(wait_options(), path=str(tmp_path / 'later' / 'x'), timeout=0.2, sleep=0.05))
+    with pytest.raises(HandoffError) as caught:
+        wait.run()
+    assert caught.value.details['watch'] == 'poll'
+
+
+@pytest.mark.parametrize('options, message', [
+    (dict(timeout=-1), 'timeout is -1.0; it must be 0 (look once) or more seconds'),
+    (dict(sleep=0), 'sleep is 0.0; it must be more than 0 seconds'),
+])
+def test_bad_durations_are_refused(waiter, options, message):
+    with pytest.raises(HandoffError) as caught:
+        waiter(**options).run()
+    assert caught.value.msg == message
+
+
+def test_marker_path_equal_to_path_is_refused(waiter, data_path):
+    with pytest.raises(HandoffError, match='is the same path as path'):
+        waiter(marker_path=str(data_path)).run()
