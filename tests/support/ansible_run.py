@@ -6,6 +6,7 @@ collection path, no colour, no retry files) is the same for all of them.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COLLECTIONS_PATH = REPO_ROOT / '.build'
-_RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$')
+_ADHOC_STATUS = re.compile(r'^(\S+) \| (SUCCESS|CHANGED|FAILED|UNREACHABLE)!?', re.M)
 
 
 def bin_path(name):
@@ -54,19 +55,23 @@ class PlaybookRun:
         return self.recap[host]
 
 
+@dataclass
+class AdHocRun:
+    """What one ``ansible`` ad-hoc run printed, with each host's status (SUCCESS, CHANGED, ...)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    status: dict = field(default_factory=dict)
+
+
 def parse_recap(stdout):
-    """Per-host counts from the PLAY RECAP block."""
-    recap = {}
-    in_recap = False
-    for line in stdout.splitlines():
-        if line.startswith('PLAY RECAP'):
-            in_recap = True
-            continue
-        match = _RECAP.match(line.strip()) if in_recap else None
-        if match:
-            recap[match['host']] = {k: int(v) for k, v in
-                                    (item.split('=') for item in match['counts'].split())}
-    return recap
+    """PLAY RECAP lines (``h1 : ok=2 changed=1 ...``) as ``{"h1": {"ok": 2, "changed": 1, ...}}``."""
+    recap_at = stdout.rfind('PLAY RECAP')
+    if recap_at < 0:
+        return {}
+    return {m[1]: {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', m[2])}
+            for m in re.finditer(r'^(\S+)\s+:\s+(ok=.*)$', stdout[recap_at:], re.M)}
 
 
 def write_playbook(text, directory=None):
@@ -80,16 +85,24 @@ def write_playbook(text, directory=None):
 def playbook_command(playbook, inventory, extra_vars=None, args=()):
     """The argv of an ansible-playbook run."""
     command = [bin_path('ansible-playbook'), '-i', str(inventory), str(playbook)]
-    for key, value in (extra_vars or {}).items():
-        command += ['-e', '%s=%s' % (key, value)]
+    if extra_vars:
+        command += ['-e', json.dumps({key: str(value) if isinstance(value, Path) else value
+                                      for key, value in extra_vars.items()})]
     return command + list(args)
 
 
 def run_playbook(playbook, inventory, extra_vars=None, env=None, args=(), timeout=600):
     """Run ansible-playbook to completion; return a PlaybookRun."""
     done = subprocess.run(playbook_command(playbook, inventory, extra_vars, args), env=ansible_env(env),
-                          capture_output=True, text=True, timeout=timeout, check=False)
+                          capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
     return PlaybookRun(done.returncode, done.stdout, done.stderr, parse_recap(done.stdout))
+
+
+def run_adhoc(inventory, pattern, *args, env=None, timeout=600):
+    """Run ``ansible -i INVENTORY PATTERN ARGS...``; return an AdHocRun."""
+    done = subprocess.run([bin_path('ansible'), '-i', str(inventory), pattern, *args], env=ansible_env(env),
+                          capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+    return AdHocRun(done.returncode, done.stdout, done.stderr, dict(_ADHOC_STATUS.findall(done.stdout)))
 
 
 def local_inventory(directory):
