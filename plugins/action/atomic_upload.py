@@ -100,6 +100,8 @@ class ActionModule(ActionBase):
             staging_path = self._send_via_remote_tmp(local_path)
         publish = self._run_phase(args, task_vars, 'publish', _direct=bool(probe.get('staging_path')),
                                   _staged_path=staging_path, **common)
+        if probe.get('warnings'):
+            publish['warnings'] = probe['warnings'] + publish.get('warnings', [])
         return self._finish(publish, args, local_path, diff_before)
 
     def _send_direct(self, args, task_vars, local_path, staging_path, common):
