@@ -13,6 +13,7 @@ import os
 import secrets
 
 TEMP_SUFFIX = '.tmp'
+_TOKEN_BYTES = 6
 _TEMP_ATTEMPTS = 16
 
 
@@ -31,12 +32,18 @@ def temp_prefix(dest):
 
 
 def is_temp_of(dest, candidate):
-    """True when ``candidate`` is a protocol temp file name for ``dest`` in dest's directory."""
+    """True when ``candidate`` is exactly ``DIR/.NAME.<12 hex>.tmp`` for ``dest``.
+
+    Exact, so that the marker's own temp (``.NAME.done.<hex>.tmp``) is not
+    taken for a temp of ``NAME``.
+    """
     if os.path.dirname(os.path.abspath(candidate)) != os.path.dirname(os.path.abspath(dest)):
         return False
     name = os.path.basename(candidate)
-    return name.startswith(temp_prefix(dest)) and name.endswith(TEMP_SUFFIX) \
-        and len(name) > len(temp_prefix(dest)) + len(TEMP_SUFFIX)
+    prefix = temp_prefix(dest)
+    token = name[len(prefix):-len(TEMP_SUFFIX)]
+    return (name.startswith(prefix) and name.endswith(TEMP_SUFFIX) and len(token) == 2 * _TOKEN_BYTES
+            and all(c in '0123456789abcdef' for c in token))
 
 
 def temps_of(dest):
@@ -56,7 +63,7 @@ def create_temp_beside(dest, mode=0o600):
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     attempts_left = _TEMP_ATTEMPTS
     while True:
-        path = os.path.join(directory, '%s%s%s' % (temp_prefix(dest), secrets.token_hex(6), TEMP_SUFFIX))
+        path = os.path.join(directory, '%s%s%s' % (temp_prefix(dest), secrets.token_hex(_TOKEN_BYTES), TEMP_SUFFIX))
         try:
             fd = os.open(path, flags, mode)
         except FileExistsError:

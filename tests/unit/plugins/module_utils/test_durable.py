@@ -111,18 +111,21 @@ def test_a_created_temp_is_a_temp_of_its_dest(tmp_path):
 
 
 @pytest.mark.parametrize('candidate', [
-    '/srv/in/.x.tar.0123abcd.tmp',
-    '/srv/in/.x.tar.z.tmp',
-    '/srv/in/./.x.tar.0123abcd.tmp',
+    '/srv/in/.x.tar.0123456789ab.tmp',
+    '/srv/in/./.x.tar.0123456789ab.tmp',
 ])
 def test_is_temp_of_accepts_temp_names_in_dest_directory(candidate):
     assert is_temp_of('/srv/in/x.tar', candidate)
 
 
 @pytest.mark.parametrize('candidate', [
-    '/srv/other/.x.tar.0123abcd.tmp',
-    '/srv/in/sub/.x.tar.0123abcd.tmp',
-    '/srv/in/.y.tar.0123abcd.tmp',
+    '/srv/other/.x.tar.0123456789ab.tmp',
+    '/srv/in/sub/.x.tar.0123456789ab.tmp',
+    '/srv/in/.y.tar.0123456789ab.tmp',
+    '/srv/in/.x.tar.done.0123456789ab.tmp',
+    '/srv/in/.x.tar.0123abcd.tmp',
+    '/srv/in/.x.tar.z.tmp',
+    '/srv/in/.x.tar.0123456789AB.tmp',
     '/srv/in/.x.tar.',
     '/srv/in/.x.tar..tmp',
     '/srv/in/.x.tar.0123abcd',
@@ -135,8 +138,8 @@ def test_is_temp_of_refuses_other_names_and_directories(candidate):
 
 def test_is_temp_of_resolves_relative_names_against_the_current_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert is_temp_of(str(tmp_path / 'x'), '.x.1234.tmp')
-    assert not is_temp_of('/srv/in/x', '.x.1234.tmp')
+    assert is_temp_of(str(tmp_path / 'x'), '.x.0123456789ab.tmp')
+    assert not is_temp_of('/srv/in/x', '.x.0123456789ab.tmp')
 
 
 def test_write_bytes_durably_writes_content_and_mode_and_leaves_no_temp(tmp_path, loose_umask):
