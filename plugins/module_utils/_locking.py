@@ -21,6 +21,8 @@ import time
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock_holders import describe_holders
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock_owner import (
+    clear_owner_record, owner_record, write_owner_record)
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain
 
 LOCK_TYPES = ('flock', 'fcntl')
@@ -42,15 +44,21 @@ def default_lock_path(path):
 class HeldLock:
     """A lock this process holds; closing the descriptor releases it."""
 
-    def __init__(self, fd, path, lock_type, waited):
+    def __init__(self, fd, path, lock_type, waited, recorded=False):
         self.fd = fd
         self.path = path
         self.lock_type = lock_type
         self.waited = waited
+        self.recorded = recorded
 
     def release(self):
-        """Release the lock (idempotent)."""
-        if self.fd is not None:
+        """Clear our owner record, then release the lock (idempotent)."""
+        if self.fd is None:
+            return
+        try:
+            if self.recorded:
+                clear_owner_record(self.fd)
+        finally:
             os.close(self.fd)
             self.fd = None
 
@@ -113,10 +121,24 @@ def _try_lock(fd, lock_type, shared):
     return True
 
 
-def acquire(path, timeout, lock_type='flock', shared=False):
+def _record_owner(fd, holder):
+    """Write the owner record when we hold the file exclusively and may write it; say if we did."""
+    writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR
+    if not holder or not writable or not stat.S_ISREG(os.fstat(fd).st_mode):
+        return False
+    try:
+        write_owner_record(fd, owner_record(holder))
+    except OSError:
+        return False
+    return True
+
+
+def acquire(path, timeout, lock_type='flock', shared=False, holder=None):
     """Take the lock at ``path`` within ``timeout`` seconds (0: one attempt); return a HeldLock.
 
-    Raises LockTimeout naming the holder when the lock stays busy.
+    An exclusive holder named by ``holder`` leaves an owner record in the
+    lock file while it holds it. Raises LockTimeout naming the holder when
+    the lock stays busy.
     """
     if lock_type not in LOCK_TYPES:
         raise HandoffError('lock_type %r is not one of %s' % (lock_type, ', '.join(LOCK_TYPES)))
@@ -141,14 +163,15 @@ def acquire(path, timeout, lock_type='flock', shared=False):
     except BaseException:
         os.close(fd)
         raise
-    return HeldLock(fd, path, lock_type, round(time.monotonic() - started, 3))
+    recorded = not shared and _record_owner(fd, holder)
+    return HeldLock(fd, path, lock_type, round(time.monotonic() - started, 3), recorded)
 
 
 @contextlib.contextmanager
-def optional_lock(wanted, path, timeout, lock_type):
+def optional_lock(wanted, path, timeout, lock_type, holder=None):
     """Hold the lock for the block when ``wanted``; yield the HeldLock, or None."""
     if not wanted:
         yield None
         return
-    with acquire(path, timeout, lock_type) as lock:
+    with acquire(path, timeout, lock_type, holder=holder) as lock:
         yield lock

@@ -50,7 +50,7 @@ class Move:
         self._ensure_parent_directories()
         check_mode = self.module.check_mode
         with optional_lock(not check_mode, self.lock_path, self.params['lock_timeout'],
-                           self.params['lock_type']) as lock:
+                           self.params['lock_type'], holder='lockstep.handoff.locked_move') as lock:
             try:
                 result = self._move_once()
             except _SourceVanished:

@@ -76,7 +76,8 @@ class Upload:
             check_parent_directory(self.marker_path, 'marker_path')
 
     def _lock(self, wanted):
-        return optional_lock(wanted, self.lock_path, self.params['lock_timeout'], self.params['lock_type'])
+        return optional_lock(wanted, self.lock_path, self.params['lock_timeout'], self.params['lock_type'],
+                             holder='lockstep.handoff.atomic_upload')
 
     def _with_lock_wait(self, result, lock):
         if lock is not None:
