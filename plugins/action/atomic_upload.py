@@ -102,6 +102,8 @@ class ActionModule(ActionBase):
                                   _staged_path=staging_path, **common)
         if probe.get('warnings'):
             publish['warnings'] = probe['warnings'] + publish.get('warnings', [])
+        if 'removed_temps' in probe:
+            publish['removed_temps'] = probe['removed_temps']
         return self._finish(publish, args, local_path, diff_before)
 
     def _send_direct(self, args, task_vars, local_path, staging_path, common):
@@ -109,19 +111,12 @@ class ActionModule(ActionBase):
         try:
             self._transfer_file(local_path, staging_path)
         except AnsibleError as exc:
-            aborted = self._run_phase(args, task_vars, 'abort', _staged_path=staging_path, **common)
-            raise AnsibleActionFail(self._transfer_failure(exc, args, aborted, common['_size']))
-
-    def _transfer_failure(self, exc, args, aborted, size):
-        dest_dir = os.path.dirname(args['dest'])
-        reason = to_text(exc)
-        if aborted.get('read_only'):
-            reason = 'the filesystem holding %s is mounted read-only' % dest_dir
-        elif 'free_bytes' in aborted and aborted['free_bytes'] < size:
-            reason = ('the disk is full: the filesystem holding %s has %d bytes free, %d needed'
-                      % (dest_dir, aborted['free_bytes'], size))
-        return ('transfer to %s failed: %s. dest %s and its marker were not touched; the temp file was %s'
-                % (dest_dir, reason, args['dest'], 'removed' if aborted.get('temp_removed') else 'not found'))
+            aborted = self._run_phase(args, task_vars, 'abort', _staged_path=staging_path,
+                                      _reason=to_text(exc), **common)
+            raise AnsibleActionFail('transfer to %s failed: %s. dest %s was not touched; the temp file was %s.%s'
+                                    % (os.path.dirname(args['dest']), aborted.get('reason', to_text(exc)),
+                                       args['dest'], 'removed' if aborted.get('temp_removed') else 'not found',
+                                       aborted.get('failure_marker_note', '')))
 
     def _send_via_remote_tmp(self, local_path):
         """Stage in the remote temp directory, readable by the become user."""

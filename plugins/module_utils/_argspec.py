@@ -30,6 +30,9 @@ def marker_check_options():
     )
 
 
+FAILURE_MARKER_POLICIES = ('unless_complete', 'always', 'never')
+
+
 def upload_options():
     """Public options of ``atomic_upload``."""
     spec = dict(
@@ -42,6 +45,8 @@ def upload_options():
         force=dict(type='bool', default=True),
         backup=dict(type='bool', default=False),
         validate=dict(type='str'),
+        failure_marker=dict(type='str', choices=list(FAILURE_MARKER_POLICIES), default='unless_complete'),
+        remove_temps_older_than=dict(type='float'),
         lock=dict(type='bool', default=False),
     )
     spec.update(lock_options())
@@ -67,6 +72,7 @@ def upload_module_options():
         _direct=dict(type='bool', default=False),
         _producer=dict(type='str'),
         _max_diff_size=dict(type='int', default=104448),
+        _reason=dict(type='str'),
     )
     return spec
 

@@ -64,6 +64,12 @@ class Marker:
                    producer=producer, generation=generation)
 
     @classmethod
+    def failed(cls, reason, producer, generation):
+        """A ``failed`` marker: the producer gave up, and consumers should stop waiting."""
+        return cls(STATE_FAILED, written_at=utc_now_rfc3339(), producer=producer, generation=generation,
+                   reason=reason)
+
+    @classmethod
     def parse(cls, raw, path):
         """Parse marker bytes read from ``path``; raise MarkerError naming what is wrong."""
         if len(raw) > MAX_MARKER_BYTES:

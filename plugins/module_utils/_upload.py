@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import time
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
     create_temp_beside, is_temp_of, publish_durably, remove_durably, remove_quietly, temps_of)
@@ -24,7 +25,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import (
     copy_with_sha256, sha256_of_fd, sha256_of_path)
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import default_lock_path, optional_lock
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
-    Marker, MarkerError, default_marker_path)
+    STATE_COMPLETE, Marker, MarkerError, default_marker_path)
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explained, filesystem_space
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
@@ -52,21 +53,44 @@ class Upload:
         if phase == 'abort':
             return self._abort()
         if phase == 'probe':
-            self._report_leftover_temps()
+            removed = self._clean_leftover_temps()
             with self._lock(self.params['lock'] and not self.module.check_mode) as lock:
-                return self._with_lock_wait(self._probe(), lock)
+                result = self._with_lock_wait(self._probe(), lock)
+            result['removed_temps'] = removed
+            return result
         return self._publish()
 
-    def _report_leftover_temps(self):
-        """Warn about temp files that interrupted uploads left (never renamed onto dest, safe to delete)."""
-        leftovers = temps_of(self.dest)
-        if leftovers:
+    def _clean_leftover_temps(self):
+        """Remove temps older than ``remove_temps_older_than``; warn about the others; return the removed.
+
+        A live upload keeps writing its temp, so its mtime stays fresh: an age
+        well above the longest transfer never takes a temp that is in use.
+        """
+        threshold = self.params['remove_temps_older_than']
+        removed, kept = [], []
+        now = time.time()
+        for temp in temps_of(self.dest):
+            try:
+                age = now - os.lstat(temp).st_mtime
+            except FileNotFoundError:
+                continue
+            if threshold is not None and age >= threshold:
+                if not self.module.check_mode:
+                    remove_quietly(temp)
+                removed.append(temp)
+            else:
+                kept.append(temp)
+        if kept:
             self.module.warn('%d temp file(s) of %s are present, left by interrupted uploads or belonging to one '
                              'running now: %s. They are never renamed onto dest; remove them once no upload of '
-                             'this file runs' % (len(leftovers), self.dest, ', '.join(leftovers)))
+                             'this file runs, or set remove_temps_older_than' % (len(kept), self.dest, ', '.join(kept)))
+        return removed
 
     def _check_options(self):
         check_non_negative('lock_timeout', self.params['lock_timeout'], 'fail at once when held')
+        if self.params['remove_temps_older_than'] is not None:
+            check_non_negative('remove_temps_older_than', self.params['remove_temps_older_than'],
+                               'remove every leftover temp')
         check_parent_directory(self.dest, 'dest')
         check_not_directory(self.dest, 'dest')
         if self.marker_path:
@@ -144,12 +168,41 @@ class Upload:
             raise HandoffError('the filesystem holding %s is mounted read-only; remount it read-write or '
                                'choose another dest' % self.directory, dest=self.dest, **space)
         if space['free_bytes'] < self.size:
-            raise HandoffError('the disk is full: the filesystem holding %s has %d bytes free and %s needs '
-                               '%d; free space and re-run (dest and marker were not touched)'
-                               % (self.directory, space['free_bytes'], self.dest, self.size),
-                               dest=self.dest, **space)
+            msg = ('the disk is full: the filesystem holding %s has %d bytes free and %s needs %d; free space '
+                   'and re-run (dest was not touched)' % (self.directory, space['free_bytes'], self.dest, self.size))
+            raise HandoffError(msg + self._mark_failed(msg), dest=self.dest, **space)
+
+    def _mark_failed(self, reason):
+        """Leave a ``failed`` marker so consumers stop waiting; return a sentence saying what was done.
+
+        By default (``unless_complete``) a complete marker stays: the previous
+        version it describes is still in place and still good to take.
+        """
+        policy = self.params['failure_marker']
+        if not self.marker_path or policy == 'never' or self.module.check_mode:
+            return ''
+        current = self._current_marker()
+        if policy == 'unless_complete' and current is not None and current.state == STATE_COMPLETE:
+            return (' The complete marker of the version in place was kept (failure_marker=unless_complete).')
+        generation = ((current.generation if current is not None else None) or 0) + 1
+        marker = Marker.failed(reason, self._producer(), generation)
+        try:
+            marker.write(self.marker_path)
+        except OSError as exc:
+            return ' Writing a failed marker to %s failed too: %s.' % (self.marker_path, exc.strerror)
+        return ' A failed marker was written to %s, so waiting consumers fail at once.' % self.marker_path
+
+    def _producer(self):
+        return '%s on %s' % (self.params['_producer'] or 'lockstep.handoff.atomic_upload', socket.gethostname())
 
     def _publish(self):
+        try:
+            return self._publish_or_fail()
+        except HandoffError as exc:
+            exc.msg += self._mark_failed(exc.msg)
+            raise
+
+    def _publish_or_fail(self):
         temp = None
         try:
             temp, actual_sha256, actual_size = self._stage_beside_dest()
@@ -225,13 +278,13 @@ class Upload:
     def _write_marker(self, previous):
         """Write a fresh complete marker; return its generation (previous + 1)."""
         generation = ((previous.generation if previous is not None else None) or 0) + 1
-        producer = self.params['_producer'] or 'lockstep.handoff.atomic_upload'
-        marker = Marker.complete(self.sha256, self.size, '%s on %s' % (producer, socket.gethostname()), generation)
+        marker = Marker.complete(self.sha256, self.size, self._producer(), generation)
         with explained('writing marker', self.marker_path):
             marker.write(self.marker_path)
         return generation
 
     def _abort(self):
+        """After a failed transfer: remove the temp, report the filesystem's state, mark the failure."""
         staged = self.params['_staged_path']
         removed = bool(staged) and is_temp_of(self.dest, staged) and os.path.lexists(staged)
         if removed:
@@ -241,4 +294,17 @@ class Upload:
             result.update(filesystem_space(self.directory))
         except OSError:
             pass
+        result['reason'] = self._transfer_failure_reason(result)
+        result['failure_marker_note'] = self._mark_failed('transfer to %s failed: %s' % (self.directory,
+                                                                                       result['reason']))
         return result
+
+    def _transfer_failure_reason(self, space):
+        """Why the connection could not write the bytes, in the target's own terms where it can tell."""
+        if space.get('read_only'):
+            return 'the filesystem holding %s is mounted read-only' % self.directory
+        if 'free_bytes' in space and space['free_bytes'] < self.size:
+            return ('the disk is full: the filesystem holding %s has %d bytes free, %d needed'
+                    % (self.directory, space['free_bytes'], self.size))
+        return self.params['_reason'] or 'the connection reported no reason'
+

@@ -103,6 +103,26 @@ options:
         and is required. When it fails, O(dest) and its marker are not touched and the temp file is removed.
       - The command runs without a shell, as with M(ansible.builtin.copy).
     type: str
+  failure_marker:
+    description:
+      - What a failed publish (validation failed, checksum mismatch after transfer, disk full, read-only
+        filesystem) leaves at O(marker_path), so that consumers waiting for it fail at once with the reason
+        instead of waiting for their timeout.
+      - V(unless_complete) writes a C(failed) marker unless a complete marker is there; that marker describes the
+        version still in place, which consumers may still take.
+      - V(always) writes it in any case, replacing a complete marker (consumers then see the new version failed).
+      - V(never) leaves markers alone.
+      - The next successful publish replaces a C(failed) marker.
+    type: str
+    choices: [unless_complete, always, never]
+    default: unless_complete
+  remove_temps_older_than:
+    description:
+      - Remove temp files of O(dest) (C(.NAME.<random>.tmp)) left by interrupted uploads when their last
+        modification is at least this many seconds old.
+      - A running upload keeps writing to its temp file, so pick an age well above your longest transfer.
+      - Without it, leftover temp files are only reported in a warning.
+    type: float
   _phase:
     description:
       - B(Internal), set by the action plugin; never set it in a task. Which step runs on the target.
@@ -129,6 +149,9 @@ options:
     description: B(Internal), set by the action plugin from C(MAX_FILE_SIZE_FOR_DIFF). Largest file shown in a diff.
     type: int
     default: 104448
+  _reason:
+    description: B(Internal), set by the action plugin. Why a transfer failed, for the abort phase.
+    type: str
   lock:
     description:
       - Hold the lock O(lock_path) while replacing O(dest) and writing its marker, so that concurrent producers
@@ -216,6 +239,13 @@ generation:
   returned: when a marker was written with the data
   type: int
   sample: 3
+removed_temps:
+  description: Temp files of interrupted uploads removed because of O(remove_temps_older_than) (in check mode, those
+    that would be).
+  returned: when the data was checked (not after a failure)
+  type: list
+  elements: str
+  sample: [/srv/handoff/inbox/.app.tar.gz.3f2a9c0e51b7.tmp]
 lock_wait:
   description: Seconds spent waiting for the lock.
   returned: when O(lock=true) and not in check mode
