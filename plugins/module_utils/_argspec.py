@@ -85,6 +85,8 @@ def wait_options():
         timeout=dict(type='float', default=300.0),
         sleep=dict(type='float', default=1.0),
         newer_than_generation=dict(type='int'),
+        stable_for=dict(type='float'),
+        min_age=dict(type='float'),
     )
     spec.update(marker_check_options())
     return spec

@@ -1,18 +1,25 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The target side of ``wait_for_marker``: wake on inotify, judge, repeat until the deadline."""
+"""The target side of ``wait_for_marker``: wake on inotify, judge, repeat until the deadline.
+
+Without a marker, ``stable_for``/``min_age`` accept a file that stopped
+changing: weaker than a marker (a stalled writer looks finished), so a marker,
+when one appears, is always judged first.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import time
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import default_marker_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import (
-    FAILED, READY, HashCache, observe)
+    FAILED, READY, HashCache, Observation, observe)
 from ansible_collections.lockstep.handoff.plugins.module_utils._watch import DirectoryWatcher
 
 
@@ -27,9 +34,15 @@ class Wait:
         self.timeout = params['timeout']
         self.sleep = params['sleep']
         self.started = None
+        self.stability = Stability(params['stable_for'], params['min_age'])
 
     def _check_options(self):
         check_non_negative('timeout', self.timeout, 'look once')
+        for option in ('stable_for', 'min_age'):
+            if self.params[option] is not None:
+                check_non_negative(option, self.params[option], 'no waiting')
+        if self.params['state'] == 'absent' and self.stability.wanted:
+            raise HandoffError('stable_for and min_age apply to state=present only')
         if self.sleep <= 0:
             raise HandoffError('sleep is %s; it must be more than 0 seconds' % self.sleep)
         if os.path.abspath(self.marker_path) == os.path.abspath(self.path):
@@ -47,7 +60,9 @@ class Wait:
         if seen.status == FAILED:
             raise HandoffError(seen.reason, path=self.path, marker_path=self.marker_path,
                                marker=seen.marker.to_dict(), elapsed=round(time.monotonic() - self.started, 3))
-        return seen.status == READY, seen, seen.reason
+        if seen.status == READY or seen.marker is not None or not self.stability.wanted:
+            return seen.status == READY, seen, seen.reason
+        return self.stability.judge(self.path)
 
     def run(self):
         """Wait until the wanted state holds; return the result dict, or raise at the timeout."""
@@ -67,12 +82,66 @@ class Wait:
                                        % (self.timeout, self.marker_path, self.params['state'], reason),
                                        path=self.path, marker_path=self.marker_path,
                                        elapsed=round(time.monotonic() - started, 3), watch=watcher.method)
-                watcher.wait(min(self.sleep, remaining))
+                watcher.wait(min(self.sleep, remaining, self.stability.due_in()))
 
     def _result(self, seen, elapsed, method):
         result = dict(changed=False, path=self.path, marker_path=self.marker_path,
                       elapsed=round(elapsed, 3), watch=method, marker=None, sha256=None, size=None)
-        if seen is not None:
-            result.update(marker=seen.marker.to_dict(), sha256=seen.sha256, size=seen.size,
-                          generation=seen.marker.generation)
+        if seen is None:
+            return result
+        result.update(sha256=seen.sha256, size=seen.size, ready_by='marker' if seen.marker else 'stability')
+        if seen.marker is not None:
+            result.update(marker=seen.marker.to_dict(), generation=seen.marker.generation)
         return result
+
+
+class Stability:
+    """Judges a markerless file by its own history: unchanged for ``stable_for`` s, older than ``min_age`` s.
+
+    Both are measured on the target: ``stable_for`` by this process watching
+    (monotonic clock), ``min_age`` against the file's mtime (wall clock).
+    """
+
+    def __init__(self, stable_for, min_age):
+        self.stable_for = stable_for
+        self.min_age = min_age
+        self._signature = None
+        self._unchanged_since = None
+        self._due = None
+
+    @property
+    def wanted(self):
+        return self.stable_for is not None or self.min_age is not None
+
+    def due_in(self):
+        """Seconds until the file could qualify, so the wait wakes for it without an event."""
+        if self._due is None:
+            return float('inf')
+        return max(self._due - time.monotonic(), 0.0)
+
+    def judge(self, path):
+        """Return ``(ready, observation-or-None, reason)`` for a file no one marks."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            self._signature = self._due = None
+            return False, None, 'no marker, and the data file %s does not exist yet' % path
+        if not stat.S_ISREG(st.st_mode):
+            return False, None, 'data path %s is not a regular file' % path
+        now = time.monotonic()
+        signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if signature != self._signature:
+            self._signature, self._unchanged_since = signature, now
+        unchanged = now - self._unchanged_since
+        age = time.time() - st.st_mtime
+        waits = [(self.stable_for or 0) - unchanged, (self.min_age or 0) - age]
+        if max(waits) > 0:
+            self._due = now + max(waits)
+            return False, None, ('no marker; %s has been unchanged for %.1fs (stable_for=%s) and is %.1fs old '
+                                 '(min_age=%s)' % (path, unchanged, self.stable_for, age, self.min_age))
+        sha256, size = sha256_of_path(path)
+        after = os.lstat(path)
+        if (after.st_ino, after.st_size, after.st_mtime_ns) != (st.st_ino, size, st.st_mtime_ns):
+            self._signature = None
+            return False, None, '%s changed while it was being hashed' % path
+        return True, Observation(READY, 'no marker; %s is stable' % path, None, sha256, size), 'stable'

@@ -62,6 +62,22 @@ options:
       - Wait for a marker whose C(generation) is greater than this number, to tell a new version of the same file
         from the one already seen (use the RV(generation) of an earlier run).
     type: int
+  stable_for:
+    description:
+      - For producers that write no marker (a third-party drop) - when no marker exists, accept the data file once its
+        size, mtime and inode have stayed the same for this many seconds, watched by this task on the target.
+      - B(Weaker than a marker.) A writer that stalls for longer than O(stable_for) (a slow network, a paused
+        process) looks finished; equal size and mtime do not prove equal content; a writer that preallocates the
+        full size is invisible. Prefer markers, and keep this for producers you cannot change.
+      - A marker that appears is judged as usual and wins; a C(failed) marker still fails the task at once.
+      - Only with O(state=present). Can be combined with O(min_age).
+    type: float
+  min_age:
+    description:
+      - For producers that write no marker - when no marker exists, accept the data file only once its mtime is at
+        least this many seconds in the past, by the target's clock (the controller's clock plays no part).
+      - Alone it trusts the producer to finish within O(min_age); together with O(stable_for) both must hold.
+    type: float
 seealso:
   - module: lockstep.handoff.atomic_upload
   - module: lockstep.handoff.locked_move
@@ -88,6 +104,14 @@ EXAMPLES = r'''
   lockstep.handoff.wait_for_marker:
     path: /srv/handoff/inbox/report.csv
     newer_than_generation: "{{ last_generation | int }}"
+
+- name: A third-party drop with no marker - take it once it stopped changing for 30 s
+  lockstep.handoff.wait_for_marker:
+    path: /srv/drop/vendor-feed.xml
+    stable_for: 30
+    min_age: 60
+    timeout: 3600
+  register: feed
 
 - name: Wait until a consumer has taken the file
   lockstep.handoff.wait_for_marker:
@@ -118,7 +142,8 @@ watch:
   type: str
   sample: inotify
 marker:
-  description: 'The parsed marker (an empty legacy marker is returned as C({"state": "complete", "legacy": true})).'
+  description: 'The parsed marker (an empty legacy marker is returned as C({"state": "complete", "legacy": true})),
+    or V(null) when O(stable_for) or O(min_age) accepted a file that has none.'
   returned: when O(state=present)
   type: dict
   sample: {"protocol": "lockstep.handoff/1", "state": "complete", "size": 42, "generation": 1,
@@ -134,9 +159,14 @@ size:
   returned: when O(state=present)
   type: int
   sample: 42
+ready_by:
+  description: What made the file ready - V(marker), or V(stability) (no marker; O(stable_for)/O(min_age) held).
+  returned: when O(state=present)
+  type: str
+  sample: marker
 generation:
   description: The marker's generation, or V(null) when it has none.
-  returned: when O(state=present)
+  returned: when O(state=present) and a marker made the file ready
   type: int
   sample: 1
 '''
