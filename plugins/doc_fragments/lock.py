@@ -36,4 +36,22 @@ options:
         holder's pid and command line.
     type: float
     default: 30
+  lock_mode:
+    description:
+      - The mode of a lock file this module creates, as octal text; the file also gets the group of its directory
+        (when the connecting user belongs to it), whatever the umask.
+      - The default lets a second account in that group (a cron job, a shell producer) take the same lock.
+      - An existing lock file is left as it is.
+    type: str
+    default: '0664'
+  lock_on_network_fs:
+    description:
+      - What to do when the lock path is on a filesystem where the lock would not exclude other hosts' processes -
+        NFS with O(lock_type=flock), an NFS mount with C(nolock) or C(local_lock=), SMB with O(lock_type=flock), or
+        a FUSE filesystem such as sshfs. Read from C(/proc/self/mountinfo).
+      - V(fail) stops with a message naming the filesystem and what to use instead; V(warn) takes the lock anyway
+        and warns.
+    type: str
+    choices: [fail, warn]
+    default: fail
 '''

@@ -18,6 +18,8 @@ def lock_options():
         lock_path=dict(type='path'),
         lock_type=dict(type='str', choices=list(LOCK_TYPES), default='flock'),
         lock_timeout=dict(type='float', default=30.0),
+        lock_mode=dict(type='str', default='0664'),
+        lock_on_network_fs=dict(type='str', choices=['fail', 'warn'], default='fail'),
     )
 
 

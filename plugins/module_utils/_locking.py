@@ -20,6 +20,7 @@ import time
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock_filesystem import lock_filesystem_problem
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock_holders import describe_holders
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock_owner import (
     clear_owner_record, owner_record, write_owner_record)
@@ -69,7 +70,7 @@ class HeldLock:
         self.release()
 
 
-def _open_lock_file(path, lock_type):
+def _open_lock_file(path, lock_type, mode):
     """Open (creating if needed) the lock file; a directory is accepted for ``flock``."""
     try:
         st = os.lstat(path)
@@ -91,12 +92,11 @@ def _open_lock_file(path, lock_type):
                            lock_path=path)
     flags = os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags | os.O_RDWR | os.O_CREAT | os.O_EXCL, LOCK_FILE_MODE)
+        fd = os.open(path, flags | os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
         pass
     else:
-        # Whatever the umask, the group (a cron job's account, a second user) may lock it too.
-        os.fchmod(fd, LOCK_FILE_MODE)
+        _share_with_directory_group(fd, path, mode)
         return fd
     try:
         return os.open(path, flags | os.O_RDWR)
@@ -105,6 +105,48 @@ def _open_lock_file(path, lock_type):
             raise
         # flock(1) itself locks through a read-only descriptor; so can we.
         return os.open(path, flags | os.O_RDONLY)
+
+
+def _share_with_directory_group(fd, path, mode):
+    """Whatever the umask, give a new lock file ``mode`` and its directory's group.
+
+    A cron job under another account in that group can then take the same lock.
+    """
+    os.fchmod(fd, mode)
+    directory_gid = os.stat(os.path.dirname(path) or '.').st_gid
+    try:
+        os.fchown(fd, -1, directory_gid)
+    except PermissionError:
+        pass  # not a member of that group: the file keeps ours, as with any new file
+
+
+def parse_lock_mode(text):
+    """``lock_mode`` (octal text such as ``0664``) as an int, or a HandoffError saying what is expected."""
+    try:
+        mode = int(str(text), 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o7777:
+        raise HandoffError('lock_mode %r is not an octal file mode such as 0664' % (text,))
+    return mode
+
+
+def lock_settings(module):
+    """``acquire`` keyword arguments from a module's lock options (see the ``lock`` doc fragment)."""
+    params = module.params
+    return dict(timeout=params['lock_timeout'], lock_type=params['lock_type'],
+                mode=parse_lock_mode(params['lock_mode']), on_network_fs=params['lock_on_network_fs'],
+                warn=module.warn)
+
+
+def _check_filesystem(path, lock_type, on_network_fs, warn):
+    problem = lock_filesystem_problem(path, lock_type)
+    if problem is None:
+        return
+    if on_network_fs == 'fail':
+        raise HandoffError(problem + '. (lock_on_network_fs=warn would go ahead with a warning.)', lock_path=path)
+    if warn is not None:
+        warn(problem)
 
 
 def _try_lock(fd, lock_type, shared):
@@ -133,18 +175,21 @@ def _record_owner(fd, holder):
     return True
 
 
-def acquire(path, timeout, lock_type='flock', shared=False, holder=None):
+def acquire(path, timeout, lock_type='flock', shared=False, holder=None, mode=LOCK_FILE_MODE,
+            on_network_fs='fail', warn=None):
     """Take the lock at ``path`` within ``timeout`` seconds (0: one attempt); return a HeldLock.
 
     An exclusive holder named by ``holder`` leaves an owner record in the
-    lock file while it holds it. Raises LockTimeout naming the holder when
-    the lock stays busy.
+    lock file while it holds it. A lock on a filesystem where it would not
+    exclude other hosts fails (``on_network_fs='fail'``) or is taken with a
+    warning. Raises LockTimeout naming the holder when the lock stays busy.
     """
     if lock_type not in LOCK_TYPES:
         raise HandoffError('lock_type %r is not one of %s' % (lock_type, ', '.join(LOCK_TYPES)))
     check_non_negative('lock_timeout', timeout, 'fail at once when held')
+    _check_filesystem(path, lock_type, on_network_fs, warn)
     try:
-        fd = _open_lock_file(path, lock_type)
+        fd = _open_lock_file(path, lock_type, mode)
     except OSError as exc:
         raise explain(exc, 'opening lock file', path)
     started = time.monotonic()
@@ -168,10 +213,13 @@ def acquire(path, timeout, lock_type='flock', shared=False, holder=None):
 
 
 @contextlib.contextmanager
-def optional_lock(wanted, path, timeout, lock_type, holder=None):
-    """Hold the lock for the block when ``wanted``; yield the HeldLock, or None."""
+def optional_lock(wanted, path, holder=None, **settings):
+    """Hold the lock for the block when ``wanted``; yield the HeldLock, or None.
+
+    ``settings`` are ``acquire`` keyword arguments, usually ``lock_settings(module)``.
+    """
     if not wanted:
         yield None
         return
-    with acquire(path, timeout, lock_type, holder=holder) as lock:
+    with acquire(path, holder=holder, **settings) as lock:
         yield lock

@@ -20,7 +20,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
     create_temp_beside, fsync_directory, publish_durably, remove_durably, remove_quietly, write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import copy_with_sha256, sha256_of_path
-from ansible_collections.lockstep.handoff.plugins.module_utils._locking import default_lock_path, optional_lock
+from ansible_collections.lockstep.handoff.plugins.module_utils._locking import default_lock_path, lock_settings, optional_lock
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker, MarkerError, default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, WAITING, observe
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain, explained
@@ -49,8 +49,8 @@ class Move:
         self._check_options()
         self._ensure_parent_directories()
         check_mode = self.module.check_mode
-        with optional_lock(not check_mode, self.lock_path, self.params['lock_timeout'],
-                           self.params['lock_type'], holder='lockstep.handoff.locked_move') as lock:
+        with optional_lock(not check_mode, self.lock_path, holder='lockstep.handoff.locked_move',
+                           **lock_settings(self.module)) as lock:
             try:
                 result = self._move_once()
             except _SourceVanished:

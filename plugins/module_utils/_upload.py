@@ -23,7 +23,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import (
     copy_with_sha256, sha256_of_fd, sha256_of_path)
-from ansible_collections.lockstep.handoff.plugins.module_utils._locking import default_lock_path, optional_lock
+from ansible_collections.lockstep.handoff.plugins.module_utils._locking import default_lock_path, lock_settings, optional_lock
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
     STATE_COMPLETE, Marker, MarkerError, default_marker_path)
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explained, filesystem_space
@@ -100,8 +100,8 @@ class Upload:
             check_parent_directory(self.marker_path, 'marker_path')
 
     def _lock(self, wanted):
-        return optional_lock(wanted, self.lock_path, self.params['lock_timeout'], self.params['lock_type'],
-                             holder='lockstep.handoff.atomic_upload')
+        return optional_lock(wanted, self.lock_path, holder='lockstep.handoff.atomic_upload',
+                             **lock_settings(self.module))
 
     def _with_lock_wait(self, result, lock):
         if lock is not None:
@@ -199,8 +199,7 @@ class Upload:
         try:
             return self._publish_or_fail()
         except HandoffError as exc:
-            exc.msg += self._mark_failed(exc.msg)
-            raise
+            raise HandoffError(exc.msg + self._mark_failed(exc.msg), **exc.details) from exc
 
     def _publish_or_fail(self):
         temp = None

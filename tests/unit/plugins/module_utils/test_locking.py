@@ -194,14 +194,14 @@ def test_other_process_fcntl_lock_makes_fcntl_acquire_time_out_naming_it(tmp_pat
 
 def test_optional_lock_not_wanted_takes_no_lock(tmp_path):
     path = tmp_path / 'x.lock'
-    with optional_lock(False, str(path), 0, 'flock') as lock:
+    with optional_lock(False, str(path), timeout=0, lock_type='flock') as lock:
         assert lock is None
     assert not path.exists()
 
 
 def test_optional_lock_wanted_holds_for_the_block_only(tmp_path, flock_cmd):
     path = tmp_path / 'x.lock'
-    with optional_lock(True, str(path), 0, 'flock') as lock:
+    with optional_lock(True, str(path), timeout=0, lock_type='flock') as lock:
         assert lock.fd is not None
         assert flock_nonblocking(flock_cmd, path) == 1
     assert flock_nonblocking(flock_cmd, path) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 
@@ -102,10 +103,22 @@ def test_transfer_that_does_not_match_the_checksum_touches_nothing(upload, dest)
     probe = upload('probe', _direct=True)
     with open(probe['staging_path'], 'r+b') as handle:
         handle.write(DATA.upper())
-    with pytest.raises(HandoffError, match='checksum mismatch after transfer'):
+    with pytest.raises(HandoffError, match='checksum mismatch after transfer.*A failed marker was written'):
         upload('publish', _direct=True, _staged_path=probe['staging_path'])
     assert dest.read_bytes() == b'old'
     assert temps(dest.parent) == []
+    failed = marker_of(dest)
+    assert failed.state == 'failed' and 'checksum mismatch after transfer' in failed.reason
+
+
+def test_a_failure_leaves_no_marker_with_failure_marker_never(upload, dest):
+    dest.write_bytes(b'old')
+    probe = upload('probe', _direct=True)
+    with open(probe['staging_path'], 'r+b') as handle:
+        handle.write(DATA.upper())
+    with pytest.raises(HandoffError, match='checksum mismatch after transfer') as caught:
+        upload('publish', _direct=True, _staged_path=probe['staging_path'], failure_marker='never')
+    assert 'marker' not in caught.value.msg
     assert marker_of(dest) is None
 
 
@@ -232,7 +245,8 @@ def test_probe_refuses_a_transfer_that_cannot_fit(make_module, tmp_path, mount_t
                        % tiny) as caught:
         Upload(module).run()
     assert caught.value.details['total_bytes'] == 64 * 1024
-    assert os.listdir(tiny) == []
+    assert os.listdir(tiny) == ['big.done']
+    assert json.loads((tiny / 'big.done').read_text())['state'] == 'failed'
 
 
 def test_probe_refuses_a_read_only_destination(make_module, tmp_path, mount_tmpfs):
