@@ -11,19 +11,25 @@ import os
 CHUNK_SIZE = 1024 * 1024
 
 
-def sha256_of_fd(fd):
-    """Return ``(hexdigest, size)`` of everything readable from ``fd``."""
-    digest = hashlib.sha256()
-    size = 0
+def _chunks(fd):
+    """Yield what is readable from ``fd`` as memoryviews of one reused buffer (valid until the next one)."""
     buf = bytearray(CHUNK_SIZE)
     view = memoryview(buf)
     with os.fdopen(fd, 'rb', buffering=0, closefd=False) as reader:
         while True:
             count = reader.readinto(buf)
             if not count:
-                break
-            digest.update(view[:count])
-            size += count
+                return
+            yield view[:count]
+
+
+def sha256_of_fd(fd):
+    """Return ``(hexdigest, size)`` of everything readable from ``fd``."""
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in _chunks(fd):
+        digest.update(chunk)
+        size += len(chunk)
     return digest.hexdigest(), size
 
 
@@ -40,17 +46,10 @@ def copy_with_sha256(src_fd, dst_fd):
     """Copy ``src_fd`` to ``dst_fd``, hashing on the way; return ``(hexdigest, size)``."""
     digest = hashlib.sha256()
     size = 0
-    buf = bytearray(CHUNK_SIZE)
-    view = memoryview(buf)
-    with os.fdopen(src_fd, 'rb', buffering=0, closefd=False) as reader:
-        while True:
-            count = reader.readinto(buf)
-            if not count:
-                break
-            chunk = view[:count]
-            digest.update(chunk)
-            written = 0
-            while written < count:
-                written += os.write(dst_fd, chunk[written:])
-            size += count
+    for chunk in _chunks(src_fd):
+        digest.update(chunk)
+        written = 0
+        while written < len(chunk):
+            written += os.write(dst_fd, chunk[written:])
+        size += len(chunk)
     return digest.hexdigest(), size
