@@ -294,8 +294,8 @@ class Upload:
         except OSError:
             pass
         result['reason'] = self._transfer_failure_reason(result)
-        result['failure_marker_note'] = self._mark_failed('transfer to %s failed: %s' % (self.directory,
-                                                                                       result['reason']))
+        reason = 'transfer to %s failed: %s' % (self.directory, result['reason'])
+        result['failure_marker_note'] = self._mark_failed(reason)
         return result
 
     def _transfer_failure_reason(self, space):
@@ -306,4 +306,3 @@ class Upload:
             return ('the disk is full: the filesystem holding %s has %d bytes free, %d needed'
                     % (self.directory, space['free_bytes'], self.size))
         return self.params['_reason'] or 'the connection reported no reason'
-
