@@ -108,6 +108,7 @@ def move_options():
         force=dict(type='bool', default=True),
         backup=dict(type='bool', default=False),
         create_parents=dict(type='bool', default=False),
+        patterns=dict(type='list', elements='str', default=['*']),
     )
     spec.update(marker_check_options())
     spec.update(lock_options())

@@ -27,37 +27,50 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import e
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_not_directory
 
 
+HOLDER = 'lockstep.handoff.locked_move'
+
+
 class _SourceVanished(Exception):
     """Another consumer moved the source between our look and our rename."""
 
 
-class Move:
-    """One ``locked_move`` task on one host."""
+class NotReady(HandoffError):
+    """The source's marker is missing, malformed or does not describe it (yet)."""
 
-    def __init__(self, module):
-        params = module.params
+
+class ProducerFailed(HandoffError):
+    """The source's marker says the producer failed."""
+
+
+class Move:
+    """Moving one file, exactly once."""
+
+    def __init__(self, module, src, dest, marker_path=None, dest_marker_path=None, lock_path=None):
         self.module = module
-        self.params = params
-        self.src = params['src']
-        self.dest = params['dest']
-        self.marker_path = params['marker_path'] or default_marker_path(self.src)
-        self.dest_marker_path = params['dest_marker_path'] or default_marker_path(self.dest)
-        self.lock_path = params['lock_path'] or default_lock_path(self.dest)
+        self.params = module.params
+        self.src = src
+        self.dest = dest
+        self.marker_path = marker_path or default_marker_path(src)
+        self.dest_marker_path = dest_marker_path or default_marker_path(dest)
+        self.lock_path = lock_path or default_lock_path(dest)
 
     def run(self):
         """Move under the lock (none in check mode, which must not create a lock file)."""
         self._check_options()
         self._ensure_parent_directories()
-        check_mode = self.module.check_mode
-        with optional_lock(not check_mode, self.lock_path, holder='lockstep.handoff.locked_move',
+        with optional_lock(not self.module.check_mode, self.lock_path, holder=HOLDER,
                            **lock_settings(self.module)) as lock:
-            try:
-                result = self._move_once()
-            except _SourceVanished:
-                result = self._source_gone()
+            result = self.move_holding_lock()
         result['lock_wait'] = lock.waited if lock is not None else 0.0
         result['lock_path'] = self.lock_path
         return result
+
+    def move_holding_lock(self):
+        """The move itself; the caller holds the lock (or is in check mode)."""
+        try:
+            return self._move_once()
+        except _SourceVanished:
+            return self._source_gone()
 
     def _check_options(self):
         params = self.params
@@ -102,12 +115,12 @@ class Move:
         seen = observe(self.src, self.marker_path, verify_here and self.params['verify_checksum'],
                        self.params['require_checksum'])
         if seen.status == FAILED:
-            raise HandoffError('not moving %s: %s' % (self.src, seen.reason), src=self.src,
-                               marker=seen.marker.to_dict())
+            raise ProducerFailed('not moving %s: %s' % (self.src, seen.reason), src=self.src,
+                                 marker=seen.marker.to_dict())
         if seen.status == WAITING:
             if not os.path.lexists(self.src):
                 raise _SourceVanished()
-            raise HandoffError('not moving %s: %s. Wait for it first with lockstep.handoff.wait_for_marker, '
+            raise NotReady('not moving %s: %s. Wait for it first with lockstep.handoff.wait_for_marker, '
                                'or set require_marker=false to move unmarked files'
                                % (self.src, seen.reason), src=self.src, marker_path=self.marker_path)
         return seen

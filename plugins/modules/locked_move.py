@@ -45,13 +45,25 @@ options:
   src:
     description:
       - The file to move, usually one a producer published with a marker. Must be a regular file.
+      - Or a directory (an inbox) - then every data file in it that matches O(patterns) is judged and moved into the
+        directory O(dest) in one module run, each exactly once under its own lock C(DEST/NAME.lock) (or under
+        O(lock_path) for the whole batch when given). Files not ready yet, and files whose lock stays busy for
+        O(lock_timeout), are left for a later run and listed in the result; hidden files, markers, locks and temp
+        files are never taken as data.
     type: path
     required: true
   dest:
     description:
       - Where the file goes (the full path of the file, not a directory).
+      - With a directory O(src), the directory the files go into.
     type: path
     required: true
+  patterns:
+    description:
+      - With a directory O(src), the shell globs (C(fnmatch), case-sensitive) a file name must match to be taken.
+    type: list
+    elements: str
+    default: ['*']
   require_marker:
     description:
       - Move O(src) only when its marker is complete and describes it (see O(verify_checksum)); otherwise fail
@@ -133,6 +145,14 @@ EXAMPLES = r'''
     marker: move
     create_parents: true
 
+- name: Drain the whole inbox in one task; what is not ready or busy stays for the next run
+  lockstep.handoff.locked_move:
+    src: /srv/handoff/inbox
+    dest: /srv/app/import
+    patterns: ["*.csv"]
+    lock_timeout: 0   # another consumer holds that file's lock: skip it, it is being moved
+  register: drained
+
 - name: Take files from a producer that writes no markers (locked and atomic, but no completeness check)
   lockstep.handoff.locked_move:
     src: /srv/drop/legacy.bin
@@ -168,7 +188,7 @@ lock_wait:
   sample: 0.004
 cross_device:
   description: Whether the move copied across filesystems instead of renaming.
-  returned: always
+  returned: when O(src) is a file
   type: bool
   sample: false
 sha256:
@@ -189,21 +209,53 @@ marker:
            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
 backup_file:
   description: Path of the backup of the replaced O(dest), or V(null).
-  returned: always
+  returned: when O(src) is a file
   type: str
   sample: /opt/app/releases/app.tar.gz.4242.2026-11-23@10:00:00~
+moved:
+  description: With a directory O(src), the files moved by this run (in check mode, those that would be).
+  returned: when O(src) is a directory
+  type: list
+  elements: dict
+  sample: [{"src": "/srv/handoff/inbox/a.csv", "dest": "/srv/app/import/a.csv", "size": 42, "cross_device": false,
+            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "msg": "moved ..."}]
+already_moved:
+  description: With a directory O(src), files another consumer had just moved (same shape as RV(moved)).
+  returned: when O(src) is a directory
+  type: list
+  elements: dict
+  sample: []
+not_ready:
+  description: With a directory O(src), files left because their marker is missing or does not describe them yet.
+  returned: when O(src) is a directory
+  type: list
+  elements: dict
+  sample: [{"src": "/srv/handoff/inbox/b.csv", "reason": "not moving ...: data file ... exists but its marker ..."}]
+busy:
+  description: With a directory O(src), files left because their lock stayed held for O(lock_timeout).
+  returned: when O(src) is a directory
+  type: list
+  elements: dict
+  sample: [{"src": "/srv/handoff/inbox/c.csv", "reason": "lock /srv/app/import/c.csv.lock is held by pid 4242 ..."}]
+failed_by_producer:
+  description: With a directory O(src), files whose marker says C(failed); any such file fails the task after the
+    other files were moved.
+  returned: when O(src) is a directory
+  type: list
+  elements: dict
+  sample: []
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
-from ansible_collections.lockstep.handoff.plugins.module_utils._move import Move
+from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
 
 
 def main():
     module = AnsibleModule(argument_spec=move_options(), supports_check_mode=True, add_file_common_args=True)
-    run_backend(module, Move)
+    run_backend(module, LockedMove)
 
 
 if __name__ == '__main__':

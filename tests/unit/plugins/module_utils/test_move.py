@@ -14,7 +14,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import m
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
-from ansible_collections.lockstep.handoff.plugins.module_utils._move import Move
+from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
 
 DATA = b'release 42\n' * 100
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -39,7 +39,7 @@ def outbox(tmp_path):
 def mover(make_module):
     """``mover(src, dest, check_mode=False, **options)``: a Move with a real module."""
     def make(src, dest, check_mode=False, **options):
-        return Move(make_module(move_options(), check_mode=check_mode, src=str(src), dest=str(dest), **options))
+        return LockedMove(make_module(move_options(), check_mode=check_mode, src=str(src), dest=str(dest), **options))
     return make
 
 
