@@ -113,7 +113,7 @@ class Upload:
                     marker_path=self.marker_path, backup_file=None)
 
     def _current_sha256(self):
-        """sha256 of the current dest when it is a regular file of the wanted size, else None."""
+        """``(sha256 or None, whether dest exists)``: hashed only for a regular file of the wanted size."""
         try:
             st = os.lstat(self.dest)
         except FileNotFoundError:
