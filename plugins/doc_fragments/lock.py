@@ -21,10 +21,10 @@ options:
     type: path
   lock_type:
     description:
-      - V(flock) takes a C(flock(2)) lock, the kind util-linux C(flock(1)) takes, so a cron job doing
+      - V(flock) takes a flock(2) lock, the kind util-linux flock(1) takes, so a cron job doing
         C(flock /srv/in/x.lock mv ...) and this module exclude each other. Local filesystems only.
-      - V(fcntl) takes a POSIX record lock (C(fcntl(2)) C(F_SETLK)), the kind NFS servers honour.
-        It does not exclude C(flock(1)) holders; it needs a regular lock file, not a directory.
+      - V(fcntl) takes a POSIX record lock (fcntl(2) C(F_SETLK)), the kind NFS servers honour.
+        It does not exclude flock(1) holders; it needs a regular lock file, not a directory.
     type: str
     choices: [flock, fcntl]
     default: flock

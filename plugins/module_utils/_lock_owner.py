@@ -55,13 +55,22 @@ def read_owner_record(path):
     except OSError:
         return None
     try:
-        raw = os.read(fd, MAX_RECORD_BYTES)
+        raw = os.read(fd, MAX_RECORD_BYTES + 1)
     except OSError:
         return None
     finally:
         os.close(fd)
+    return parse_owner_record(raw)
+
+
+def parse_owner_record(raw):
+    """``raw`` lock file content as an owner record, or None when it is anything else (data, say)."""
+    if len(raw) > MAX_RECORD_BYTES:
+        return None
     try:
         record = json.loads(raw.decode('utf-8'))
     except ValueError:
         return None
-    return record if isinstance(record, dict) else None
+    if not isinstance(record, dict) or not {'host', 'pid', 'since', 'holder'} <= set(record):
+        return None
+    return record

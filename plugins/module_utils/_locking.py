@@ -23,7 +23,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock_filesystem import lock_filesystem_problem
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock_holders import describe_holders
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock_owner import (
-    clear_owner_record, owner_record, write_owner_record)
+    MAX_RECORD_BYTES, clear_owner_record, owner_record, parse_owner_record, write_owner_record)
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain
 
 LOCK_TYPES = ('flock', 'fcntl')
@@ -164,11 +164,20 @@ def _try_lock(fd, lock_type, shared):
 
 
 def _record_owner(fd, holder):
-    """Write the owner record when we hold the file exclusively and may write it; say if we did."""
+    """Write the owner record when we may; say if we did.
+
+    Only into a regular, writable lock file that is empty or already holds a
+    record: ``flock(1)`` lets a data file be its own lock (``flock balance.dat
+    ./update.sh``), and a record there would overwrite that data. We hold the
+    lock exclusively here, so nobody changes the file between read and write.
+    """
     writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR
     if not holder or not writable or not stat.S_ISREG(os.fstat(fd).st_mode):
         return False
     try:
+        current = os.pread(fd, MAX_RECORD_BYTES + 1, 0)
+        if current and parse_owner_record(current) is None:
+            return False
         write_owner_record(fd, owner_record(holder))
     except OSError:
         return False

@@ -121,8 +121,8 @@ class Move:
             if not os.path.lexists(self.src):
                 raise _SourceVanished()
             raise NotReady('not moving %s: %s. Wait for it first with lockstep.handoff.wait_for_marker, '
-                               'or set require_marker=false to move unmarked files'
-                               % (self.src, seen.reason), src=self.src, marker_path=self.marker_path)
+                           'or set require_marker=false to move unmarked files'
+                           % (self.src, seen.reason), src=self.src, marker_path=self.marker_path)
         return seen
 
     def _move_once(self):

@@ -13,14 +13,14 @@ description:
   - Takes the lock O(lock_path) (waiting up to O(lock_timeout)), judges the source's marker again under the lock
     (complete, size and sha256 match), moves O(src) onto O(dest), then removes, moves or keeps the marker, and
     releases the lock.
-  - On one filesystem the move is a C(rename(2)) followed by fsyncs of the directories. Across filesystems the file
+  - On one filesystem the move is a rename(2) followed by fsyncs of the directories. Across filesystems the file
     is copied to a temp file beside O(dest) (hashing while copying and checking the marker's sha256), fsynced,
     renamed onto O(dest), and only then is O(src) unlinked. A crash at any point leaves O(src), or a complete O(dest),
     never a partial one.
   - Exactly once - a second run, or a second consumer that lost the race for the same lock, finds O(src) gone and
     O(dest) in place and reports C(changed=false). A run that finds the move done but the marker step left undone
     (a crash in between) finishes it.
-  - The lock is compatible with util-linux C(flock(1)) on the same path, so shell scripts and cron jobs doing
+  - The lock is compatible with util-linux flock(1) on the same path, so shell scripts and cron jobs doing
     C(flock /srv/in/x.lock mv ...) and this module exclude each other.
 author:
   - Lockstep maintainers (@lockstep)

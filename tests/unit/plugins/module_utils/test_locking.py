@@ -273,3 +273,22 @@ def test_unprivileged_user_locks_a_lock_file_it_may_only_read(as_root, flock_cmd
             done.set()
             proc.join(10)
         assert proc.exitcode == 0
+
+
+def test_owner_record_never_overwrites_a_data_file_used_as_its_own_lock(tmp_path):
+    """flock(1) lets a data file be its lock (``flock balance.dat ./update.sh``): its content must survive."""
+    data = tmp_path / 'balance.dat'
+    data.write_bytes(b'precious data\n')
+    with acquire(str(data), 0, holder='lockstep.handoff.locked_command') as lock:
+        assert not lock.recorded
+        assert data.read_bytes() == b'precious data\n'
+    assert data.read_bytes() == b'precious data\n'
+
+
+def test_owner_record_replaces_a_stale_record_and_is_cleared_on_release(tmp_path):
+    path = tmp_path / 'x.lock'
+    path.write_text('{"host": "h0", "pid": 1, "since": "2026-01-01T00:00:00Z", "holder": "crashed"}\n')
+    with acquire(str(path), 0, holder='lockstep.handoff.locked_move') as lock:
+        assert lock.recorded
+        assert '"holder": "lockstep.handoff.locked_move"' in path.read_text()
+    assert path.read_bytes() == b''
