@@ -113,3 +113,33 @@ def move_options():
     spec.update(marker_check_options())
     spec.update(lock_options())
     return spec
+
+
+def lock_info_options():
+    """Options of ``lock_info``."""
+    return dict(
+        path=dict(type='path', required=True),
+        patterns=dict(type='list', elements='str'),
+    )
+
+
+def command_options():
+    """Options of ``locked_command``; unlike the other modules it has no file to derive a lock path from."""
+    spec = dict(
+        cmd=dict(type='str'),
+        argv=dict(type='list', elements='str'),
+        chdir=dict(type='path'),
+        creates=dict(type='path'),
+        removes=dict(type='path'),
+        stdin=dict(type='str'),
+        lock_shared=dict(type='bool', default=False),
+    )
+    spec.update(lock_options())
+    spec['lock_path'] = dict(type='path', required=True)
+    return spec
+
+
+COMMAND_RULES = dict(
+    mutually_exclusive=[('cmd', 'argv')],
+    required_one_of=[('cmd', 'argv')],
+)
