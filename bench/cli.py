@@ -13,6 +13,7 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -76,7 +77,10 @@ def _measure(profile: Profile, cases: list[str]) -> tuple[list, float, str, int]
     """Start the fleet, run the cases; return results, playbook overhead, remote Python, host count."""
     started = time.monotonic()
     specs = _fleet_specs(profile)
-    with tempfile.TemporaryDirectory(prefix="bench-") as workdir, Fleet.start(specs) as fleet:
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir, \
+            Fleet.start(specs, workdir=Path(workdir) / "fleet") as fleet:
+        # The fleet lives inside the bench's own dir, not in /tmp/fleet-*, where a clean-up of
+        # leftover test fleets (`python -m tests.fleet down` on each) would stop it mid-run.
         ctx = Context(fleet, profile, Path(workdir), started)
         ctx.log(f"fleet of {len(specs)} hosts up; profile {profile.name}, {profile.runs} runs each")
         ctx.playbook_overhead = _playbook_overhead(ctx)
@@ -93,11 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     now = datetime.datetime.now(datetime.timezone.utc)
     load_before = _load()
+    # SIGTERM unwinds like Ctrl-C, so the fleet's context manager stops every host.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         results, overhead, remote_python, hosts = _measure(profile, cases)
     except (BenchError, FleetError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; the fleet was stopped, no report written", file=sys.stderr)
+        return 130
     info = report.RunInfo(
         command=" ".join(["bench/run", *(argv if argv is not None else sys.argv[1:])]),
         started_utc=now.strftime("%Y-%m-%d %H:%M UTC"), duration=time.monotonic() - started, profile=profile.name,

@@ -42,6 +42,11 @@ def _met(row: Row) -> str:
     return "yes" if met else "**no**"
 
 
+def _ratio(ratio: float) -> str:
+    """Two decimals, or two significant digits for ratios too small to show that way."""
+    return f"{ratio:.2f}" if ratio >= 0.01 else f"{ratio:.2g}"
+
+
 def _cell(text: str) -> str:
     """Table cell text: a literal ``|`` (as in ``tar | ssh``) must not end the cell."""
     return text.replace("|", "\\|")
@@ -53,7 +58,7 @@ def summary_table(rows: list[Row]) -> str:
     for row in rows:
         better = " (higher is better)" if row.higher_is_better else ""
         cells = [row.case, f"{_value(row.ours.value, row.ours.unit)} ({row.ours.label})",
-                 f"{_value(row.peer.value, row.peer.unit)} ({row.peer.label})", f"{row.ratio:.2f}×{better}",
+                 f"{_value(row.peer.value, row.peer.unit)} ({row.peer.label})", f"{_ratio(row.ratio)}×{better}",
                  row.target.text if row.target else "—", _met(row)]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join(lines)
@@ -63,7 +68,7 @@ def _missed(results: list[CaseResult]) -> list[str]:
     """One bullet per case with missed targets, pointing at the section that explains why."""
     bullets = []
     for result in results:
-        missed = [f"{row.case} ({row.ratio:.2f}× {row.peer.label}, ours "
+        missed = [f"{row.case} ({_ratio(row.ratio)}× {row.peer.label}, ours "
                   f"{_value(row.ours.value, row.ours.unit)}; target {row.target.text})"
                   for row in result.rows if row.met() is False]
         if missed:
