@@ -28,7 +28,6 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._locking import a
 FORK = multiprocessing.get_context('fork')
 HOLDER = 'lockstep.handoff.locked_command'
 SYSTEM_PYTHON = '/usr/bin/python3'
-BUILD = Path(__file__).resolve().parents[4] / '.build'
 
 
 def _seconds(rfc3339_text):
@@ -210,12 +209,15 @@ def test_record_under_another_holder_is_stale(tmp_path, hold_lock):
     assert report['holders'][0]['pid'] == holder.pid and report['holders'][0]['holder'] is None
 
 
-@pytest.mark.parametrize('record, stale', [
-    (dict(host='elsewhere', pid=1, boot_id='b'), False),
-    (dict(host=socket.gethostname(), pid=os.getpid(), boot_id='an-earlier-boot'), True),
-    (dict(host=socket.gethostname(), pid=os.getpid(), boot_id=boot_id()), False),
+@pytest.mark.parametrize('host, boot, stale', [
+    ('elsewhere', 'b', False),
+    ('this host', 'an-earlier-boot', True),
+    ('this host', 'this boot', False),
 ])
-def test_stale_only_for_records_of_this_host(record, stale):
+def test_stale_only_for_records_of_this_host(host, boot, stale):
+    """Built at run time: the process that collects the tests need not be the one that runs them."""
+    record = dict(host=socket.gethostname() if host == 'this host' else host, pid=os.getpid(),
+                  boot_id=boot_id() if boot == 'this boot' else boot)
     assert record_is_stale(record, [os.getpid()]) is stale
 
 
@@ -265,6 +267,12 @@ def test_hidden_processes_are_reported_as_unknown_not_as_exited(hold_lock, as_ro
     assert (entry['pid'], entry['command'], entry['since'], entry['exited']) == (holder.pid, None, None, False)
 
 
+def _collections_root():
+    """The directory holding ``ansible_collections`` this test imported the module from: the
+    bootstrap link under pytest, ansible-test's copy under ``ansible-test units``."""
+    return str(Path(_lock_info.__file__).parents[5])
+
+
 def _report_as_nobody_with_hidepid(path):
     """The one holder lock_report sees as user nobody, with a /proc (mount namespace of its own) that hides
     other users' processes. The system Python runs it: the controller's may live where nobody cannot read."""
@@ -274,7 +282,7 @@ def _report_as_nobody_with_hidepid(path):
               'plugins.module_utils._lock_info import lock_report; print(json.dumps(lock_report(sys.argv[2])))')
     inner = 'mount -t proc -o hidepid=invisible proc /proc && exec "$@"'
     done = subprocess.run(['unshare', '-m', 'sh', '-c', inner, 'sh', 'setpriv', '--reuid', '65534', '--regid',
-                           '65534', '--clear-groups', SYSTEM_PYTHON, '-c', script, str(BUILD), str(path)],
+                           '65534', '--clear-groups', SYSTEM_PYTHON, '-c', script, _collections_root(), str(path)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     (entry,) = json.loads(done.stdout)['holders']
