@@ -114,3 +114,8 @@ run_units() {
   fi
   ansible_test "$1" units
 }
+
+# The integration targets under tests/integration/targets, on this machine (no docker).
+run_integration() {
+  ansible_test "$1" integration
+}
