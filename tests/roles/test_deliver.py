@@ -1,0 +1,75 @@
+"""The deliver role on real hosts: check mode changes nothing, a run publishes, a rerun is a no-op."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+HOSTS = ("r1", "r2")
+
+
+def controller_tree(tmp_path):
+    """A directory on the controller: a file, and a hidden file in a subdirectory."""
+    tree = tmp_path / "conf.d"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "site.conf").write_text("server { listen 80; }\n")
+    (tree / "sub" / ".extra.conf").write_bytes(b"\x00binary, hidden, one level down\xff" * 1000)
+    return tree
+
+
+def expected_files(workspace, tree):
+    """dest path -> bytes that every host must end up with."""
+    files = {f"{workspace}/conf.d/{p.relative_to(tree)}": p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    files[f"{workspace}/inbox/RELEASE"] = b"release=1.4.2\n"
+    return files
+
+
+def marker_of(host, dest):
+    """The parsed marker of ``dest`` in the .handoff state directory beside it."""
+    directory, name = dest.rsplit("/", 1)
+    return json.loads(host.read_bytes(f"{directory}/.handoff/{name}.done"))
+
+
+def test_deliver_check_mode_then_real_run_then_idempotent(role_fleet, play, workspace, tmp_path):
+    tree = controller_tree(tmp_path)
+    extra_vars = {
+        "handoff_deliver_files": [
+            {"src": f"{tree}/", "dest": f"{workspace}/conf.d", "mode": "0640"},
+            {"content": "release=1.4.2\n", "dest": f"{workspace}/inbox/RELEASE"},
+        ],
+        "handoff_deliver_state_dir": ".handoff",
+        "handoff_deliver_throttle": 2,
+    }
+    expected = expected_files(workspace, tree)
+
+    checked = play("lockstep.handoff.deliver", "--check", extra_vars=extra_vars)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert all(checked.recap[h]["changed"] > 0 for h in HOSTS), checked.stdout
+    assert not any(role_fleet.hosts[h].exists(workspace) for h in HOSTS), "check mode wrote to a host"
+
+    first = play("lockstep.handoff.deliver", extra_vars=extra_vars)
+    assert first.returncode == 0, first.stdout + first.stderr
+    for name in HOSTS:
+        host = role_fleet.hosts[name]
+        for dest, data in expected.items():
+            assert host.read_bytes(dest) == data, (name, dest)
+            marker = marker_of(host, dest)
+            assert (marker["state"], marker["size"]) == ("complete", len(data))
+            assert marker["sha256"] == hashlib.sha256(data).hexdigest()
+        # Markers and locks stay out of the glob-read directory, and no temp is left behind.
+        assert host.run(f"ls -A {workspace}/conf.d").stdout.split() == [".handoff", "site.conf", "sub"]
+        assert host.run(f"stat -c %a {workspace}/conf.d/sub/.extra.conf").stdout.strip() == "640"
+        assert host.run(f"find {workspace} -name '*.tmp'").stdout == ""
+
+    again = play("lockstep.handoff.deliver", extra_vars=extra_vars)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert all(again.recap[h]["changed"] == 0 for h in HOSTS), again.stdout
+    assert '"transferred": 0' in again.stdout
+
+
+def test_bad_entry_is_refused_before_anything_is_sent(role_fleet, play, workspace):
+    run = play("lockstep.handoff.deliver",
+               extra_vars={"handoff_deliver_files": [{"src": "x", "content": "y", "dest": f"{workspace}/f"}]})
+    assert run.returncode != 0
+    assert "mutually exclusive" in run.stdout, run.stdout
+    assert not role_fleet.hosts["r1"].exists(workspace)
