@@ -126,6 +126,33 @@ _handoff_lock() {
   fi
 }
 
+# _handoff_arity WHO MIN MAX COUNT USAGE: fail with status 2 and the usage line unless
+# MIN <= COUNT <= MAX.
+_handoff_arity() {
+  if [ "$4" -lt "$2" ] || [ "$4" -gt "$3" ]; then
+    _handoff_error "$1" "usage: $5"
+    return 2
+  fi
+}
+
+# Create an empty temp file for TARGET beside it and print its path. The name is the one the
+# modules use, .NAME.<12 hex digits>.tmp, so their leftover-temp reports and
+# remove_temps_older_than see handoff.sh's leftovers too; noclobber makes creation exclusive.
+_handoff_temp() {
+  local target=$1 dir hex tmp tries
+  dir=$(_handoff_dirname "$target")
+  for tries in 1 2 3 4 5; do
+    hex=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n') || return 1
+    tmp="$dir/.${target##*/}.$hex.tmp"
+    [ -e "$tmp" ] && continue
+    (set -C && : >"$tmp") || return 1
+    printf '%s\n' "$tmp"
+    return 0
+  done
+  _handoff_error handoff.sh "no free temp name beside $target after $tries random names"
+  return 1
+}
+
 # Write DATA's complete marker (temp, fsync, rename, fsync dir): SIZE and SHA256 describe DATA.
 _handoff_write_marker() {
   local data=$1 size=$2 sha256=$3 marker dir tmp producer
@@ -133,7 +160,7 @@ _handoff_write_marker() {
   dir=$(_handoff_dirname "$marker")
   mkdir -p -- "$dir" || return 1
   producer=$(_handoff_json_escape "${HANDOFF_PRODUCER:-handoff.sh@$(uname -n)}")
-  tmp=$(mktemp -- "$dir/.${marker##*/}.XXXXXXXXXXXX.tmp") || return 1
+  tmp=$(_handoff_temp "$marker") || return 1
   if printf '{"protocol":"%s","state":"complete","size":%d,"sha256":"%s","written_at":"%s","producer":"%s"}\n' \
       "$HANDOFF_PROTOCOL" "$size" "$sha256" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$producer" >"$tmp" &&
     chmod 0644 -- "$tmp" && _handoff_fsync "$tmp" && mv -f -T -- "$tmp" "$marker"; then
@@ -217,10 +244,7 @@ _handoff_judge() {
 handoff_publish() (
   LC_ALL=C
   set -o pipefail
-  if [ $# -lt 2 ] || [ $# -gt 3 ]; then
-    _handoff_error handoff_publish "usage: handoff_publish SRC DEST [LOCK]"
-    exit 2
-  fi
+  _handoff_arity handoff_publish 2 3 $# "handoff_publish SRC DEST [LOCK]" || exit
   src=$1 dest=$2 lock=${3:-}
   dir=$(_handoff_dirname "$dest")
   if [ "$src" = - ] && [ -z "${HANDOFF_SHA256:-}" ]; then
@@ -235,7 +259,7 @@ handoff_publish() (
     _handoff_error handoff_publish "directory $dir of dest $dest does not exist; create it first"
     exit 1
   fi
-  tmp=$(mktemp -- "$dir/.${dest##*/}.XXXXXXXXXXXX.tmp") || exit 1
+  tmp=$(_handoff_temp "$dest") || exit 1
   trap '[ -z "$tmp" ] || rm -f -- "$tmp"' EXIT
   trap 'exit 1' HUP INT TERM
   if [ "$src" = - ]; then
@@ -273,10 +297,7 @@ handoff_publish() (
 handoff_wait() (
   LC_ALL=C
   set -o pipefail
-  if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-    _handoff_error handoff_wait "usage: handoff_wait DEST [TIMEOUT]"
-    exit 2
-  fi
+  _handoff_arity handoff_wait 1 2 $# "handoff_wait DEST [TIMEOUT]" || exit
   dest=$1 timeout=${2:-300}
   case $timeout in
     '' | *[!0-9]*)
@@ -309,7 +330,7 @@ handoff_wait() (
 _handoff_copy_across() {
   local src=$1 dest=$2 sha256=$3 dir tmp
   dir=$(_handoff_dirname "$dest")
-  tmp=$(mktemp -- "$dir/.${dest##*/}.XXXXXXXXXXXX.tmp") || return 1
+  tmp=$(_handoff_temp "$dest") || return 1
   if cat -- "$src" >"$tmp" && chmod --reference="$src" -- "$tmp" && _handoff_fsync "$tmp" &&
     { [ -z "$sha256" ] || [ "$(_handoff_sha256 "$tmp")" = "$sha256" ]; } &&
     mv -f -T -- "$tmp" "$dest"; then
@@ -326,10 +347,7 @@ _handoff_copy_across() {
 handoff_move() (
   LC_ALL=C
   set -o pipefail
-  if [ $# -lt 2 ] || [ $# -gt 3 ]; then
-    _handoff_error handoff_move "usage: handoff_move SRC DEST [LOCK]"
-    exit 2
-  fi
+  _handoff_arity handoff_move 2 3 $# "handoff_move SRC DEST [LOCK]" || exit
   src=$1 dest=$2
   lock=${3:-$(_handoff_state_path "$dest" .lock)}
   marker=$(_handoff_state_path "$src" .done)
