@@ -211,21 +211,38 @@ def test_observer_never_sees_partial_data_or_a_wrong_marker(fleet, tmp_path):
     assert observer.seen["marker judged"] >= 10, dict(observer.seen)
 
 
+def producer_content(producer, publish):
+    """What PRODUCER's ``content`` renders to for one producer's one publish."""
+    return ("producer %s publish %s\n" % (producer, publish)).encode() * 4096
+
+
 @pytest.mark.parametrize("producers", [2, 8])
 def test_concurrent_producers_with_lock_keep_marker_and_generation(fleet, tmp_path, producers):
-    """Invariant: separate ansible-playbook producers publishing one dest with lock=true leave a marker
-    that describes the data, every publish gets its own generation 1..N, and the final marker's
-    generation is the number of publishes, carried by the data of the last one."""
+    """Invariant: while separate ansible-playbook producers publish one dest with lock=true, an SFTP
+    reader only ever sees one producer's complete content and a marker that describes the data beside
+    it; every publish gets its own generation 1..N, and the final marker's generation is the number of
+    publishes, carried by the data of the last one."""
     host = fleet.hosts["h1"]
+    versions = {sha256_bytes(producer_content(index, publish)): f"producer {index} publish {publish}"
+                for index in range(producers) for publish in range(1, PUBLISHES_PER_PRODUCER + 1)}
     logs = [ResultLog(tmp_path / f"producer{index}.jsonl") for index in range(producers)]
     with scratch_dir([host], DATA_DIR, "producers") as root:
+        observer = SftpObserver(host, fleet.private_key, f"{root}/shared.txt", versions)
         runs = [start_playbook(fleet, PRODUCER, tmp_path / f"producer{index}", env={**PIPELINED, **log.env()},
                                extra_vars={"root": root, "producer": index, "publishes": PUBLISHES_PER_PRODUCER})
                 for index, log in enumerate(logs)]
-        finished = [run.finish() for run in runs]
+        try:
+            while any(run.process.poll() is None for run in runs):
+                observer.look()
+        finally:
+            observer.close()
+            finished = [run.finish() for run in runs]
         final = stable_look(host, f"{root}/shared.txt")
     for run in finished:
         assert run.returncode == 0, run.stdout + run.stderr
+    print("observer saw:", dict(observer.seen))
+    assert observer.violations == [], observer.violations[:5]
+    assert observer.seen["marker judged"] >= 1, dict(observer.seen)
     publishes = [record["result"] for log in logs for record in log.results("Publish", items=True)]
     assert [result["action"] for result in publishes] == ["transfer"] * producers * PUBLISHES_PER_PRODUCER
     total = len(publishes)
