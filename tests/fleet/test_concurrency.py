@@ -15,7 +15,7 @@ from collections import Counter
 import paramiko
 import pytest
 
-from tests.support.fleet_runs import ResultLog, processes_with_open, start_playbook, wait_for
+from tests.support.fleet_runs import PATIENCE, ResultLog, processes_with_open, start_playbook, wait_for
 from tests.support.handoff_state import sha256_bytes
 from tests.support.host_handoff import marker_bytes, scratch_dir, stable_look
 
@@ -58,7 +58,7 @@ PRODUCER = """
         content: "{{ ('producer %s publish %s\\n' % (producer, item)) * 4096 }}"
         dest: "{{ root }}/shared.txt"
         lock: true
-        lock_timeout: 120
+        lock_timeout: 600
       loop: "{{ range(1, publishes + 1) | list }}"
 """
 CONSUMER = """
@@ -70,17 +70,17 @@ CONSUMER = """
       lockstep.handoff.locked_move:
         src: "{{ root }}/in/{{ item }}"
         dest: "{{ root }}/out/{{ item }}"
-        lock_timeout: 120
+        lock_timeout: 600
       loop: "{{ shared }}"
     - name: Wait for the start signal
       lockstep.handoff.wait_for_marker:
         path: "{{ root }}/go/{{ consumer }}"
-        timeout: 120
+        timeout: 600
     - name: Drain the inbox
       lockstep.handoff.locked_move:
         src: "{{ root }}/in"
         dest: "{{ root }}/out"
-        lock_timeout: 120
+        lock_timeout: 600
       loop: "{{ range(drain_rounds) | list }}"
 """
 # Plants the files listed in ROOT/plant.json ({name: [data, marker or null]}) in one process on the host:
@@ -260,7 +260,7 @@ def start_drains(host, root, runs):
     def all_waiting_or_one_ended():
         ended = [run for run in runs if run.process.poll() is not None]
         return ended or len(processes_with_open(host, "python3", "anon_inode:inotify")) == CONSUMERS
-    ended = wait_for(all_waiting_or_one_ended, 300, interval=0.05, what="every consumer to wait for its start signal")
+    ended = wait_for(all_waiting_or_one_ended, PATIENCE, interval=0.05, what="every consumer to wait for its start signal")
     if ended is not True:
         early = ended[0].finish()
         raise AssertionError(f"a consumer ended (rc={early.returncode}) before the drains started:\n"

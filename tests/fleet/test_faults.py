@@ -10,7 +10,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.support.fleet_runs import ResultLog, host_processes, inside, start_playbook, wait_for
+from tests.support.fleet_runs import PATIENCE, ResultLog, host_processes, inside, start_playbook, wait_for
 from tests.support.handoff_state import assert_consistent, sha256_bytes
 from tests.support.host_handoff import marker_bytes, plant, scratch_dir, stable_look
 from tests.support.processes import kill_tree
@@ -72,7 +72,7 @@ def write_version(path, size):
     return sha256_bytes(data)
 
 
-def wait_until_quiet(host, timeout=60):
+def wait_until_quiet(host, timeout=PATIENCE):
     """Wait until no module process runs in ``host``: a killed controller's module may still finish."""
     try:
         wait_for(lambda: not host_processes(host, "python3"), timeout, interval=0.02,
@@ -93,7 +93,7 @@ def kill_one_upload(fleet, host, dest, src, delay, output_dir):
     run = start_playbook(fleet, UPLOAD, output_dir, env=PIPELINED,
                          extra_vars={"target": host.name, "src": src, "dest": dest})
     wait_for(lambda: temp_appeared(host, dest) or run.process.poll() is not None,
-             60, interval=0.005, what=f"the upload to {dest} to start")
+             PATIENCE, interval=0.005, what=f"the upload to {dest} to start")
     time.sleep(delay)
     kill_tree(run.process.pid)
     run.finish()
@@ -120,7 +120,7 @@ def calibrate_upload(fleet, host, root, src, output_dir):
     dest = f"{root}/calibration.bin"
     run = start_playbook(fleet, UPLOAD, output_dir, env=PIPELINED,
                          extra_vars={"target": host.name, "src": src, "dest": dest})
-    wait_for(lambda: temp_appeared(host, dest), 60, interval=0.005, what="the calibration upload to start")
+    wait_for(lambda: temp_appeared(host, dest), PATIENCE, interval=0.005, what="the calibration upload to start")
     started = time.monotonic()
     finished = run.finish()
     assert finished.returncode == 0, finished.stdout + finished.stderr
@@ -192,7 +192,7 @@ def test_consumer_killed_mid_cross_device_move_leaves_no_partial_dest(fleet, tmp
         run = start_playbook(fleet, MOVE, tmp_path / "killed", env=UNPIPELINED,
                              extra_vars={"src": src, "dest": dest})
         wait_for(lambda: temp_appeared(host, dest) or run.process.poll() is not None,
-                 60, interval=0.005, what="the copy to start")
+                 PATIENCE, interval=0.005, what="the copy to start")
         for pid in host_processes(host, "AnsiballZ_locked_move"):
             os.kill(pid, signal.SIGKILL)
         kill_tree(run.process.pid)
@@ -329,7 +329,7 @@ def test_host_dying_mid_play_is_unreachable_and_the_others_finish(start_fleet, t
     - name: Wait for the go signal
       ansible.builtin.wait_for:
         path: "{{ root }}/go"
-        timeout: 60
+        timeout: 600
     - name: Wait for the marker
       lockstep.handoff.wait_for_marker:
         path: "{{ root }}/data.txt"
@@ -345,7 +345,7 @@ def test_host_dying_mid_play_is_unreachable_and_the_others_finish(start_fleet, t
     run = start_playbook(fleet, playbook, tmp_path / "run", env={**UNPIPELINED, **log.env()},
                          extra_vars={"root": root})
     dying = fleet.hosts["h3"]
-    wait_for(lambda: host_processes(dying, "AnsiballZ_wait_for.py"), 60, what="play 2 to reach h3")
+    wait_for(lambda: host_processes(dying, "AnsiballZ_wait_for.py"), PATIENCE, what="play 2 to reach h3")
     dying.kill_sshd()
     for name in ("h1", "h2"):
         fleet.hosts[name].run(f"touch {root}/go")

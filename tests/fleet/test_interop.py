@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from tests.support.fleet_runs import ResultLog, processes_with_open, start_playbook, wait_for
+from tests.support.fleet_runs import PATIENCE, ResultLog, processes_with_open, start_playbook, wait_for
 from tests.support.handoff_state import sha256_bytes
 from tests.support.host_handoff import plant, scratch_dir
 from tests.support.processes import kill_tree
@@ -28,7 +28,7 @@ FLOCK_PLAY = """
     - name: Move once the holder lets go
       lockstep.handoff.locked_move:
         <<: *move
-        lock_timeout: 60
+        lock_timeout: 600
 """
 CONSUMER_PLAY = """
 - name: Consume what a legacy script produces
@@ -38,7 +38,7 @@ CONSUMER_PLAY = """
     - name: Wait for the marker
       lockstep.handoff.wait_for_marker:
         path: "{{ inbox }}"
-        timeout: 60
+        timeout: 600
     - name: Move
       lockstep.handoff.locked_move:
         src: "{{ inbox }}"
@@ -67,8 +67,8 @@ def test_locked_move_honours_a_flock1_holder(fleet, tmp_path):
                      what="flock(1) to take the lock")
             run = start_playbook(fleet, FLOCK_PLAY, tmp_path / "run", env={"ANSIBLE_PIPELINING": "True", **log.env()},
                                  extra_vars={"src": src, "dest": dest})
-            wait_for(lambda: log.results("Move while the holder keeps the lock"), 60, what="the first move to fail")
-            wait_for(lambda: processes_with_open(host, "python3", lock), 60, what="the second move to wait for the lock")
+            wait_for(lambda: log.results("Move while the holder keeps the lock"), PATIENCE, what="the first move to fail")
+            wait_for(lambda: processes_with_open(host, "python3", lock), PATIENCE, what="the second move to wait for the lock")
             time.sleep(HOLD)
         finally:
             kill_tree(holder)
@@ -81,7 +81,7 @@ def test_locked_move_honours_a_flock1_holder(fleet, tmp_path):
     assert f"lock {lock} is held by pid {holder} (flock {lock} sleep 600)" in message, message
     moved = log.one("Move once the holder lets go", "h1")["result"]
     assert moved["changed"] and moved["msg"].startswith("moved"), moved
-    assert HOLD - 0.01 <= moved["lock_wait"] < 60, moved["lock_wait"]
+    assert HOLD - 0.01 <= moved["lock_wait"] < 600, moved["lock_wait"]
 
 
 def legacy_producer(fleet, host, source, path, steps):
@@ -89,7 +89,7 @@ def legacy_producer(fleet, host, source, path, steps):
     script = "\n".join(["set -euo pipefail",
                         f"SSH_ARGS=(-i {fleet.private_key} {' '.join(SSH_OPTIONS)} -o BatchMode=yes)",
                         f"REMOTE={LOGIN_USER}@{host.address}", *steps])
-    subprocess.run(["bash", "-c", script, "legacy", str(source), path], check=True, timeout=60)
+    subprocess.run(["bash", "-c", script, "legacy", str(source), path], check=True, timeout=PATIENCE)
 
 
 def test_legacy_scp_producer_is_consumed_by_a_consumer_started_first(fleet, tmp_path):
@@ -104,7 +104,7 @@ def test_legacy_scp_producer_is_consumed_by_a_consumer_started_first(fleet, tmp_
         inbox, ready = f"{root}/legacy.bin", f"{root}/ready.bin"
         run = start_playbook(fleet, CONSUMER_PLAY, tmp_path / "run", env={"ANSIBLE_PIPELINING": "False", **log.env()},
                              extra_vars={"inbox": inbox, "ready": ready})
-        wait_for(lambda: processes_with_open(host, "AnsiballZ_wait_for_marker", "anon_inode:inotify"), 60,
+        wait_for(lambda: processes_with_open(host, "AnsiballZ_wait_for_marker", "anon_inode:inotify"), PATIENCE,
                  what="the consumer to wait")
         waiting_since = time.monotonic()
         legacy_producer(fleet, host, source, inbox, [LEGACY_SCP, LEGACY_MV])

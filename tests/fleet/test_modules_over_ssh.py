@@ -65,7 +65,7 @@ HANDOFF = """
     - name: Wait for the marker
       lockstep.handoff.wait_for_marker:
         path: "{{ data }}"
-        timeout: 30
+        timeout: 600
     - name: Move (check mode)
       lockstep.handoff.locked_move: &move
         src: "{{ data }}"

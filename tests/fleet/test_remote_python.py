@@ -55,7 +55,7 @@ PLAYBOOK = """
     - name: Wait for the marker
       lockstep.handoff.wait_for_marker:
         path: "{{ data }}"
-        timeout: 30
+        timeout: 600
     - name: Move
       lockstep.handoff.locked_move:
         src: "{{ data }}"

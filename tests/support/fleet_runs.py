@@ -16,8 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.ansible_run import PlaybookRun, ansible_env, parse_recap, playbook_command, write_playbook
+from tests.support.processes import kill_tree
 
 CALLBACK_DIR = Path(__file__).resolve().parent / 'callback_plugins'
+# Seconds to wait for what only a hang would keep from happening (a run to start, a module to
+# reach a lock): a CI machine shared with other jobs can be very slow, and no verdict rests on it.
+PATIENCE = 600
+_STARTED = []
 
 
 class ResultLog:
@@ -63,7 +68,7 @@ class BackgroundRun:
     stdout_path: Path
     stderr_path: Path
 
-    def finish(self, timeout=300):
+    def finish(self, timeout=PATIENCE):
         """Wait for the run (or its killed remains) and return a PlaybookRun."""
         self.process.wait(timeout=timeout)
         stdout = self.stdout_path.read_text(errors='replace')
@@ -87,7 +92,18 @@ def start_playbook(fleet, playbook, output_dir, extra_vars=None, env=None, args=
             playbook_command(playbook, fleet.inventory, extra_vars, args),
             env=ansible_env({**fleet.ansible_env, **(env or {})}),
             stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
+    _STARTED.append(process)
     return BackgroundRun(process, stdout_path, stderr_path)
+
+
+def kill_leftover_runs():
+    """Kill (whole tree) every run ``start_playbook`` started that is still going: a test that failed
+    half-way must not leave a run behind to act on the hosts, or on the next test's files."""
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            kill_tree(process.pid)
+            process.wait()
 
 
 def host_processes(host, needle):
