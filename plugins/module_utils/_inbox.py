@@ -39,14 +39,22 @@ class LockedMove:
 
 
 def inbox_files(directory, patterns):
-    """Names in ``directory`` that are data files matching ``patterns``: not hidden, no marker, lock or temp."""
+    """Names in ``directory`` that are data files matching ``patterns``: not hidden, no marker, lock or temp.
+
+    A file listed but gone by the time it is looked at was taken by another
+    consumer draining the same inbox: it is no longer this inbox's to move.
+    """
     names = []
     for name in sorted(os.listdir(directory)):
         if name.startswith('.') or name.endswith((MARKER_SUFFIX, LOCK_SUFFIX, TEMP_SUFFIX)):
             continue
         if not any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
             continue
-        if stat.S_ISREG(os.lstat(os.path.join(directory, name)).st_mode):
+        try:
+            mode = os.lstat(os.path.join(directory, name)).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(mode):
             names.append(name)
     return names
 

@@ -8,6 +8,7 @@ from functools import partial
 import pytest
 
 from tests.support.ansible_run import COLLECTIONS_PATH
+from tests.support.fleet_runs import kill_leftover_runs
 
 from .harness import (TINY_DISK_SIZE, Fleet, HostSpec, run_ansible,
                       run_playbook, unavailable_reason)
@@ -60,3 +61,10 @@ def ansible_playbook(fleet):
     if not (COLLECTIONS_PATH / "ansible_collections/lockstep/handoff").exists():
         pytest.fail(f"collection not linked under {COLLECTIONS_PATH}; run scripts/bootstrap")
     return partial(run_playbook, fleet)
+
+
+@pytest.fixture(autouse=True)
+def no_run_outlives_its_test():
+    """A test that fails while ansible-playbook runs in the background kills that run at teardown."""
+    yield
+    kill_leftover_runs()

@@ -51,8 +51,13 @@ class CallbackModule(CallbackBase):
             'item': item,
             'result': json.loads(self._dump_results(result._result)),  # pylint: disable=protected-access
         }
-        with open(self._path, 'a', encoding='utf-8') as handle:
-            handle.write(json.dumps(line, sort_keys=True) + '\n')
+        # One write(2) on an O_APPEND descriptor: a reader polling the log while the run goes
+        # on (or after it was killed) only ever sees whole lines.
+        descriptor = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(descriptor, (json.dumps(line, sort_keys=True) + '\n').encode('utf-8'))
+        finally:
+            os.close(descriptor)
 
     def v2_runner_on_ok(self, result):
         self._log('ok', result, False)

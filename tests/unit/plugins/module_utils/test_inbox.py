@@ -20,3 +20,19 @@ def test_inbox_files_takes_only_matching_data_files(tmp_path):
 def test_inbox_patterns_are_case_sensitive(tmp_path):
     (tmp_path / 'A.CSV').write_text('x')
     assert inbox_files(str(tmp_path), ['*.csv']) == []
+
+
+def test_a_file_taken_by_another_consumer_after_the_listing_is_not_ours(tmp_path, monkeypatch):
+    """Another drain moves b.csv away between our listdir and our look at it: the listing
+    goes on without it (it used to fail the whole drain, saying the inbox did not exist)."""
+    for name in ('a.csv', 'b.csv', 'c.csv'):
+        (tmp_path / name).write_text('x')
+    real_listdir = os.listdir
+
+    def listdir_then_other_consumer_moves_b(path):
+        names = real_listdir(path)
+        os.rename(tmp_path / 'b.csv', tmp_path.parent / 'b.csv.elsewhere')
+        return names
+
+    monkeypatch.setattr(os, 'listdir', listdir_then_other_consumer_moves_b)
+    assert inbox_files(str(tmp_path), ['*.csv']) == ['a.csv', 'c.csv']
