@@ -258,12 +258,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import upload_module_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
+from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
 
 
 def main():
     module = AnsibleModule(argument_spec=upload_module_options(), supports_check_mode=True,
                            add_file_common_args=True)
-    run_backend(module, Upload)
+    run_backend(module, Upload if module.params['_files'] is None else UploadSet)
 
 
 if __name__ == '__main__':
