@@ -178,6 +178,10 @@ class ActionModule(ActionBase):
         else:
             result = probe
         result.pop('staging_path', None)
+        if not result.get('failed'):
+            # AnsibleModule.exit_json adds dest's stat to the result, and for a directory dest
+            # its "size" is the directory's; the set's size is the sum of its files.
+            result['size'] = sum(item['size'] for item in files)
         if self._task.diff and diff is not None and not result.get('failed'):
             result['diff'] = diff
         return result

@@ -24,8 +24,8 @@ description:
   - A manifest marker (written by M(lockstep.handoff.atomic_upload) for a directory O(lockstep.handoff.atomic_upload#module:src))
     describes a whole directory - give that directory as O(path); its manifest is C(PATH.done). The directory is
     ready when every file the manifest lists exists as a regular file below it with the listed size, and the listed
-    sha256 when O(verify_checksum) is on. RV(sha256) and RV(size) are then those of the whole set, and
-    RV(marker) holds the file list.
+    sha256 when O(verify_checksum) is on. RV(sha256) is then that of the whole set, and RV(marker) holds the file
+    list and the set's total size.
 author:
   - Lockstep maintainers (@lockstep)
 extends_documentation_fragment:
@@ -170,7 +170,8 @@ sha256:
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 size:
-  description: The size of the data file in bytes.
+  description: The size of the data file in bytes. For a directory (a set), Ansible reports the directory's own size
+    here, as for any path; the set's total is in RV(marker).
   returned: when O(state=present)
   type: int
   sample: 42
