@@ -58,8 +58,8 @@ def drain(make_module, tmp_path):
 def test_a_manifest_set_moves_whole_with_its_tree_and_the_manifest_goes_last(drain, tmp_path):
     publish_set(tmp_path / 'in', SET)
     result = drain()
-    assert sorted(item['dest'] for item in result['moved']) == [str(tmp_path / 'out/a.csv'),
-                                                               str(tmp_path / 'out/sub/b.csv')]
+    moved = sorted(item['dest'] for item in result['moved'])
+    assert moved == [str(tmp_path / 'out/a.csv'), str(tmp_path / 'out/sub/b.csv')]
     assert (tmp_path / 'out/sub/b.csv').read_bytes() == SET['sub/b.csv']
     assert result['manifest']['state'] == 'removed'
     assert not (tmp_path / 'in.done').exists()

@@ -76,8 +76,8 @@ def test_manifest_round_trips_through_a_file(tmp_path):
     assert (read.state, read.generation) == (STATE_COMPLETE, 4)
     assert read.describes_set(ENTRIES)
     assert not read.describes_set(ENTRIES[:2])
-    assert json.loads(open(path).read())['files'][0] == {'path': 'a.csv', 'size': 2,
-                                                          'sha256': ENTRIES[1].sha256}
+    first = json.loads(open(path).read())['files'][0]
+    assert first == {'path': 'a.csv', 'size': 2, 'sha256': ENTRIES[1].sha256}
 
 
 def test_single_file_marker_is_not_a_manifest(tmp_path):
