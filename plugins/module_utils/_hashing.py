@@ -14,8 +14,7 @@ CHUNK_SIZE = 1024 * 1024
 def _chunks(fd):
     """Yield what is readable from ``fd`` as memoryviews of one reused buffer (valid until the next one)."""
     with os.fdopen(fd, 'rb', buffering=0, closefd=False) as reader:
-        for chunk in _reader_chunks(reader):
-            yield chunk
+        yield from _reader_chunks(reader)
 
 
 def _reader_chunks(reader):

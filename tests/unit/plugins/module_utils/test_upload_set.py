@@ -30,8 +30,9 @@ def dest(tmp_path):
 
 @pytest.fixture
 def phase(make_module, dest):
-    """``phase(name, files=FILES, check_mode=False, diff=False, **options)``: one phase for the set ``files``."""
-    def run(name, files=FILES, check_mode=False, diff=False, **options):
+    """``phase(name, files=None, check_mode=False, diff=False, **options)``: one phase for ``files`` (FILES)."""
+    def run(name, files=None, check_mode=False, diff=False, **options):
+        files = FILES if files is None else files
         options.setdefault('dest', str(dest))
         module = make_module(upload_module_options(), check_mode=check_mode, diff=diff, _phase=name,
                              _files=entries(files), **options)
@@ -49,8 +50,9 @@ def write_tar(path, members):
             tar.addfile(info, io.BytesIO(data))
 
 
-def upload(phase, files=FILES, archive=None, **options):
-    """Probe, send the changed files (or ``archive``) straight into the staging temp, publish."""
+def upload(phase, files=None, archive=None, **options):
+    """Probe, send the changed files of ``files`` (FILES) or ``archive`` straight into the staging temp, publish."""
+    files = FILES if files is None else files
     probe = phase('probe', files=files, _direct=True, **options)
     if probe['action'] != 'transfer':
         return probe, probe
