@@ -112,11 +112,7 @@ class ActionModule(ActionBase):
             staging_path = self._send_via_remote_tmp(local_path)
         publish = self._run_phase(args, task_vars, 'publish', _direct=bool(probe.get('staging_path')),
                                   _staged_path=staging_path, **common)
-        if probe.get('warnings'):
-            publish['warnings'] = probe['warnings'] + publish.get('warnings', [])
-        if 'removed_temps' in probe:
-            publish['removed_temps'] = probe['removed_temps']
-        return self._finish(publish, args, local_path, diff_before)
+        return self._finish(_with_probe_findings(publish, probe), args, local_path, diff_before)
 
     def _send_direct(self, args, task_vars, local_path, staging_path, common):
         """Put the bytes into the probe's temp file; on failure remove it and say why."""
@@ -200,11 +196,16 @@ class ActionModule(ActionBase):
             os.unlink(archive)
         publish = self._run_phase(args, task_vars, 'publish', _direct=bool(probe.get('staging_path')),
                                   _staged_path=staging_path, _changed=changed, **common)
-        if probe.get('warnings'):
-            publish['warnings'] = probe['warnings'] + publish.get('warnings', [])
-        if 'removed_temps' in probe:
-            publish['removed_temps'] = probe['removed_temps']
-        return publish
+        return _with_probe_findings(publish, probe)
+
+
+def _with_probe_findings(publish, probe):
+    """The publish result, with the probe's warnings and the temps it removed."""
+    if probe.get('warnings'):
+        publish['warnings'] = probe['warnings'] + publish.get('warnings', [])
+    if 'removed_temps' in probe:
+        publish['removed_temps'] = probe['removed_temps']
+    return publish
 
 
 def _files_below(top):
