@@ -48,10 +48,12 @@ class Target:
     text: str
     limit: float
     on_ratio: bool = True
+    at_least: bool = False
 
     def met(self, ours: float, ratio: float) -> bool:
-        """Whether the measured value stays within the bound."""
-        return (ratio if self.on_ratio else ours) <= self.limit
+        """Whether the measured value stays within the bound (at or above it for ``at_least``)."""
+        value = ratio if self.on_ratio else ours
+        return value >= self.limit if self.at_least else value <= self.limit
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 CONSUMERS consumers each try to take every one of FILES published hand-offs
 (data plus marker); whoever gets a file's lock first moves it, the others find
-it gone. Ours: one ansible-playbook per consumer, all started at once, each a
-``loop`` of locked_move over the files - one module run per file and consumer.
+it gone. Ours: one ansible-playbook per consumer, all started at once, each one
+locked_move task draining the inbox directory - one module run per consumer,
+each file under its own lock inside it.
 Peer: the same number of shell loops inside the host doing ``flock -w`` + ``mv``
 on the same lock paths. After each run the host is checked: every file moved
 exactly once, no marker left behind.
@@ -18,25 +19,25 @@ import time
 
 from bench.cases.marker_latency import host_script
 from bench.context import BenchError, Context
-from bench.model import CaseResult, Row, Series
+from bench.model import CaseResult, Row, Series, Target
 from bench.playbook import Playbook
 from tests.fleet.harness import DATA_DIR, Host
 
 KEY = "contended_move"
 DIRECTORY = f"{DATA_DIR}/contended"
 HOST_INDEX = 2
+TARGET = Target("≥ 0.5× flock+mv", 0.5, at_least=True)
 
 CONSUMER = f"""\
 - name: Bench | One consumer taking every hand-off it can
   hosts: h{HOST_INDEX}
   gather_facts: false
   tasks:
-    - name: Bench | Move each file under its lock
+    - name: Bench | Drain the inbox, each file under its lock
       lockstep.handoff.locked_move:
-        src: "{{{{ dir }}}}/in/f{{{{ item }}}}"
-        dest: "{{{{ dir }}}}/out/f{{{{ item }}}}"
+        src: "{{{{ dir }}}}/in"
+        dest: "{{{{ dir }}}}/out"
         lock_timeout: 120
-      loop: "{{{{ range(1, files | int + 1) | list }}}}"
 """
 
 
@@ -88,7 +89,7 @@ def run(ctx: Context) -> CaseResult:
     host = ctx.host(HOST_INDEX)
     ctx.log(f"contended move: {consumers} consumers × {files} files")
     play = Playbook(ctx, "contended-consumer", CONSUMER)
-    rates = {"ours": Series("locked_move loops", "files/s"), "peer": Series("flock + mv loops", "files/s")}
+    rates = {"ours": Series("locked_move inbox drains", "files/s"), "peer": Series("flock + mv loops", "files/s")}
     for turn in range(profile.runs):
         for tool in (("ours", "peer") if turn % 2 == 0 else ("peer", "ours")):
             prepare(ctx, host, files)
@@ -96,23 +97,25 @@ def run(ctx: Context) -> CaseResult:
             verify(host, files, rates[tool].label)
             rates[tool].samples.append(files / wall)
     ctx.reset_dir(host, DIRECTORY)
-    module_runs = consumers * files
-    ours_rate = rates["ours"].value
+    ours_rate, peer_rate = rates["ours"].value, rates["peer"].value
+    overhead = ctx.playbook_overhead
     notes = [
         f"{consumers} consumers × {files} files on {host.name}; every run ended with each file moved exactly "
         "once and no marker left (checked on the host).",
-        f"**Why the ratio is low.** Each consumer is one play with a `loop`: {files} locked_move module runs, "
-        f"so a run is {module_runs} module runs (each an AnsiballZ upload, exec and cleanup over ssh, "
-        f"plus {consumers} ansible-playbook start-ups) against {module_runs} `flock` + `mv` process pairs "
-        f"for the shell loops. At {ours_rate:.2f} files/s the machine completes one module run every "
-        f"{1000 / (ours_rate * consumers):.0f} ms (all consumers together, 2 cores). The lock is not the "
-        "cost (`flock(2)` tried non-blocking, retried every 1–20 ms while held); the module run per item is. "
-        "locked_move also does more per file than `mv`: it re-reads the marker, "
-        "re-hashes the data against its sha256 and fsyncs both directories.",
-        "A consumer that takes many files in one module run (a `src` glob or list, one lock per file "
-        "inside one process) would remove the per-item cost.",
+        f"**One task per batch.** Each consumer is one ansible-playbook with one locked_move task on the "
+        f"inbox directory: {consumers} module runs in all, whatever the file count; inside each, every file is "
+        "taken under its own `flock(2)` lock, re-judged (marker read, data re-hashed against its sha256), "
+        "renamed and both directories fsynced. A consumer that finds a file's lock held waits for it, then "
+        "finds the file gone and reports it as already moved.",
+        f"**The floor.** Per consumer, ansible-playbook start-up and one module run over ssh: a no-op play "
+        f"alone took {overhead:.2f} s here, and the {consumers} consumers start together on 2 cores. The shell "
+        f"loops moved all {files} files at {peer_rate:.1f} files/s, so at this size a whole run of theirs is "
+        f"{files / peer_rate:.2f} s, less than one playbook's start-up: the ratio measures that fixed cost, "
+        f"not the per-file work. Ours moved {ours_rate:.2f} files/s; with the per-file cost now a few "
+        "milliseconds inside one process, the ratio rises with the batch size (the `--full` profile's 200 "
+        "files per run) and falls with the number of concurrent playbooks.",
     ]
     return CaseResult(KEY, f"Contended locked_move: {consumers} consumers × {files} files on one host",
                       [Row(f"{consumers} consumers × {files} files (files/s)", rates["ours"], rates["peer"],
-                           higher_is_better=True)],
+                           TARGET, higher_is_better=True)],
                       notes, {key: series.samples for key, series in rates.items()})

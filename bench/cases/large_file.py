@@ -180,7 +180,10 @@ def _notes(bench: LargeFile, sizes: tuple[int, ...]) -> list[str]:
         "both pay it.",
         "Unchanged re-runs: atomic_upload's probe hashes the dest on the host and transfers nothing "
         "(checked: every unchanged run reported `changed=0`); the raw pipeline has no change detection "
-        "and sends the whole file again.",
+        "and sends the whole file again. Changed re-runs: the probe no longer reads the old dest when its "
+        "complete marker names other bytes (the marker is written last, so it describes dest), which saves "
+        "a full read of the old file per changed upload; the one remaining read on the host is the publish "
+        "phase's hash of the received temp file, the check that the bytes arrived intact.",
     ]
 
 

@@ -7,12 +7,19 @@ Three steps per host: a probe (is anything to send? where may it go?), the
 transfer (straight into the temp file beside dest when the connection user
 owns it, else through the remote temp directory), and the publish. Unchanged
 data costs one module run and no transfer.
+
+A directory ``src`` takes the same three steps once for the whole set: the
+probe gets every file's path, size and sha256 and answers which differ, and
+those travel in one tar archive, so the round trips do not grow with the
+number of files.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import stat
+import tarfile
 import tempfile
 
 from ansible import constants as C
@@ -50,7 +57,13 @@ class ActionModule(ActionBase):
         spec = dict(upload_options())
         spec.update(FILE_COMMON_ARGUMENTS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **UPLOAD_RULES)
-        local_path, is_temporary = self._local_source(args)
+        found = self._find_source(args['src']) if args['src'] is not None else None
+        if found is not None and os.path.isdir(found):
+            try:
+                return self._upload_set(args, found, task_vars)
+            finally:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
+        local_path, is_temporary = self._local_source(args, found)
         try:
             return self._upload(args, local_path, task_vars)
         finally:
@@ -58,21 +71,20 @@ class ActionModule(ActionBase):
                 os.unlink(local_path)
             self._remove_tmp_path(self._connection._shell.tmpdir)
 
-    def _local_source(self, args):
+    def _local_source(self, args, found):
         """Return ``(path on the controller, whether it is a temp file to delete)``."""
         if args['content'] is not None:
             fd, path = tempfile.mkstemp(dir=C.DEFAULT_LOCAL_TMP)
             with os.fdopen(fd, 'wb') as handle:
                 handle.write(to_bytes(args['content'], errors='surrogate_or_strict'))
             return path, True
-        try:
-            found = self._find_needle('files', args['src'])
-        except AnsibleError as exc:
-            raise AnsibleActionFail('src %s was not found on the controller: %s' % (args['src'], to_text(exc)))
-        if os.path.isdir(found):
-            raise AnsibleActionFail('src %s is a directory; atomic_upload publishes one file per task '
-                                    '(loop over the files, or archive the directory first)' % found)
         return os.path.realpath(self._loader.get_real_file(found, decrypt=args['decrypt'])), False
+
+    def _find_source(self, src):
+        try:
+            return self._find_needle('files', src)
+        except AnsibleError as exc:
+            raise AnsibleActionFail('src %s was not found on the controller: %s' % (src, to_text(exc)))
 
     def _module_args(self, args, **private):
         module_args = dict(args)
@@ -100,11 +112,7 @@ class ActionModule(ActionBase):
             staging_path = self._send_via_remote_tmp(local_path)
         publish = self._run_phase(args, task_vars, 'publish', _direct=bool(probe.get('staging_path')),
                                   _staged_path=staging_path, **common)
-        if probe.get('warnings'):
-            publish['warnings'] = probe['warnings'] + publish.get('warnings', [])
-        if 'removed_temps' in probe:
-            publish['removed_temps'] = probe['removed_temps']
-        return self._finish(publish, args, local_path, diff_before)
+        return self._finish(_with_probe_findings(publish, probe), args, local_path, diff_before)
 
     def _send_direct(self, args, task_vars, local_path, staging_path, common):
         """Put the bytes into the probe's temp file; on failure remove it and say why."""
@@ -118,11 +126,11 @@ class ActionModule(ActionBase):
                                        args['dest'], 'removed' if aborted.get('temp_removed') else 'not found',
                                        aborted.get('failure_marker_note', '')))
 
-    def _send_via_remote_tmp(self, local_path):
+    def _send_via_remote_tmp(self, local_path, name='atomic_upload.src'):
         """Stage in the remote temp directory, readable by the become user."""
         if self._connection._shell.tmpdir is None:
             self._make_tmp_path()
-        remote_path = self._connection._shell.join_path(self._connection._shell.tmpdir, 'atomic_upload.src')
+        remote_path = self._connection._shell.join_path(self._connection._shell.tmpdir, name)
         self._transfer_file(local_path, remote_path)
         self._fixup_perms2((self._connection._shell.tmpdir, remote_path), execute=False)
         return remote_path
@@ -136,3 +144,115 @@ class ActionModule(ActionBase):
             diff.update(_diff_side('after', 'src', read_for_diff(local_path, C.MAX_FILE_SIZE_FOR_DIFF)))
             result['diff'] = diff
         return result
+
+    def _upload_set(self, args, top, task_vars):
+        """Publish every file below the directory ``top`` as one set: probe, one archive, publish."""
+        sources = _files_below(top)
+        if not sources:
+            raise AnsibleActionFail('src %s holds no files; there is nothing to publish' % top)
+        readable = {}
+        try:
+            files = []
+            for relative, path in sources:
+                readable[relative] = self._loader.get_real_file(path, decrypt=args['decrypt'])
+                sha256, size = sha256_of_path(os.path.realpath(readable[relative]))
+                files.append(dict(path=relative, size=size, sha256=sha256))
+            return self._publish_set(args, task_vars, files, readable)
+        finally:
+            for relative, path in sources:
+                if relative in readable and readable[relative] != path:
+                    self._loader.cleanup_tmp_file(readable[relative])
+
+    def _publish_set(self, args, task_vars, files, readable):
+        direct = not self._play_context.become
+        producer = 'lockstep.handoff.atomic_upload from %s (task %r)' % (socket.gethostname(), self._task.get_name())
+        common = dict(_files=files, _producer=producer)
+        probe = self._run_phase(args, task_vars, 'probe', _direct=direct, **common)
+        diff = probe.pop('diff', None)
+        if not probe.get('failed') and probe.get('action') == 'transfer' and not self._task.check_mode:
+            result = self._send_and_publish(args, task_vars, probe, readable, common)
+        else:
+            result = probe
+        result.pop('staging_path', None)
+        if not result.get('failed'):
+            # AnsibleModule.exit_json adds dest's stat to the result, and for a directory dest
+            # its "size" is the directory's; the set's size is the sum of its files.
+            result['size'] = sum(item['size'] for item in files)
+        if self._task.diff and diff is not None and not result.get('failed'):
+            result['diff'] = diff
+        return result
+
+    def _send_and_publish(self, args, task_vars, probe, readable, common):
+        changed = probe['files_changed']
+        sizes = {item['path']: item['size'] for item in common['_files']}
+        archive = _build_archive([(relative, readable[relative], sizes[relative]) for relative in changed])
+        try:
+            staging_path = probe.get('staging_path')
+            if staging_path:
+                self._send_direct(args, task_vars, archive, staging_path, common)
+            else:
+                staging_path = self._send_via_remote_tmp(archive, 'atomic_upload.tar')
+        finally:
+            os.unlink(archive)
+        publish = self._run_phase(args, task_vars, 'publish', _direct=bool(probe.get('staging_path')),
+                                  _staged_path=staging_path, _changed=changed, **common)
+        return _with_probe_findings(publish, probe)
+
+
+def _with_probe_findings(publish, probe):
+    """The publish result, with the probe's warnings and the temps it removed."""
+    if probe.get('warnings'):
+        publish['warnings'] = probe['warnings'] + publish.get('warnings', [])
+    if 'removed_temps' in probe:
+        publish['removed_temps'] = probe['removed_temps']
+    return publish
+
+
+def _files_below(top):
+    """``[(relative path with /, path)]`` of every file below ``top``, sorted; refuses what a set cannot hold.
+
+    Symlinks to files are followed (their content is published), as
+    ``ansible.builtin.copy`` does by default; a symlink to a directory, a
+    dangling symlink or a special file fails the task instead of being skipped.
+    """
+    found = []
+    for directory, subdirectories, names in os.walk(top):
+        subdirectories.sort()
+        for name in subdirectories:
+            if os.path.islink(os.path.join(directory, name)):
+                raise AnsibleActionFail('src %s holds %s, a symlink to a directory; atomic_upload publishes the '
+                                        'files of a directory tree and does not follow directory links. Replace '
+                                        'it with a directory or remove it' % (top, os.path.join(directory, name)))
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                raise AnsibleActionFail('src %s holds %s, which cannot be read (%s; a dangling symlink?); '
+                                        'fix or remove it' % (top, path, exc.strerror))
+            if not stat.S_ISREG(st.st_mode):
+                raise AnsibleActionFail('src %s holds %s, which is not a regular file (a FIFO, socket or device); '
+                                        'remove it from the directory' % (top, path))
+            found.append((os.path.relpath(path, top).replace(os.sep, '/'), path))
+    return sorted(found)
+
+
+def _build_archive(members):
+    """An uncompressed tar of ``[(relative path, local path, size)]`` in a controller temp file; return its path.
+
+    Headers carry only names and sizes (mode 0600, no owner, no time): the
+    target takes attributes from the task, never from the archive.
+    """
+    fd, path = tempfile.mkstemp(dir=C.DEFAULT_LOCAL_TMP, suffix='.tar')
+    try:
+        with os.fdopen(fd, 'wb') as handle, tarfile.open(fileobj=handle, mode='w', format=tarfile.PAX_FORMAT) as tar:
+            for relative, local_path, size in members:
+                info = tarfile.TarInfo(relative)
+                info.size = size
+                info.mode = 0o600
+                with open(local_path, 'rb') as source:
+                    tar.addfile(info, source)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path

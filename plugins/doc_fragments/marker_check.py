@@ -16,11 +16,13 @@ options:
         (C(touch NAME.done)) and M(lockstep.handoff.atomic_upload) write.
       - Relocate it (for example into a C(.handoff/) subdirectory) when the data directory is read by a
         glob such as nginx C(include conf.d/*), C(run-parts) or C(/etc/cron.d).
+      - For a directory published as one set, its manifest marker (default C(DIR.done), beside the directory).
     type: path
   verify_checksum:
     description:
       - When the marker records a sha256, hash the data file and accept it only when they agree.
       - A marker without a checksum (an empty legacy marker) is accepted unless O(require_checksum) is set.
+      - With a manifest marker, every file it lists is hashed and compared with its entry.
     type: bool
     default: true
   require_checksum:

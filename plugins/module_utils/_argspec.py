@@ -75,6 +75,8 @@ def upload_module_options():
         _producer=dict(type='str'),
         _max_diff_size=dict(type='int', default=104448),
         _reason=dict(type='str'),
+        _files=dict(type='list', elements='dict'),
+        _changed=dict(type='list', elements='str'),
     )
     return spec
 

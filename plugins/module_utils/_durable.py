@@ -10,11 +10,13 @@ the new one; the fsyncs make the new name survive a power cut as well.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 
 TEMP_SUFFIX = '.tmp'
 _TOKEN_BYTES = 6
 _TEMP_ATTEMPTS = 16
+_TEMP_NAME = re.compile(r'^\.(.+)\.[0-9a-f]{%d}%s$' % (2 * _TOKEN_BYTES, re.escape(TEMP_SUFFIX)), re.DOTALL)
 
 
 def fsync_directory(path):
@@ -44,6 +46,12 @@ def is_temp_of(dest, candidate):
     token = name[len(prefix):-len(TEMP_SUFFIX)]
     return (name.startswith(prefix) and name.endswith(TEMP_SUFFIX) and len(token) == 2 * _TOKEN_BYTES
             and all(c in '0123456789abcdef' for c in token))
+
+
+def temp_target_name(name):
+    """``NAME`` when ``name`` is a protocol temp file name ``.NAME.<12 hex>.tmp``, else None."""
+    match = _TEMP_NAME.match(name)
+    return match.group(1) if match else None
 
 
 def temps_of(dest):

@@ -13,14 +13,19 @@ CHUNK_SIZE = 1024 * 1024
 
 def _chunks(fd):
     """Yield what is readable from ``fd`` as memoryviews of one reused buffer (valid until the next one)."""
+    with os.fdopen(fd, 'rb', buffering=0, closefd=False) as reader:
+        yield from _reader_chunks(reader)
+
+
+def _reader_chunks(reader):
+    """Yield what a binary file object's ``readinto`` gives, as memoryviews of one reused buffer."""
     buf = bytearray(CHUNK_SIZE)
     view = memoryview(buf)
-    with os.fdopen(fd, 'rb', buffering=0, closefd=False) as reader:
-        while True:
-            count = reader.readinto(buf)
-            if not count:
-                return
-            yield view[:count]
+    while True:
+        count = reader.readinto(buf)
+        if not count:
+            return
+        yield view[:count]
 
 
 def sha256_of_fd(fd):
@@ -44,9 +49,18 @@ def sha256_of_path(path):
 
 def copy_with_sha256(src_fd, dst_fd):
     """Copy ``src_fd`` to ``dst_fd``, hashing on the way; return ``(hexdigest, size)``."""
+    return _copy_chunks(_chunks(src_fd), dst_fd)
+
+
+def copy_reader_with_sha256(reader, dst_fd):
+    """Copy a binary file object (an archive member) to ``dst_fd``, hashing on the way; return ``(hexdigest, size)``."""
+    return _copy_chunks(_reader_chunks(reader), dst_fd)
+
+
+def _copy_chunks(chunks, dst_fd):
     digest = hashlib.sha256()
     size = 0
-    for chunk in _chunks(src_fd):
+    for chunk in chunks:
         digest.update(chunk)
         written = 0
         while written < len(chunk):

@@ -7,6 +7,13 @@ One task per file costs a module run per file; a consumer draining an inbox
 of hundreds of files wants one run that moves what is ready, leaves what is
 not (yet), and says which is which. Each file is moved by the single-file
 logic, under its own lock (or under one lock for the batch when given).
+
+When a manifest marker describes the directory (``SRC.done``, written last by
+a set upload), the files it lists are judged against it instead of markers of
+their own, and keep their relative paths below ``dest``. The manifest is dealt
+with (removed, moved, kept) only once none of its files is left in ``src``, so
+a crash part-way leaves it for the next run, which finds the moved files
+already in place and finishes: every file still moves exactly once.
 """
 
 from __future__ import annotations
@@ -15,11 +22,14 @@ import fnmatch
 import os
 import stat
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._durable import TEMP_SUFFIX
+from ansible_collections.lockstep.handoff.plugins.module_utils._archive import target_below
+from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
+    TEMP_SUFFIX, remove_durably, write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import (
     LOCK_SUFFIX, LockTimeout, lock_settings, optional_lock)
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import MARKER_SUFFIX
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
+    MARKER_SUFFIX, STATE_FAILED, Marker, MarkerError)
 from ansible_collections.lockstep.handoff.plugins.module_utils._move import HOLDER, Move, NotReady, ProducerFailed
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explained
 
@@ -38,6 +48,11 @@ class LockedMove:
                     params['dest_marker_path'], params['lock_path']).run()
 
 
+def matches(name, patterns):
+    """True when ``name`` matches one of the shell globs ``patterns`` (case-sensitive)."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
 def inbox_files(directory, patterns):
     """Names in ``directory`` that are data files matching ``patterns``: not hidden, no marker, lock or temp.
 
@@ -48,7 +63,7 @@ def inbox_files(directory, patterns):
     for name in sorted(os.listdir(directory)):
         if name.startswith('.') or name.endswith((MARKER_SUFFIX, LOCK_SUFFIX, TEMP_SUFFIX)):
             continue
-        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
+        if not matches(name, patterns):
             continue
         try:
             mode = os.lstat(os.path.join(directory, name)).st_mode
@@ -65,14 +80,12 @@ class InboxMove:
     def __init__(self, module):
         self.module = module
         self.params = module.params
-        self.src = self.params['src']
-        self.dest = self.params['dest']
+        self.src = self.params['src'].rstrip('/') or '/'
+        self.dest = self.params['dest'].rstrip('/') or '/'
+        self.manifest_path = self.params['marker_path'] or self.src + MARKER_SUFFIX
+        self.dest_manifest_path = self.params['dest_marker_path'] or self.dest + MARKER_SUFFIX
 
     def _check_options(self):
-        for option in ('marker_path', 'dest_marker_path'):
-            if self.params[option]:
-                raise HandoffError('%s names one file; with a directory src %s each file NAME has its marker at '
-                                   'NAME.done beside it, so leave %s unset' % (option, self.src, option))
         if os.path.exists(self.dest) and not os.path.isdir(self.dest):
             raise HandoffError('src %s is a directory, so dest %s must be a directory too' % (self.src, self.dest))
         if os.path.abspath(self.src) == os.path.abspath(self.dest):
@@ -85,21 +98,80 @@ class InboxMove:
                 with explained('creating directory', self.dest):
                     os.makedirs(self.dest)
 
+    def _manifest(self):
+        """The complete manifest describing ``src``, or None (no manifest: each file has its own marker).
+
+        A failed marker there, or a malformed one, fails the task: the
+        producer's files are not to be taken one by one as if nobody had
+        described them.
+        """
+        try:
+            manifest = Marker.read(self.manifest_path)
+        except MarkerError as exc:
+            raise HandoffError('not moving the set in %s: %s' % (self.src, exc.msg), marker_path=self.manifest_path)
+        if manifest is not None and manifest.state == STATE_FAILED:
+            raise HandoffError('not moving the set in %s: its producer marked it failed: %s (marker %s)'
+                               % (self.src, manifest.reason or 'no reason given', self.manifest_path),
+                               marker_path=self.manifest_path)
+        return manifest if manifest is not None and manifest.is_manifest else None
+
     def run(self):
         self._check_options()
         outcome = {'moved': [], 'already_moved': [], 'not_ready': [], 'busy': [], 'failed_by_producer': []}
+        manifest = self._manifest() if self.params['require_marker'] else None
+        covered = {entry.path: entry for entry in manifest.files} if manifest is not None else {}
         with explained('listing', self.src):
-            names = inbox_files(self.src, self.params['patterns'])
+            names = sorted(set(inbox_files(self.src, self.params['patterns'])) |
+                           {path for path in covered if matches(path, self.params['patterns'])})
         batch_lock = self.params['lock_path']
         with optional_lock(bool(batch_lock) and not self.module.check_mode, batch_lock, holder=HOLDER,
                            **lock_settings(self.module)) as lock:
             for name in names:
-                self._move_one(name, batch_lock, outcome)
-        return self._result(outcome, lock.waited if lock is not None else 0.0)
+                self._move_one(name, batch_lock, outcome, covered.get(name))
+            manifest_state = self._handle_manifest(manifest) if manifest is not None else None
+        result = self._result(outcome, lock.waited if lock is not None else 0.0)
+        if manifest is not None:
+            result['manifest'] = dict(path=self.manifest_path, files=len(manifest.files), generation=manifest.generation,
+                                      state=manifest_state)
+            result['changed'] = result['changed'] or manifest_state in ('removed', 'moved')
+        return result
 
-    def _move_one(self, name, batch_lock, outcome):
-        mover = Move(self.module, os.path.join(self.src, name), os.path.join(self.dest, name),
-                     lock_path=batch_lock)
+    def _handle_manifest(self, manifest):
+        """Once no file of the set is left in src: remove, move or keep the manifest; return what was done.
+
+        Re-read first: a manifest that changed meanwhile (a new publish) is not
+        the one whose files were just moved, and stays.
+        """
+        if any(os.path.lexists(os.path.join(self.src, entry.path)) for entry in manifest.files):
+            return 'pending'
+        action = self.params['marker']
+        if action == 'keep':
+            return 'kept'
+        if self.module.check_mode:
+            return 'would be ' + ('removed' if action == 'remove' else 'moved')
+        try:
+            current = Marker.read(self.manifest_path)
+        except MarkerError:
+            current = None
+        if current is None or current.generation != manifest.generation or current.files != manifest.files:
+            return 'replaced by the producer'
+        if action == 'move':
+            with explained('writing manifest', self.dest_manifest_path):
+                write_bytes_durably(self.dest_manifest_path, current.to_bytes())
+        with explained('removing manifest', self.manifest_path):
+            remove_durably(self.manifest_path)
+        return 'moved' if action == 'move' else 'removed'
+
+    def _move_one(self, name, batch_lock, outcome, entry=None):
+        if entry is not None:
+            target_below(self.src, name, create_directories=False)
+            with explained('making the directories of', os.path.join(self.dest, name)):
+                dest = target_below(self.dest, name, create_directories=not self.module.check_mode)
+            mover = Move(self.module, os.path.join(self.src, name), dest, marker_path=self.manifest_path,
+                         lock_path=batch_lock, entry=entry, set_directory=self.src)
+        else:
+            mover = Move(self.module, os.path.join(self.src, name), os.path.join(self.dest, name),
+                         lock_path=batch_lock)
         try:
             result = mover.move_holding_lock() if batch_lock else mover.run()
         except NotReady as exc:

@@ -4,7 +4,8 @@
 """The done marker of protocol v1: one small JSON object, or an empty legacy file.
 
 A marker exists only once the data it describes is complete and durable, so
-its content is the producer's statement of what a consumer may take.
+its content is the producer's statement of what a consumer may take. A
+manifest marker (with a ``files`` list) describes a whole directory of files.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import write_bytes_durably
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import (
+    entries_from_list, entries_to_list, set_digest)
 
 PROTOCOL = 'lockstep.handoff/1'
 MARKER_SUFFIX = '.done'
 MAX_MARKER_BYTES = 64 * 1024
+# A manifest lists every file of a set (about 130 bytes each): room for ~120,000 files.
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 STATE_COMPLETE = 'complete'
 STATE_FAILED = 'failed'
 _SHA256 = re.compile(r'^[0-9a-f]{64}$')
@@ -42,12 +47,17 @@ def utc_now_rfc3339():
 
 
 class Marker:
-    """A parsed marker. ``legacy`` is true for an empty file (``touch NAME.done``)."""
+    """A parsed marker. ``legacy`` is true for an empty file (``touch NAME.done``).
 
-    __slots__ = ('state', 'sha256', 'size', 'written_at', 'producer', 'generation', 'reason', 'legacy')
+    ``files`` is None for the marker of one file, and a sorted tuple of
+    FileEntry for a manifest; a manifest's ``sha256`` and ``size`` are then
+    those of the whole set (``set_digest``).
+    """
+
+    __slots__ = ('state', 'sha256', 'size', 'written_at', 'producer', 'generation', 'reason', 'legacy', 'files')
 
     def __init__(self, state, sha256=None, size=None, written_at=None, producer=None,
-                 generation=None, reason=None, legacy=False):
+                 generation=None, reason=None, legacy=False, files=None):
         self.state = state
         self.sha256 = sha256
         self.size = size
@@ -56,12 +66,25 @@ class Marker:
         self.generation = generation
         self.reason = reason
         self.legacy = legacy
+        self.files = files
 
     @classmethod
     def complete(cls, sha256, size, producer, generation):
         """A fresh ``complete`` marker for data that was just published."""
         return cls(STATE_COMPLETE, sha256=sha256, size=size, written_at=utc_now_rfc3339(),
                    producer=producer, generation=generation)
+
+    @classmethod
+    def complete_set(cls, entries, producer, generation):
+        """A fresh ``complete`` manifest marker for a set of files that was just published."""
+        sha256, size = set_digest(entries)
+        return cls(STATE_COMPLETE, sha256=sha256, size=size, written_at=utc_now_rfc3339(),
+                   producer=producer, generation=generation, files=tuple(sorted(entries)))
+
+    @property
+    def is_manifest(self):
+        """True for a manifest marker (one marker for a set of files)."""
+        return self.files is not None
 
     @classmethod
     def failed(cls, reason, producer, generation):
@@ -72,9 +95,10 @@ class Marker:
     @classmethod
     def parse(cls, raw, path):
         """Parse marker bytes read from ``path``; raise MarkerError naming what is wrong."""
-        if len(raw) > MAX_MARKER_BYTES:
-            raise MarkerError('marker %s is %d bytes; a protocol v1 marker is at most %d bytes'
-                              % (path, len(raw), MAX_MARKER_BYTES), marker_path=path)
+        if len(raw) > MAX_MANIFEST_BYTES or (len(raw) > MAX_MARKER_BYTES and b'"files"' not in raw):
+            raise MarkerError('marker %s is %d bytes; a protocol v1 marker is at most %d bytes (a manifest '
+                              'marker, one with "files", at most %d)'
+                              % (path, len(raw), MAX_MARKER_BYTES, MAX_MANIFEST_BYTES), marker_path=path)
         if not raw.strip():
             return cls(STATE_COMPLETE, legacy=True)
         try:
@@ -85,7 +109,12 @@ class Marker:
         if not isinstance(doc, dict):
             raise MarkerError('marker %s holds JSON %s, not an object' % (path, type(doc).__name__),
                               marker_path=path)
-        return cls._from_document(doc, path)
+        marker = cls._from_document(doc, path)
+        if len(raw) > MAX_MARKER_BYTES and not marker.is_manifest:
+            raise MarkerError('marker %s is %d bytes; a protocol v1 marker is at most %d bytes (only a manifest '
+                              'marker, one with "files", may be larger)' % (path, len(raw), MAX_MARKER_BYTES),
+                              marker_path=path)
+        return marker
 
     @classmethod
     def _from_document(cls, doc, path):
@@ -109,9 +138,24 @@ class Marker:
             value = doc.get(field)
             if value is not None and not isinstance(value, str):
                 raise bad(field, 'a string')
+        files = cls._files_of(doc, path) if 'files' in doc else None
         return cls(state, sha256=sha256, size=doc.get('size'), written_at=doc.get('written_at'),
                    producer=doc.get('producer'), generation=doc.get('generation'),
-                   reason=doc.get('reason'))
+                   reason=doc.get('reason'), files=files)
+
+    @staticmethod
+    def _files_of(doc, path):
+        """A manifest's entries, checked against its ``sha256`` and ``size`` (those of the whole set)."""
+        try:
+            entries = entries_from_list(doc['files'], 'manifest marker %s' % path)
+        except HandoffError as exc:
+            raise MarkerError(exc.msg, marker_path=path)
+        sha256, size = set_digest(entries)
+        if (doc.get('sha256'), doc.get('size')) != (sha256, size):
+            raise MarkerError('manifest marker %s says sha256 %s and size %s, but its file list has sha256 %s '
+                              '(of the list in sha256sum format) and size %d; the manifest is inconsistent'
+                              % (path, doc.get('sha256'), doc.get('size'), sha256, size), marker_path=path)
+        return entries
 
     @classmethod
     def read(cls, path):
@@ -132,7 +176,7 @@ class Marker:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise MarkerError('marker %s is not a regular file (a directory, FIFO or device)' % path,
                                   marker_path=path)
-            raw = os.read(fd, MAX_MARKER_BYTES + 1)
+            raw = _read_up_to(fd, MAX_MANIFEST_BYTES + 1)
         finally:
             os.close(fd)
         return cls.parse(raw, path)
@@ -146,6 +190,8 @@ class Marker:
             value = getattr(self, field)
             if value is not None:
                 doc[field] = value
+        if self.files is not None:
+            doc['files'] = entries_to_list(self.files)
         return doc
 
     def to_bytes(self):
@@ -157,6 +203,23 @@ class Marker:
         return (self.state == STATE_COMPLETE and self.sha256 == sha256
                 and (self.size is None or self.size == size))
 
+    def describes_set(self, entries):
+        """True when this is a complete manifest listing exactly ``entries``."""
+        return self.state == STATE_COMPLETE and self.files is not None and self.files == tuple(sorted(entries))
+
     def write(self, path, mode=0o644):
         """Publish this marker at ``path`` durably (temp, fsync, rename, fsync dir)."""
         write_bytes_durably(path, self.to_bytes(), mode)
+
+
+def _read_up_to(fd, limit):
+    """Read until EOF or ``limit`` bytes (one ``read`` may return less than asked)."""
+    parts = []
+    remaining = limit
+    while remaining > 0:
+        chunk = os.read(fd, min(remaining, 1024 * 1024))
+        if not chunk:
+            break
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b''.join(parts)

@@ -22,7 +22,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import copy_with_sha256, sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import default_lock_path, lock_settings, optional_lock
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker, MarkerError, default_marker_path
-from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, WAITING, observe
+from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, WAITING, observe, observe_entry
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain, explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_not_directory
 
@@ -43,9 +43,16 @@ class ProducerFailed(HandoffError):
 
 
 class Move:
-    """Moving one file, exactly once."""
+    """Moving one file, exactly once.
 
-    def __init__(self, module, src, dest, marker_path=None, dest_marker_path=None, lock_path=None):
+    With ``entry`` (a FileEntry of the manifest at ``marker_path`` that
+    describes the directory ``set_directory``) the file is one of a set: it is
+    judged against its entry, and the manifest is left to the caller, who
+    handles it once the whole set has moved.
+    """
+
+    def __init__(self, module, src, dest, marker_path=None, dest_marker_path=None, lock_path=None, entry=None,
+                 set_directory=None):
         self.module = module
         self.params = module.params
         self.src = src
@@ -53,6 +60,10 @@ class Move:
         self.marker_path = marker_path or default_marker_path(src)
         self.dest_marker_path = dest_marker_path or default_marker_path(dest)
         self.lock_path = lock_path or default_lock_path(dest)
+        self.entry = entry
+        self.set_directory = set_directory
+        # The directories of a set's files are part of the set: made as needed.
+        self.create_parents = self.params['create_parents'] or entry is not None
 
     def run(self):
         """Move under the lock (none in check mode, which must not create a lock file)."""
@@ -95,7 +106,7 @@ class Move:
             directory = os.path.dirname(path) or '.'
             if os.path.isdir(directory):
                 continue
-            if not self.params['create_parents']:
+            if not self.create_parents:
                 raise HandoffError('%s %s: its directory %s does not exist; create it first or set '
                                    'create_parents=true' % (option, path, directory), path=path)
             if not self.module.check_mode:
@@ -112,8 +123,11 @@ class Move:
         """Under the lock: the marker verdict for src, or an error saying why it may not move."""
         if not self.params['require_marker']:
             return None
-        seen = observe(self.src, self.marker_path, verify_here and self.params['verify_checksum'],
-                       self.params['require_checksum'])
+        verify = verify_here and self.params['verify_checksum']
+        if self.entry is not None:
+            seen = observe_entry(self.set_directory, self.entry, self.marker_path, verify)
+        else:
+            seen = observe(self.src, self.marker_path, verify, self.params['require_checksum'])
         if seen.status == FAILED:
             raise ProducerFailed('not moving %s: %s' % (self.src, seen.reason), src=self.src,
                                  marker=seen.marker.to_dict())
@@ -141,7 +155,7 @@ class Move:
         diff = {'before': {'path': self.src, 'state': 'file'}, 'after': {'path': self.dest, 'state': 'file'}}
         if self.module.check_mode:
             return self._result(True, 'would move %s to %s' % (self.src, self.dest), cross_device=cross_device,
-                                diff=diff, marker=seen.marker.to_dict() if seen else None)
+                                diff=diff, marker=seen.marker.to_dict() if seen and seen.marker else None)
         backup_file = None
         if self.params['backup'] and os.path.lexists(self.dest):
             backup_file = self.module.backup_local(self.dest)
@@ -153,7 +167,7 @@ class Move:
         self._handle_marker()
         return self._result(True, 'moved %s to %s' % (self.src, self.dest), cross_device=cross_device,
                             sha256=sha256, size=size, backup_file=backup_file, diff=diff,
-                            marker=seen.marker.to_dict() if seen else None)
+                            marker=seen.marker.to_dict() if seen and seen.marker else None)
 
     def _rename(self, seen):
         """Rename src onto dest; None when they are on different filesystems after all (EXDEV)."""
@@ -180,7 +194,7 @@ class Move:
 
     def _copy_across(self, src_st, seen):
         """Copy to a temp beside dest (hashing on the way), verify, rename, then drop the source."""
-        expected = seen.marker.sha256 if seen is not None and self.params['verify_checksum'] else None
+        expected = seen.sha256 if seen is not None and self.params['verify_checksum'] else None
         directory = os.path.dirname(self.dest) or '.'
         with explained('creating temp file in', directory):
             fd, temp = create_temp_beside(self.dest)
@@ -218,7 +232,7 @@ class Move:
     def _handle_marker(self):
         """Remove, move or keep the source's marker, after the data has moved."""
         action = self.params['marker']
-        if action == 'keep' or not os.path.lexists(self.marker_path):
+        if action == 'keep' or self.entry is not None or not os.path.lexists(self.marker_path):
             return
         if action == 'move':
             with explained('reading marker', self.marker_path):
@@ -232,12 +246,13 @@ class Move:
     def _source_gone(self):
         """src is absent: already moved (maybe by a crashed run whose marker step is left), or never there."""
         if not os.path.lexists(self.dest):
-            raise HandoffError('src %s does not exist, and dest %s does not either: nothing to move. Check '
-                               'the producer, or wait for the file with lockstep.handoff.wait_for_marker'
-                               % (self.src, self.dest), src=self.src, dest=self.dest)
+            error = NotReady if self.entry is not None else HandoffError
+            raise error('src %s does not exist, and dest %s does not either: nothing to move. Check '
+                        'the producer, or wait for the file with lockstep.handoff.wait_for_marker'
+                        % (self.src, self.dest), src=self.src, dest=self.dest)
         with explained('hashing', self.dest):
             sha256, size = sha256_of_path(self.dest)
-        if self.params['marker'] != 'keep' and self._leftover_marker_describes(sha256, size):
+        if self.params['marker'] != 'keep' and self.entry is None and self._leftover_marker_describes(sha256, size):
             if not self.module.check_mode:
                 self._handle_marker()
             return self._result(True, 'completed an interrupted move: %s was already at %s, its marker is now '

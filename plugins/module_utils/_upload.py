@@ -45,6 +45,8 @@ class Upload:
         self.lock_path = params['lock_path'] or default_lock_path(self.dest)
         self.sha256 = params['_sha256']
         self.size = params['_size']
+        # The path whose protocol temp files carry the transferred bytes.
+        self.staging_for = self.dest
 
     def run(self):
         """Run the phase the action plugin asked for; return the result dict."""
@@ -69,7 +71,7 @@ class Upload:
         threshold = self.params['remove_temps_older_than']
         removed, kept = [], []
         now = time.time()
-        for temp in temps_of(self.dest):
+        for temp in self._leftover_temps():
             try:
                 age = now - os.lstat(temp).st_mtime
             except FileNotFoundError:
@@ -85,6 +87,9 @@ class Upload:
                              'running now: %s. They are never renamed onto dest; remove them once no upload of '
                              'this file runs, or set remove_temps_older_than' % (len(kept), self.dest, ', '.join(kept)))
         return removed
+
+    def _leftover_temps(self):
+        return temps_of(self.dest)
 
     def _check_options(self):
         check_non_negative('lock_timeout', self.params['lock_timeout'], 'fail at once when held')
@@ -112,16 +117,26 @@ class Upload:
         return dict(changed=changed, action=action, dest=self.dest, sha256=self.sha256, size=self.size,
                     marker_path=self.marker_path, backup_file=None)
 
-    def _current_sha256(self):
-        """``(sha256 or None, whether dest exists)``: hashed only for a regular file of the wanted size."""
+    def _dest_holds_data(self, marker):
+        """``(whether dest holds exactly the data, whether dest exists)``.
+
+        dest is read only when it may hold the data: a regular file of the
+        wanted size, whose complete marker (if any) does not name other bytes.
+        A marker naming another sha256 for a dest of its size describes dest
+        (producers publish the marker last), so the new data differs without
+        reading dest: a changed upload costs no extra full read.
+        """
         try:
             st = os.lstat(self.dest)
         except FileNotFoundError:
-            return None, False
+            return False, False
         if not stat.S_ISREG(st.st_mode) or st.st_size != self.size:
-            return None, True
+            return False, True
+        if (marker is not None and marker.state == STATE_COMPLETE and marker.sha256 and marker.size == st.st_size
+                and marker.sha256 != self.sha256):
+            return False, True
         with explained('reading current', self.dest):
-            return sha256_of_path(self.dest)[0], True
+            return sha256_of_path(self.dest)[0] == self.sha256, True
 
     def _current_marker(self):
         if not self.marker_path:
@@ -132,14 +147,15 @@ class Upload:
             return None
 
     def _probe(self):
-        current_sha256, dest_exists = self._current_sha256()
+        marker = self._current_marker()
+        same_data, dest_exists = self._dest_holds_data(marker)
         if dest_exists and not self.params['force']:
             result = self._base_result(False, 'none')
             result['msg'] = 'dest %s exists and force=false: left as it is' % self.dest
             return result
-        if current_sha256 == self.sha256:
-            return self._probe_same_data()
-        self._check_free_space()
+        if same_data:
+            return self._probe_same_data(marker)
+        self._check_free_space(self.size)
         result = self._base_result(True, 'transfer')
         if self.module._diff:
             result['diff_before'] = read_for_diff(self.dest, self.params['_max_diff_size'])
@@ -150,26 +166,25 @@ class Upload:
             result['staging_path'] = temp
         return result
 
-    def _probe_same_data(self):
+    def _probe_same_data(self, marker):
         """The bytes are already there: fix attributes and the marker, transfer nothing."""
         changed = apply_file_attributes(self.module, self.dest)
         action = 'attributes' if changed else 'none'
-        marker = self._current_marker()
         if self.marker_path and not (marker is not None and marker.describes(self.sha256, self.size)):
             if not self.module.check_mode:
                 self._write_marker(marker)
             changed, action = True, 'marker'
         return self._base_result(changed, action)
 
-    def _check_free_space(self):
+    def _check_free_space(self, needed):
         with explained('checking free space in', self.directory):
             space = filesystem_space(self.directory)
         if space['read_only']:
             raise HandoffError('the filesystem holding %s is mounted read-only; remount it read-write or '
                                'choose another dest' % self.directory, dest=self.dest, **space)
-        if space['free_bytes'] < self.size:
+        if space['free_bytes'] < needed:
             msg = ('the disk is full: the filesystem holding %s has %d bytes free and %s needs %d; free space '
-                   'and re-run (dest was not touched)' % (self.directory, space['free_bytes'], self.dest, self.size))
+                   'and re-run (dest was not touched)' % (self.directory, space['free_bytes'], self.dest, needed))
             raise HandoffError(msg + self._mark_failed(msg), dest=self.dest, **space)
 
     def _mark_failed(self, reason):
@@ -234,7 +249,7 @@ class Upload:
         """Return ``(temp, sha256, size)`` of the transferred bytes, fsynced, beside dest."""
         staged = self.params['_staged_path']
         if self.params['_direct']:
-            if not is_temp_of(self.dest, staged):
+            if not is_temp_of(self.staging_for, staged):
                 raise HandoffError('_staged_path %s is not a temp file of %s; this option is set by the '
                                    'action plugin only' % (staged, self.dest))
             with explained('reading the transferred temp file', staged):
@@ -285,7 +300,7 @@ class Upload:
     def _abort(self):
         """After a failed transfer: remove the temp, report the filesystem's state, mark the failure."""
         staged = self.params['_staged_path']
-        removed = bool(staged) and is_temp_of(self.dest, staged) and os.path.lexists(staged)
+        removed = bool(staged) and is_temp_of(self.staging_for, staged) and os.path.lexists(staged)
         if removed:
             remove_quietly(staged)
         result = dict(changed=False, temp_removed=removed)

@@ -29,7 +29,8 @@ class Wait:
     def __init__(self, module):
         params = module.params
         self.params = params
-        self.path = params['path']
+        # A set's directory may be given as dir/; its manifest is still dir.done.
+        self.path = params['path'].rstrip('/') or '/'
         self.marker_path = params['marker_path'] or default_marker_path(self.path)
         self.timeout = params['timeout']
         self.sleep = params['sleep']

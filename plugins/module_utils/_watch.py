@@ -12,7 +12,6 @@ says which of the two is in use so results can report it.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import select
 import time
@@ -27,9 +26,14 @@ _WATCH_MASK = (_IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_
 
 
 def _load_libc():
-    """The C library when it offers inotify, else None."""
+    """The C library when it offers inotify, else None.
+
+    ``CDLL(None)`` is the running interpreter with the libc it is linked
+    against (glibc or musl); ``ctypes.util.find_library`` would spawn
+    ``ldconfig -p`` on every module run to find the same library.
+    """
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6', use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
     if hasattr(libc, 'inotify_init1') and hasattr(libc, 'inotify_add_watch'):

@@ -25,6 +25,15 @@ description:
     task reports C(changed=false). When only the marker is missing or stale, only the marker is written.
   - This module runs partly on the controller (an action plugin hashes and sends the source), partly on the
     target (standard library only, Python 3.8 or later).
+  - With a directory O(src), the whole tree of files below it is published as one set into the directory O(dest),
+    at a constant cost per host whatever the number of files - one probe module run (the target answers which files
+    differ from the controller's sha256 list), one transfer of only the changed files as an uncompressed tar put
+    straight into a temp file inside O(dest), and one publish module run. The publish checks every archive member
+    (regular files with the announced names and sizes only; absolute paths, C(..), links, devices and directories are
+    refused, and nothing is written through a symlink inside O(dest)), copies each into its own temp file beside its
+    target while hashing it, fsyncs, validates, renames each file into place (each one atomically), and writes one
+    manifest marker last (C(DEST.done) - every file's relative path, size and sha256, see RV(files)). The set is
+    complete only once that manifest exists and matches. An unchanged set costs the probe only.
 author:
   - Lockstep maintainers (@lockstep)
 extends_documentation_fragment:
@@ -45,6 +54,7 @@ attributes:
   diff_mode:
     support: full
     details: Shows the old and new text of O(dest) when both are text and no larger than C(MAX_FILE_SIZE_FOR_DIFF).
+      With a directory O(src), lists the files that change as C(sha256  path) lines, old and new.
   platform:
     platforms: posix
   safe_file_operations:
@@ -56,7 +66,11 @@ options:
     description:
       - Path of the file to upload, on the controller. A relative path is searched like
         M(ansible.builtin.copy) searches it (the role's C(files/), the playbook's directory).
-      - Exactly one of O(src) and O(content) is required. A directory is not accepted.
+      - Exactly one of O(src) and O(content) is required.
+      - A directory publishes every file below it (recursively) as one set below the directory O(dest). The
+        directory's B(content) is published, whether or not O(src) ends with C(/) - unlike
+        M(ansible.builtin.copy), where C(src=dir) without the slash creates C(dest/dir). Symlinks to files are
+        followed; a symlink to a directory, a dangling symlink or a special file fails the task.
     type: path
   content:
     description:
@@ -72,6 +86,8 @@ options:
     description:
       - Absolute path of the file to publish on the target. Its directory must exist.
       - A symlink at O(dest) is replaced by the file, not followed.
+      - With a directory O(src), the directory the set goes into; it is created when missing (its parent must exist).
+        Files in it that are not part of the set are left alone.
     type: path
     required: true
   marker:
@@ -152,6 +168,15 @@ options:
   _reason:
     description: B(Internal), set by the action plugin. Why a transfer failed, for the abort phase.
     type: str
+  _files:
+    description: B(Internal), set by the action plugin for a directory O(src). Every file of the set, as
+      C({path, size, sha256}) with the path relative to O(dest).
+    type: list
+    elements: dict
+  _changed:
+    description: B(Internal), set by the action plugin for a directory O(src). The relative paths the archive holds.
+    type: list
+    elements: str
   lock:
     description:
       - Hold the lock O(lock_path) while replacing O(dest) and writing its marker, so that concurrent producers
@@ -164,6 +189,19 @@ notes:
   - Each publish increments the marker's C(generation); it is strictly increasing when every producer uses O(lock).
   - Interrupted uploads leave temp files named C(.NAME.<random>.tmp) in the destination directory; they are never
     renamed onto O(dest) and can be removed safely once no upload is running.
+  - Ansible's default C(ssh_args) start with C(-C) (compression). Data that does not compress (archives, images,
+    encrypted files) then costs zlib CPU on both sides for nothing; on a fast network that can double the transfer
+    time of a large file. Set C(ansible_ssh_args) (or C(ANSIBLE_SSH_ARGS)) without C(-C) for such uploads, for example
+    C(-o ControlMaster=auto -o ControlPersist=60s).
+  - To tell whether O(dest) already holds the data, the probe reads O(dest) only when it might - same size, and no
+    complete marker naming other bytes (producers write the marker last, so it describes O(dest)). A changed upload
+    therefore costs no extra full read of the old file. The same holds per file of a set, with its manifest.
+  - "With a directory O(src): O(force=false) is refused (the manifest must describe what is there); O(validate) runs
+    on each changed file before any is renamed; O(backup) keeps a copy of each replaced file (RV(backup_files));
+    O(lock) (default lock path C(DEST.lock)) is held while the files are renamed and the manifest written; the
+    manifest goes to O(marker_path), default C(DEST.done) beside the directory. Until the new manifest is written
+    the set has none, which consumers read as not ready; a crash in between leaves some files new and some old, and
+    re-running the task converges."
 seealso:
   - module: lockstep.handoff.wait_for_marker
   - module: lockstep.handoff.locked_move
@@ -192,6 +230,17 @@ EXAMPLES = r'''
     lock: true
     lock_timeout: 60
     backup: true
+
+- name: Publish a directory as one set - one probe, one archive of the changed files, one manifest
+  lockstep.handoff.atomic_upload:
+    src: files/reports/        # its content goes below dest, with or without the trailing slash
+    dest: /srv/handoff/inbox/reports
+    mode: "0640"
+  register: reports            # reports.files_changed lists what was sent
+
+- name: The consumer waits for the manifest, checking every file it lists
+  lockstep.handoff.wait_for_marker:
+    path: /srv/handoff/inbox/reports   # the manifest is /srv/handoff/inbox/reports.done
 
 - name: A crash-safe copy without any marker
   lockstep.handoff.atomic_upload:
@@ -246,6 +295,24 @@ removed_temps:
   type: list
   elements: str
   sample: [/srv/handoff/inbox/.app.tar.gz.3f2a9c0e51b7.tmp]
+files:
+  description: With a directory O(src), how many files the set has. RV(sha256) and RV(size) are then those of the
+    set - the sha256 of its file list in C(sha256sum) format, and the total size.
+  returned: when O(src) is a directory
+  type: int
+  sample: 50
+files_changed:
+  description: With a directory O(src), the relative paths of the files sent (in check mode, that would be sent).
+  returned: when O(src) is a directory
+  type: list
+  elements: str
+  sample: [daily/2026-11-23.csv]
+backup_files:
+  description: With a directory O(src) and O(backup=true), the backups of the replaced files.
+  returned: when O(src) is a directory and files were sent
+  type: list
+  elements: str
+  sample: [/srv/handoff/inbox/reports/a.csv.4242.2026-11-23@10:00:00~]
 lock_wait:
   description: Seconds spent waiting for the lock.
   returned: when O(lock=true) and not in check mode
@@ -258,12 +325,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import upload_module_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
+from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
 
 
 def main():
     module = AnsibleModule(argument_spec=upload_module_options(), supports_check_mode=True,
                            add_file_common_args=True)
-    run_backend(module, Upload)
+    run_backend(module, Upload if module.params['_files'] is None else UploadSet)
 
 
 if __name__ == '__main__':

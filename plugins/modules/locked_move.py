@@ -50,6 +50,13 @@ options:
         O(lock_path) for the whole batch when given). Files not ready yet, and files whose lock stays busy for
         O(lock_timeout), are left for a later run and listed in the result; hidden files, markers, locks and temp
         files are never taken as data.
+      - When a manifest marker describes the directory O(src) (C(SRC.done), or O(marker_path); written by
+        M(lockstep.handoff.atomic_upload) with a directory O(lockstep.handoff.atomic_upload#module:src)), the files it
+        lists are judged against it (size, and sha256 with O(verify_checksum)) instead of markers of their own, and
+        keep their relative paths below O(dest), subdirectories created as needed. The manifest is removed (or moved
+        to O(dest_marker_path), default C(DEST.done), or kept, by O(marker)) only once none of its files is left in
+        O(src); until then RV(manifest) says C(pending), and a later run finishes. A C(failed) marker there fails the
+        task.
     type: path
     required: true
   dest:
@@ -84,6 +91,7 @@ options:
   dest_marker_path:
     description:
       - Where O(marker=move) puts the marker. Defaults to O(dest) with C(.done) appended.
+      - With a directory O(src), where O(marker=move) puts the set's manifest.
     type: path
   force:
     description:
@@ -152,6 +160,13 @@ EXAMPLES = r'''
     patterns: ["*.csv"]
     lock_timeout: 0   # another consumer holds that file's lock: skip it, it is being moved
   register: drained
+
+- name: Move a set published by atomic_upload with a directory src, exactly once, manifest last
+  lockstep.handoff.locked_move:
+    src: /srv/handoff/inbox/reports     # described by /srv/handoff/inbox/reports.done
+    dest: /srv/app/reports
+    create_parents: true
+  register: reports                     # reports.manifest.state is removed once every file moved
 
 - name: Take files from a producer that writes no markers (locked and atomic, but no completeness check)
   lockstep.handoff.locked_move:
@@ -244,6 +259,15 @@ failed_by_producer:
   type: list
   elements: dict
   sample: []
+manifest:
+  description:
+    - With a directory O(src) described by a manifest marker - its path, file count and generation, and C(state),
+      what became of it - V(removed), V(moved), V(kept), V(pending) (files of the set are still in O(src)),
+      V(replaced by the producer) (a new manifest appeared meanwhile and was left alone), or in check mode
+      V(would be removed) / V(would be moved).
+  returned: when O(src) is a directory described by a manifest
+  type: dict
+  sample: {"path": "/srv/handoff/inbox/reports.done", "files": 50, "generation": 3, "state": "removed"}
 '''
 
 from ansible.module_utils.basic import AnsibleModule

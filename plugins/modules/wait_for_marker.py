@@ -21,6 +21,11 @@ description:
   - With O(state=absent) it waits until the marker is gone, that is until a consumer took the file.
   - Accepts an empty marker (C(touch NAME.done), as legacy shell producers write) as complete without checksum,
     unless O(require_checksum) is set.
+  - A manifest marker (written by M(lockstep.handoff.atomic_upload) for a directory O(lockstep.handoff.atomic_upload#module:src))
+    describes a whole directory - give that directory as O(path); its manifest is C(PATH.done). The directory is
+    ready when every file the manifest lists exists as a regular file below it with the listed size, and the listed
+    sha256 when O(verify_checksum) is on. RV(sha256) is then that of the whole set, and RV(marker) holds the file
+    list and the set's total size.
 author:
   - Lockstep maintainers (@lockstep)
 extends_documentation_fragment:
@@ -38,6 +43,7 @@ options:
   path:
     description:
       - The data file whose marker is awaited.
+      - Or the directory of a set of files described by a manifest marker (see the description).
     type: path
     required: true
   state:
@@ -113,6 +119,15 @@ EXAMPLES = r'''
     timeout: 3600
   register: feed
 
+- name: Wait for a whole directory published as one set (manifest /srv/handoff/inbox/reports.done)
+  lockstep.handoff.wait_for_marker:
+    path: /srv/handoff/inbox/reports
+  register: reports
+
+- name: List the files the manifest describes
+  ansible.builtin.debug:
+    msg: "{{ reports.marker.files | map(attribute='path') | list }}"
+
 - name: Wait until a consumer has taken the file
   lockstep.handoff.wait_for_marker:
     path: /srv/handoff/inbox/app.tar.gz
@@ -155,7 +170,8 @@ sha256:
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 size:
-  description: The size of the data file in bytes.
+  description: The size of the data file in bytes. For a directory (a set), Ansible reports the directory's own size
+    here, as for any path; the set's total is in RV(marker).
   returned: when O(state=present)
   type: int
   sample: 42

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import inbox_files
+import pytest
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove, inbox_files
+from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import FileEntry
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
 
 
 def test_inbox_files_takes_only_matching_data_files(tmp_path):
@@ -36,3 +43,84 @@ def test_a_file_taken_by_another_consumer_after_the_listing_is_not_ours(tmp_path
 
     monkeypatch.setattr(os, 'listdir', listdir_then_other_consumer_moves_b)
     assert inbox_files(str(tmp_path), ['*.csv']) == ['a.csv', 'c.csv']
+
+
+def publish_set(directory, files, generation=1):
+    """Files ({relative path: bytes}) below ``directory``, then the manifest ``directory.done``, as a producer does."""
+    listed = []
+    for relative, data in files.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        listed.append(FileEntry(relative, len(data), hashlib.sha256(data).hexdigest()))
+    Marker.complete_set(listed, 'test', generation).write(str(directory) + '.done')
+
+
+SET = {'a.csv': b'alpha\n', 'sub/b.csv': b'bravo\n'}
+
+
+@pytest.fixture
+def drain(make_module, tmp_path):
+    """``drain(check_mode=False, **options)``: locked_move of the inbox tmp_path/in into tmp_path/out."""
+    (tmp_path / 'out').mkdir()
+
+    def run(check_mode=False, **options):
+        options.setdefault('src', str(tmp_path / 'in'))
+        options.setdefault('dest', str(tmp_path / 'out'))
+        return LockedMove(make_module(move_options(), check_mode=check_mode, **options)).run()
+    return run
+
+
+def test_a_manifest_set_moves_whole_with_its_tree_and_the_manifest_goes_last(drain, tmp_path):
+    publish_set(tmp_path / 'in', SET)
+    result = drain()
+    moved = sorted(item['dest'] for item in result['moved'])
+    assert moved == [str(tmp_path / 'out/a.csv'), str(tmp_path / 'out/sub/b.csv')]
+    assert (tmp_path / 'out/sub/b.csv').read_bytes() == SET['sub/b.csv']
+    assert result['manifest']['state'] == 'removed'
+    assert not (tmp_path / 'in.done').exists()
+    again = drain()
+    assert again['changed'] is False and again['moved'] == [] and 'manifest' not in again
+
+
+def test_check_mode_moves_nothing_and_keeps_the_manifest(drain, tmp_path):
+    publish_set(tmp_path / 'in', SET)
+    result = drain(check_mode=True)
+    assert result['changed'] and len(result['moved']) == 2
+    assert result['manifest']['state'] == 'pending'
+    assert (tmp_path / 'in.done').exists() and not (tmp_path / 'out/sub').exists()
+
+
+def test_a_file_that_disagrees_with_the_manifest_stays_and_so_does_the_manifest(drain, tmp_path):
+    publish_set(tmp_path / 'in', SET)
+    (tmp_path / 'in/sub/b.csv').write_bytes(b'BRAVO\n')
+    result = drain()
+    assert [item['src'] for item in result['moved']] == [str(tmp_path / 'in/a.csv')]
+    assert 'checksum mismatch: manifest' in result['not_ready'][0]['reason']
+    assert result['manifest']['state'] == 'pending' and (tmp_path / 'in.done').exists()
+
+
+def test_a_crash_after_the_files_moved_is_finished_by_the_next_run(drain, tmp_path):
+    """The files moved but the manifest stayed (a crash before step 4): the re-run only removes it."""
+    publish_set(tmp_path / 'in', SET)
+    manifest = (tmp_path / 'in.done').read_bytes()
+    drain()
+    (tmp_path / 'in.done').write_bytes(manifest)
+    result = drain()
+    assert result['moved'] == [] and len(result['already_moved']) == 2
+    assert result['changed'] and result['manifest']['state'] == 'removed'
+
+
+def test_manifest_is_moved_beside_dest_on_request(drain, tmp_path):
+    publish_set(tmp_path / 'in', SET, generation=3)
+    result = drain(marker='move')
+    assert result['manifest']['state'] == 'moved'
+    assert Marker.read(str(tmp_path / 'out.done')).generation == 3
+
+
+def test_a_failed_manifest_fails_the_drain(drain, tmp_path):
+    (tmp_path / 'in').mkdir()
+    Marker.failed('disk full', 'test', 2).write(str(tmp_path / 'in.done'))
+    (tmp_path / 'in' / 'a.csv').write_bytes(b'x')
+    with pytest.raises(HandoffError, match='not moving the set in .*: its producer marked it failed: disk full'):
+        drain()

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+from pathlib import Path
 
 import pytest
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import FileEntry, set_digest
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import PROTOCOL, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import (
     FAILED, READY, WAITING, HashCache, observe)
@@ -197,14 +200,17 @@ def test_symlink_data_path_is_a_verdict_not_an_exception(paths, tmp_path):
     assert data in seen.reason
 
 
-def test_hash_cache_rehashes_only_when_the_file_changes(tmp_path):
+def test_hash_cache_rehashes_only_when_the_file_changes_and_keeps_one_entry_per_path(tmp_path):
     first, second = tmp_path / 'a', tmp_path / 'b'
     first.write_bytes(b'one')
     second.write_bytes(b'two')
     cache = HashCache()
     st = os.stat(first)
     assert cache.sha256(str(first), st) == hashlib.sha256(b'one').hexdigest()
-    assert cache.sha256(str(second), st) == hashlib.sha256(b'one').hexdigest()
+    first.write_bytes(b'ONE')
+    assert cache.sha256(str(first), st) == hashlib.sha256(b'one').hexdigest()
+    assert cache.sha256(str(second), os.stat(second)) == hashlib.sha256(b'two').hexdigest()
+    assert cache.sha256(str(first), os.stat(first)) == hashlib.sha256(b'ONE').hexdigest()
     assert cache.sha256(str(second), os.stat(second)) == hashlib.sha256(b'two').hexdigest()
 
 
@@ -222,3 +228,73 @@ def test_marker_written_by_the_module_code_is_ready(paths):
         handle.write(DATA)
     Marker.complete(SHA, len(DATA), 'p', 5).write(marker)
     assert observe(data, marker, require_checksum=True, newer_than_generation=4).status == READY
+
+
+def publish_set(directory, files, marker_path, generation=1):
+    """Write ``files`` ({relative path: bytes}) below ``directory``, then their manifest."""
+    listed = []
+    for relative, data in files.items():
+        path = os.path.join(directory, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'wb') as handle:
+            handle.write(data)
+        listed.append(FileEntry(relative, len(data), hashlib.sha256(data).hexdigest()))
+    Marker.complete_set(listed, 'test', generation).write(marker_path)
+    return listed
+
+
+SET = {'a.csv': b'alpha\n', 'sub/b.csv': b'bravo\n'}
+
+
+def test_manifest_makes_its_directory_ready_when_every_file_matches(tmp_path):
+    directory, marker = str(tmp_path / 'set'), str(tmp_path / 'set.done')
+    listed = publish_set(directory, SET, marker)
+    seen = observe(directory, marker)
+    assert seen.status == READY
+    assert (seen.sha256, seen.size) == set_digest(listed)
+    assert seen.marker.is_manifest
+
+
+@pytest.mark.parametrize('damage, reason', [
+    (lambda d: os.unlink(os.path.join(d, 'sub/b.csv')), 'lists .*sub/b.csv, which does not exist'),
+    (lambda d: Path(d, 'a.csv').write_bytes(b'alpha\nx'), 'size mismatch: manifest .* says .*a.csv has 6'),
+    (lambda d: Path(d, 'a.csv').write_bytes(b'ALPHA\n'), 'checksum mismatch: manifest .* says .*/a.csv has sha256'),
+])
+def test_manifest_with_a_missing_or_different_file_keeps_waiting(tmp_path, damage, reason):
+    directory, marker = str(tmp_path / 'set'), str(tmp_path / 'set.done')
+    publish_set(directory, SET, marker)
+    damage(directory)
+    seen = observe(directory, marker)
+    assert seen.status == WAITING
+    assert re.search(reason, seen.reason), seen.reason
+
+
+def test_manifest_checksums_are_skipped_when_verification_is_off(tmp_path):
+    directory, marker = str(tmp_path / 'set'), str(tmp_path / 'set.done')
+    publish_set(directory, SET, marker)
+    with open(os.path.join(directory, 'a.csv'), 'wb') as handle:
+        handle.write(b'ALPHA\n')
+    assert observe(directory, marker, verify_checksum=False).status == READY
+
+
+def test_manifest_for_a_path_that_is_a_file_keeps_waiting(tmp_path):
+    directory, marker = str(tmp_path / 'set'), str(tmp_path / 'set.done')
+    publish_set(directory, SET, marker)
+    seen = observe(os.path.join(directory, 'a.csv'), marker)
+    assert seen.status == WAITING and 'must be their directory, and it is not a directory' in seen.reason
+
+
+def test_manifest_listing_a_file_through_a_symlinked_directory_keeps_waiting(tmp_path):
+    directory, marker = str(tmp_path / 'set'), str(tmp_path / 'set.done')
+    publish_set(directory, SET, marker)
+    os.rename(os.path.join(directory, 'sub'), str(tmp_path / 'elsewhere'))
+    os.symlink(str(tmp_path / 'elsewhere'), os.path.join(directory, 'sub'))
+    seen = observe(directory, marker)
+    assert seen.status == WAITING and 'is a symlink' in seen.reason
+
+
+def test_newer_generation_is_awaited_for_a_manifest_too(tmp_path):
+    directory, marker = str(tmp_path / 'set'), str(tmp_path / 'set.done')
+    publish_set(directory, SET, marker, generation=2)
+    assert observe(directory, marker, newer_than_generation=2).status == WAITING
+    assert observe(directory, marker, newer_than_generation=1).status == READY

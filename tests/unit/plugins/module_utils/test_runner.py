@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -27,6 +28,13 @@ class Fails:
         raise HandoffError('timed out waiting for %s' % self.path, path=self.path, elapsed=3.0)
 
 
+@pytest.fixture(autouse=True)
+def unfreeze():
+    """run_backend freezes the collector before exiting; give the test process its collector back."""
+    yield
+    gc.unfreeze()
+
+
 def answer(make_module, capsys, backend):
     module = make_module(wait_options(), path='/srv/in/x')
     with pytest.raises(SystemExit) as caught:
@@ -46,3 +54,10 @@ def test_handoff_error_fails_the_module_with_its_message_and_details(make_module
     assert code == 1
     assert (result['failed'], result['msg'], result['path'], result['elapsed']) == (
         True, 'timed out waiting for /srv/in/x', '/srv/in/x', 3.0)
+
+
+@pytest.mark.parametrize('backend', [Succeeds, Fails])
+def test_objects_are_frozen_before_exit_so_shutdown_skips_a_full_collection(make_module, capsys, backend):
+    gc.unfreeze()
+    answer(make_module, capsys, backend)
+    assert gc.get_freeze_count() > 0

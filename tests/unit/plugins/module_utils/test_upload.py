@@ -255,3 +255,23 @@ def test_probe_refuses_a_read_only_destination(make_module, tmp_path, mount_tmpf
                          _size=len(DATA), _direct=True)
     with pytest.raises(HandoffError, match='is mounted read-only'):
         Upload(module).run()
+
+
+def test_changed_data_of_the_same_size_is_judged_by_the_marker_without_reading_dest(upload, dest):
+    """A complete marker naming other bytes describes dest: the probe asks for a transfer without hashing dest.
+
+    Shown by a marker that lies (dest already holds the new bytes): trusting it, the probe asks for
+    the transfer instead of finding the data in place.
+    """
+    transfer_direct(upload)
+    Marker.complete('ab' * 32, len(DATA), 'test', 1).write(str(dest) + '.done')
+    assert upload('probe', check_mode=True)['action'] == 'transfer'
+
+
+def test_marker_naming_the_new_bytes_is_checked_against_dest(upload, dest):
+    """The marker may only save a read when it says "different": "same" is verified by hashing dest."""
+    transfer_direct(upload)
+    dest.write_bytes(b'LISTEN 80;\n')
+    assert upload('probe', check_mode=True)['action'] == 'transfer'
+    dest.write_bytes(DATA)
+    assert upload('probe', check_mode=True)['action'] == 'none'

@@ -1,0 +1,258 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The target side of ``atomic_upload`` for a set of files (a directory ``src``).
+
+The same three phases as for one file, once for the whole set, so a task costs
+a constant number of round trips whatever the file count: ``probe`` answers
+which of the announced files differ (and fixes what needs no data: attributes,
+the manifest); the controller sends those in one uncompressed tar straight into
+a temp file inside ``dest``; ``publish`` reads the tar without trusting it,
+copies every member into its own protocol temp file (hashing on the way),
+fsyncs, validates, renames each file into place, and writes one manifest
+marker last. Until that marker exists the set is not complete.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._archive import checked_members, target_below
+from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_parent_directory
+from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
+    create_temp_beside, fsync_directory, is_temp_of, remove_durably, remove_quietly, temp_target_name)
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import copy_reader_with_sha256, sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import entries_from_list, set_digest
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_COMPLETE, Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explained
+from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
+
+# The archive's temp file inside dest is named like a protocol temp of this file: .handoff-set.tar.<hex>.tmp
+ARCHIVE_NAME = 'handoff-set.tar'
+
+
+class UploadSet(Upload):
+    """One ``atomic_upload`` task with a directory ``src``, on one host: ``dest`` is a directory."""
+
+    def __init__(self, module):
+        super().__init__(module)
+        self.dest = self.params['dest'].rstrip('/') or '/'
+        # Where the data lands, for free-space checks: dest, or its parent until dest is made.
+        self.directory = self.dest if os.path.isdir(self.dest) else os.path.dirname(self.dest) or '.'
+        self.entries = entries_from_list(self.params['_files'], 'the _files option')
+        self.by_path = {entry.path: entry for entry in self.entries}
+        self.sha256, self.size = set_digest(self.entries)
+        self.staging_for = os.path.join(self.dest, ARCHIVE_NAME)
+        if self.params['marker']:
+            self.marker_path = self.params['marker_path'] or self.dest + '.done'
+        if not self.params['lock_path']:
+            self.lock_path = self.dest + '.lock'
+
+    def _check_options(self):
+        check_non_negative('lock_timeout', self.params['lock_timeout'], 'fail at once when held')
+        if self.params['remove_temps_older_than'] is not None:
+            check_non_negative('remove_temps_older_than', self.params['remove_temps_older_than'],
+                               'remove every leftover temp')
+        if not self.params['force']:
+            raise HandoffError('force=false applies to one file; with a directory src every file of the set is '
+                               'published so that the manifest describes what is there. Leave force at true')
+        check_parent_directory(self.dest, 'dest')
+        if os.path.lexists(self.dest) and not os.path.isdir(self.dest):
+            raise HandoffError('src is a directory, so dest %s must be a directory too, and it is a file; remove '
+                               'it or choose another dest' % self.dest, dest=self.dest)
+        if self.marker_path:
+            inside = os.path.relpath(os.path.abspath(self.marker_path), os.path.abspath(self.dest))
+            if inside in self.by_path:
+                raise HandoffError('marker_path %s is the path of a file of the set; the manifest must be a file of '
+                                   'its own' % self.marker_path)
+            check_parent_directory(self.marker_path, 'marker_path')
+
+    def _leftover_temps(self):
+        """Temps of the set's files and of its archive, in the directories the set writes to."""
+        names_by_directory = {}
+        for entry in self.entries:
+            directory, name = os.path.split(os.path.join(self.dest, entry.path))
+            names_by_directory.setdefault(directory, set()).add(name)
+        names_by_directory.setdefault(self.dest, set()).add(ARCHIVE_NAME)
+        temps = []
+        for directory, names in sorted(names_by_directory.items()):
+            try:
+                listed = os.listdir(directory)
+            except OSError:
+                continue
+            temps.extend(os.path.join(directory, name) for name in sorted(listed) if temp_target_name(name) in names)
+        return temps
+
+    def _base_result(self, changed, action):
+        result = super()._base_result(changed, action)
+        result.update(files=len(self.entries), files_changed=[])
+        return result
+
+    def _in_place(self, entry, known):
+        """``(whether the file holds the entry's data, its sha256 when known)``.
+
+        A complete manifest naming other data for a file of the entry's size
+        answers without reading the file, as for a single file.
+        """
+        target = target_below(self.dest, entry.path, create_directories=False)
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            return False, None
+        if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+            return False, None
+        if known is not None and known.size == entry.size and known.sha256 != entry.sha256:
+            return False, known.sha256
+        with explained('reading current', target):
+            sha256 = sha256_of_path(target)[0]
+        return sha256 == entry.sha256, sha256
+
+    def _probe(self):
+        marker = self._current_marker()
+        known = {}
+        if marker is not None and marker.is_manifest and marker.state == STATE_COMPLETE:
+            known = {entry.path: entry for entry in marker.files}
+        changed, before = [], []
+        for entry in self.entries:
+            in_place, current_sha256 = self._in_place(entry, known.get(entry.path))
+            if not in_place:
+                changed.append(entry)
+                if current_sha256 is not None:
+                    before.append('%s  %s' % (current_sha256, entry.path))
+        if not changed:
+            return self._probe_same_set(marker)
+        self._check_free_space(2 * sum(entry.size for entry in changed))
+        result = self._base_result(True, 'transfer')
+        result['files_changed'] = [entry.path for entry in changed]
+        if self.module._diff:
+            result['diff'] = dict(before_header=self.dest, after_header=self.dest,
+                                  before=''.join(line + '\n' for line in before),
+                                  after=''.join('%s  %s\n' % (entry.sha256, entry.path) for entry in changed))
+        if not self.module.check_mode:
+            self._ensure_dest_directory()
+            if self.params['_direct']:
+                with explained('creating the archive temp file in', self.dest):
+                    fd, temp = create_temp_beside(self.staging_for)
+                os.close(fd)
+                result['staging_path'] = temp
+        return result
+
+    def _ensure_dest_directory(self):
+        if not os.path.isdir(self.dest):
+            with explained('creating directory', self.dest):
+                os.mkdir(self.dest)
+
+    def _probe_same_set(self, marker):
+        """Every file is in place: fix attributes and the manifest, transfer nothing."""
+        changed = False
+        for entry in self.entries:
+            target = os.path.join(self.dest, entry.path)
+            with explained('setting attributes of', target):
+                changed = apply_file_attributes(self.module, target) or changed
+        action = 'attributes' if changed else 'none'
+        if self.marker_path and not (marker is not None and marker.describes_set(self.entries)):
+            if not self.module.check_mode:
+                self._write_marker(marker)
+            changed, action = True, 'marker'
+        return self._base_result(changed, action)
+
+    def _publish_or_fail(self):
+        staged = self.params['_staged_path']
+        changed = [self.by_path[path] for path in self.params['_changed']]
+        temps = []
+        try:
+            with explained('unpacking the transferred archive', staged):
+                self._unpack(staged, {entry.path: entry for entry in changed}, temps)
+            self._check_unsent_files_in_place(set(self.params['_changed']))
+            with self._lock(self.params['lock']) as lock:
+                result = self._base_result(True, 'transfer')
+                result['files_changed'] = [entry.path for entry in changed]
+                result['backup_files'] = self._backups(temps)
+                previous = self._current_marker()
+                if self.marker_path:
+                    with explained('removing the previous manifest', self.marker_path):
+                        remove_durably(self.marker_path)
+                self._rename_all(temps)
+                temps = []
+                if self.marker_path:
+                    result['generation'] = self._write_marker(previous)
+                return self._with_lock_wait(result, lock)
+        finally:
+            for temp, dummy in temps:
+                remove_quietly(temp)
+            if self.params['_direct']:
+                remove_quietly(staged)
+
+    def _unpack(self, staged, expected, temps):
+        """Copy every checked member into a verified, fsynced temp beside its target; append ``(temp, target)``."""
+        if self.params['_direct'] and not is_temp_of(self.staging_for, staged):
+            raise HandoffError('_staged_path %s is not an archive temp file in %s; this option is set by the '
+                               'action plugin only' % (staged, self.dest))
+        fd = os.open(staged, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, 'rb') as handle, tarfile.open(fileobj=handle, mode='r:') as tar:
+            for member, entry in checked_members(tar, expected):
+                target = target_below(self.dest, entry.path, create_directories=True)
+                temp_fd, temp = create_temp_beside(target)
+                temps.append((temp, target))
+                try:
+                    sha256, size = copy_reader_with_sha256(tar.extractfile(member), temp_fd)
+                    os.fsync(temp_fd)
+                finally:
+                    os.close(temp_fd)
+                if (sha256, size) != (entry.sha256, entry.size):
+                    raise HandoffError('checksum mismatch after transfer of %s: expected sha256 %s (%d bytes), '
+                                       'received %s (%d bytes); dest was not touched, re-run the task'
+                                       % (target, entry.sha256, entry.size, sha256, size), dest=self.dest)
+                with explained('setting attributes of', temp):
+                    apply_file_attributes(self.module, temp, like=target)
+                self._validate(temp)
+
+    def _check_unsent_files_in_place(self, sent):
+        """Files the probe found in place must still be there (size checked; the probe checked content)."""
+        for entry in self.entries:
+            if entry.path in sent:
+                continue
+            target = os.path.join(self.dest, entry.path)
+            try:
+                st = os.lstat(target)
+            except FileNotFoundError:
+                st = None
+            if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+                raise HandoffError('%s changed on the host between the probe and the publish (it was in place and '
+                                   'was not sent); the set was not published, re-run the task' % target,
+                                   dest=self.dest)
+
+    def _backups(self, temps):
+        if not self.params['backup']:
+            return []
+        return [self.module.backup_local(target) for dummy, target in temps if os.path.lexists(target)]
+
+    def _rename_all(self, temps):
+        """Rename each temp onto its target (each file atomically), then flush every directory once.
+
+        Directories made for the set are flushed too, up to dest's parent, so
+        that their entries survive a power cut along with the files.
+        """
+        directories = {os.path.dirname(self.dest) or '.', self.dest}
+        for temp, target in temps:
+            with explained('renaming the temp file onto', target):
+                os.rename(temp, target)
+            directory = os.path.dirname(target)
+            while directory != self.dest and directory not in directories:
+                directories.add(directory)
+                directory = os.path.dirname(directory)
+        for directory in sorted(directories):
+            with explained('flushing directory', directory):
+                fsync_directory(directory)
+
+    def _write_marker(self, previous):
+        """Write a fresh complete manifest; return its generation (previous + 1)."""
+        generation = ((previous.generation if previous is not None else None) or 0) + 1
+        marker = Marker.complete_set(self.entries, self._producer(), generation)
+        with explained('writing manifest', self.marker_path):
+            marker.write(self.marker_path)
+        return generation

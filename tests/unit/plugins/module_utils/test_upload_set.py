@@ -1,0 +1,205 @@
+"""atomic_upload with a directory src, target side: probe, publish of one archive, one manifest last."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+
+import pytest
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import upload_module_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import FileEntry
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
+
+FILES = {'a.csv': b'alpha\n', 'b.csv': b'bravo\n', 'sub/c.csv': b'charlie\n'}
+
+
+def entries(files):
+    return [{'path': path, 'size': len(data), 'sha256': hashlib.sha256(data).hexdigest()}
+            for path, data in sorted(files.items())]
+
+
+@pytest.fixture
+def dest(tmp_path):
+    return tmp_path / 'batch'
+
+
+@pytest.fixture
+def phase(make_module, dest):
+    """``phase(name, files=None, check_mode=False, diff=False, **options)``: one phase for ``files`` (FILES)."""
+    def run(name, files=None, check_mode=False, diff=False, **options):
+        files = FILES if files is None else files
+        options.setdefault('dest', str(dest))
+        module = make_module(upload_module_options(), check_mode=check_mode, diff=diff, _phase=name,
+                             _files=entries(files), **options)
+        return UploadSet(module).run()
+    return run
+
+
+def write_tar(path, members):
+    """A real tar of ``members`` ({name: bytes}) written into ``path``, as the action plugin builds it."""
+    with tarfile.open(str(path), 'w') as tar:
+        for name, data in sorted(members.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o600
+            tar.addfile(info, io.BytesIO(data))
+
+
+def upload(phase, files=None, archive=None, **options):
+    """Probe, send the changed files of ``files`` (FILES) or ``archive`` straight into the staging temp, publish."""
+    files = FILES if files is None else files
+    probe = phase('probe', files=files, _direct=True, **options)
+    if probe['action'] != 'transfer':
+        return probe, probe
+    write_tar(probe['staging_path'], archive if archive is not None else
+              {path: files[path] for path in probe['files_changed']})
+    publish = phase('publish', files=files, _direct=True, _staged_path=probe['staging_path'],
+                    _changed=probe['files_changed'], **options)
+    return probe, publish
+
+
+def tree(root):
+    found = {}
+    for directory, dummy, names in os.walk(str(root)):
+        for name in names:
+            path = os.path.join(directory, name)
+            found[os.path.relpath(path, str(root))] = open(path, 'rb').read()
+    return found
+
+
+def test_fresh_set_is_published_with_one_manifest(phase, dest):
+    probe, publish = upload(phase)
+    assert probe['files_changed'] == ['a.csv', 'b.csv', 'sub/c.csv']
+    assert (publish['changed'], publish['action'], publish['generation'], publish['files']) == (True, 'transfer', 1, 3)
+    assert tree(dest) == FILES
+    manifest = Marker.read(str(dest) + '.done')
+    assert manifest.describes_set([FileEntry(**item) for item in entries(FILES)])
+    assert (manifest.sha256, manifest.size) == (publish['sha256'], publish['size'])
+
+
+def test_unchanged_set_costs_a_probe_only(phase, dest):
+    upload(phase)
+    probe = phase('probe', _direct=True)
+    assert (probe['changed'], probe['action'], probe['files_changed']) == (False, 'none', [])
+    assert 'staging_path' not in probe
+    assert sorted(os.listdir(str(dest))) == ['a.csv', 'b.csv', 'sub']
+
+
+def test_only_changed_files_are_asked_for_and_the_others_keep_their_inode(phase, dest):
+    upload(phase)
+    inode = os.stat(str(dest / 'a.csv')).st_ino
+    files = dict(FILES, **{'b.csv': b'BRAVO\n', 'sub/new.csv': b'new\n'})
+    probe, publish = upload(phase, files=files)
+    assert probe['files_changed'] == ['b.csv', 'sub/new.csv']
+    assert publish['generation'] == 2
+    assert tree(dest) == files
+    assert os.stat(str(dest / 'a.csv')).st_ino == inode
+
+
+def test_missing_manifest_is_written_without_sending_data(phase, dest):
+    upload(phase)
+    os.unlink(str(dest) + '.done')
+    probe = phase('probe', _direct=True)
+    assert (probe['changed'], probe['action']) == (True, 'marker')
+    assert Marker.read(str(dest) + '.done').generation == 1
+
+
+def test_check_mode_creates_nothing_and_diff_lists_the_files(phase, dest, tmp_path):
+    result = phase('probe', check_mode=True, diff=True, _direct=True)
+    assert (result['changed'], result['files_changed']) == (True, ['a.csv', 'b.csv', 'sub/c.csv'])
+    assert result['diff']['before'] == ''
+    assert result['diff']['after'].splitlines()[0] == '%s  a.csv' % hashlib.sha256(FILES['a.csv']).hexdigest()
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_changed_file_is_judged_by_the_manifest_without_reading_it(phase, dest):
+    """A complete manifest naming other data answers the probe: the diff shows the manifest's sha256."""
+    upload(phase)
+    claimed = 'ab' * 32
+    doc = [FileEntry(item['path'], item['size'], claimed if item['path'] == 'b.csv' else item['sha256'])
+           for item in entries(FILES)]
+    Marker.complete_set(doc, 'test', 1).write(str(dest) + '.done')
+    files = dict(FILES, **{'b.csv': b'BRAVO\n'})
+    probe = phase('probe', files=files, check_mode=True, diff=True)
+    assert probe['diff']['before'] == '%s  b.csv\n' % claimed
+
+
+def test_archive_with_an_unannounced_member_is_rejected_and_nothing_changes(phase, dest):
+    upload(phase)
+    files = dict(FILES, **{'b.csv': b'BRAVO\n'})
+    with pytest.raises(HandoffError, match='is not one of the files the controller announced'):
+        upload(phase, files=files, archive={'b.csv': b'BRAVO\n', 'evil.sh': b'x'})
+    assert tree(dest) == FILES
+    assert Marker.read(str(dest) + '.done').generation == 1
+    assert not [name for name in os.listdir(str(dest)) if name.endswith('.tmp')]
+
+
+def test_archive_with_a_symlink_member_is_rejected(phase, dest):
+    probe = phase('probe', _direct=True)
+    with tarfile.open(probe['staging_path'], 'w') as tar:
+        info = tarfile.TarInfo('a.csv')
+        info.type = tarfile.SYMTYPE
+        info.linkname = '/etc/shadow'
+        tar.addfile(info)
+    with pytest.raises(HandoffError, match="archive member 'a.csv' is a symlink"):
+        phase('publish', _direct=True, _staged_path=probe['staging_path'], _changed=['a.csv', 'b.csv', 'sub/c.csv'])
+    assert tree(dest) == {}
+    assert Marker.read(str(dest) + '.done').state == STATE_FAILED
+
+
+def test_checksum_mismatch_in_the_archive_fails_and_keeps_the_complete_manifest(phase, dest):
+    upload(phase)
+    files = dict(FILES, **{'b.csv': b'BRAVO\n'})
+    with pytest.raises(HandoffError, match='checksum mismatch after transfer') as caught:
+        upload(phase, files=files, archive={'b.csv': b'bravO\n'})
+    assert 'complete marker of the version in place was kept' in caught.value.msg
+    assert tree(dest) == FILES
+
+
+def test_a_symlinked_subdirectory_in_dest_is_refused_at_the_probe(phase, dest, tmp_path):
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    dest.mkdir()
+    (dest / 'sub').symlink_to(outside)
+    with pytest.raises(HandoffError, match='is a symlink'):
+        phase('probe', _direct=True)
+    assert os.listdir(str(outside)) == []
+
+
+def test_file_changed_between_probe_and_publish_stops_the_publish(phase, dest):
+    upload(phase)
+    files = dict(FILES, **{'b.csv': b'BRAVO\n'})
+    probe = phase('probe', files=files, _direct=True)
+    (dest / 'a.csv').write_bytes(b'someone else\n')
+    write_tar(probe['staging_path'], {'b.csv': files['b.csv']})
+    with pytest.raises(HandoffError, match='changed on the host between the probe and the publish'):
+        phase('publish', files=files, _direct=True, _staged_path=probe['staging_path'], _changed=['b.csv'])
+    assert (dest / 'b.csv').read_bytes() == FILES['b.csv']
+
+
+def test_force_false_is_refused_for_a_set(phase):
+    with pytest.raises(HandoffError, match='force=false applies to one file'):
+        phase('probe', force=False)
+
+
+def test_dest_that_is_a_file_is_refused(phase, dest):
+    dest.write_bytes(b'')
+    with pytest.raises(HandoffError, match='dest .* must be a directory too'):
+        phase('probe')
+
+
+def test_relocated_manifest_and_leftover_temps_are_reaped(phase, dest, tmp_path):
+    marker_path = tmp_path / 'state' / 'batch.manifest'
+    marker_path.parent.mkdir()
+    upload(phase, marker_path=str(marker_path))
+    leftover = dest / 'sub' / '.c.csv.0123456789ab.tmp'
+    leftover.write_bytes(b'partial')
+    probe = phase('probe', marker_path=str(marker_path), remove_temps_older_than=0)
+    assert probe['removed_temps'] == [str(leftover)]
+    assert not leftover.exists()
+    assert Marker.read(str(marker_path)).is_manifest
