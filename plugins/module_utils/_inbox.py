@@ -86,14 +86,14 @@ class InboxMove:
         with optional_lock(bool(batch_lock) and not self.module.check_mode, batch_lock, holder=HOLDER,
                            **lock_settings(self.module)) as lock:
             for name in names:
-                self._move_one(name, batch_lock, outcome)
+                self._move_one(name, batch_lock, lock, outcome)
         return self._result(outcome, lock.waited if lock is not None else 0.0)
 
-    def _move_one(self, name, batch_lock, outcome):
+    def _move_one(self, name, batch_lock, lock, outcome):
         mover = Move(self.module, os.path.join(self.src, name), os.path.join(self.dest, name),
                      lock_path=batch_lock)
         try:
-            result = mover.move_holding_lock() if batch_lock else mover.run()
+            result = mover.move_holding_lock(lock) if batch_lock else mover.run()
         except NotReady as exc:
             outcome['not_ready'].append({'src': mover.src, 'reason': exc.msg})
         except ProducerFailed as exc:

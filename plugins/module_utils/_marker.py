@@ -44,10 +44,11 @@ def utc_now_rfc3339():
 class Marker:
     """A parsed marker. ``legacy`` is true for an empty file (``touch NAME.done``)."""
 
-    __slots__ = ('state', 'sha256', 'size', 'written_at', 'producer', 'generation', 'reason', 'legacy')
+    __slots__ = ('state', 'sha256', 'size', 'written_at', 'producer', 'generation', 'reason', 'legacy',
+                 'fencing_token')
 
     def __init__(self, state, sha256=None, size=None, written_at=None, producer=None,
-                 generation=None, reason=None, legacy=False):
+                 generation=None, reason=None, legacy=False, fencing_token=None):
         self.state = state
         self.sha256 = sha256
         self.size = size
@@ -56,12 +57,13 @@ class Marker:
         self.generation = generation
         self.reason = reason
         self.legacy = legacy
+        self.fencing_token = fencing_token
 
     @classmethod
-    def complete(cls, sha256, size, producer, generation):
-        """A fresh ``complete`` marker for data that was just published."""
+    def complete(cls, sha256, size, producer, generation, fencing_token=None):
+        """A fresh ``complete`` marker for data that was just published (under a lease: its fencing token)."""
         return cls(STATE_COMPLETE, sha256=sha256, size=size, written_at=utc_now_rfc3339(),
-                   producer=producer, generation=generation)
+                   producer=producer, generation=generation, fencing_token=fencing_token)
 
     @classmethod
     def failed(cls, reason, producer, generation):
@@ -101,7 +103,7 @@ class Marker:
         sha256 = doc.get('sha256')
         if sha256 is not None and not (isinstance(sha256, str) and _SHA256.match(sha256)):
             raise bad('sha256', '64 lowercase hex digits')
-        for field in ('size', 'generation'):
+        for field in ('size', 'generation', 'fencing_token'):
             value = doc.get(field)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise bad(field, 'a non-negative integer')
@@ -111,7 +113,7 @@ class Marker:
                 raise bad(field, 'a string')
         return cls(state, sha256=sha256, size=doc.get('size'), written_at=doc.get('written_at'),
                    producer=doc.get('producer'), generation=doc.get('generation'),
-                   reason=doc.get('reason'))
+                   reason=doc.get('reason'), fencing_token=doc.get('fencing_token'))
 
     @classmethod
     def read(cls, path):
@@ -142,7 +144,7 @@ class Marker:
         if self.legacy:
             return {'state': self.state, 'legacy': True}
         doc = {'protocol': PROTOCOL, 'state': self.state}
-        for field in ('size', 'sha256', 'written_at', 'producer', 'generation', 'reason'):
+        for field in ('size', 'sha256', 'written_at', 'producer', 'generation', 'reason', 'fencing_token'):
             value = getattr(self, field)
             if value is not None:
                 doc[field] = value

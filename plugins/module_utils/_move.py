@@ -53,6 +53,7 @@ class Move:
         self.marker_path = marker_path or default_marker_path(src)
         self.dest_marker_path = dest_marker_path or default_marker_path(dest)
         self.lock_path = lock_path or default_lock_path(dest)
+        self.lock = None
 
     def run(self):
         """Move under the lock (none in check mode, which must not create a lock file)."""
@@ -60,13 +61,16 @@ class Move:
         self._ensure_parent_directories()
         with optional_lock(not self.module.check_mode, self.lock_path, holder=HOLDER,
                            **lock_settings(self.module)) as lock:
-            result = self.move_holding_lock()
+            result = self.move_holding_lock(lock)
         result['lock_wait'] = lock.waited if lock is not None else 0.0
+        if lock is not None and lock.fencing_token is not None:
+            result['fencing_token'] = lock.fencing_token
         result['lock_path'] = self.lock_path
         return result
 
-    def move_holding_lock(self):
-        """The move itself; the caller holds the lock (or is in check mode)."""
+    def move_holding_lock(self, lock):
+        """The move itself; the caller holds ``lock`` (None in check mode)."""
+        self.lock = lock
         try:
             return self._move_once()
         except _SourceVanished:
@@ -164,6 +168,7 @@ class Move:
                 sha256, size = sha256_of_path(self.src)
         with explained('setting attributes of', self.src):
             apply_file_attributes(self.module, self.src)
+        self.lock.confirm_before_publish(self.dest)
         try:
             os.rename(self.src, self.dest)
         except FileNotFoundError:
@@ -205,6 +210,7 @@ class Move:
             with explained('setting attributes of', temp):
                 os.chmod(temp, stat.S_IMODE(src_st.st_mode))
                 apply_file_attributes(self.module, temp)
+            self.lock.confirm_before_publish(self.dest)
             with explained('renaming the copy onto', self.dest):
                 publish_durably(temp, self.dest)
             temp = None

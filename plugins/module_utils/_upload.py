@@ -30,6 +30,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import e
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_not_directory, check_parent_directory
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import LeaseLost
 
 
 class Upload:
@@ -198,6 +199,8 @@ class Upload:
     def _publish(self):
         try:
             return self._publish_or_fail()
+        except LeaseLost:
+            raise  # a stale holder writes nothing, not even a failed marker: a newer holder owns dest now
         except HandoffError as exc:
             raise HandoffError(exc.msg + self._mark_failed(exc.msg), **exc.details) from exc
 
@@ -217,6 +220,10 @@ class Upload:
                 if self.params['backup'] and os.path.lexists(self.dest):
                     result['backup_file'] = self.module.backup_local(self.dest)
                 previous = self._current_marker()
+                fencing_token = None
+                if lock is not None:
+                    lock.confirm_before_publish(self.dest)
+                    fencing_token = result['fencing_token'] = lock.fencing_token
                 if self.marker_path:
                     with explained('removing the previous marker', self.marker_path):
                         remove_durably(self.marker_path)
@@ -224,7 +231,7 @@ class Upload:
                     publish_durably(temp, self.dest)
                 temp = None
                 if self.marker_path:
-                    result['generation'] = self._write_marker(previous)
+                    result['generation'] = self._write_marker(previous, fencing_token)
                 return self._with_lock_wait(result, lock)
         finally:
             if temp is not None:
@@ -274,10 +281,10 @@ class Upload:
             raise HandoffError('validate command %r failed (rc=%d); dest %s was not touched'
                                % (command % temp, rc, self.dest), rc=rc, stdout=out, stderr=err)
 
-    def _write_marker(self, previous):
+    def _write_marker(self, previous, fencing_token=None):
         """Write a fresh complete marker; return its generation (previous + 1)."""
         generation = ((previous.generation if previous is not None else None) or 0) + 1
-        marker = Marker.complete(self.sha256, self.size, self._producer(), generation)
+        marker = Marker.complete(self.sha256, self.size, self._producer(), generation, fencing_token)
         with explained('writing marker', self.marker_path):
             marker.write(self.marker_path)
         return generation

@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - lockstep.handoff._attributes.files
   - lockstep.handoff._attributes.transfer
   - lockstep.handoff.lock
+  - lockstep.handoff.redis
 attributes:
   action:
     support: full
@@ -198,6 +199,15 @@ EXAMPLES = r'''
     src: motd
     dest: /etc/motd
     marker: false
+
+- name: Producers on many hosts publishing into shared storage - a Redis lease with a fencing token
+  lockstep.handoff.atomic_upload:
+    src: report.csv
+    dest: /mnt/shared/outbox/report.csv
+    lock: true
+    lock_type: redis
+    redis_host: redis.internal.example.com
+    redis_password: "{{ vault_redis_password }}"
 '''
 
 RETURN = r'''
@@ -251,6 +261,14 @@ lock_wait:
   returned: when O(lock=true) and not in check mode
   type: float
   sample: 0.002
+fencing_token:
+  description:
+    - With O(lock=true) and O(lock_type=redis), the fencing token of the lease the file was published under; it is
+      also recorded in the marker (C(fencing_token)).
+    - A holder whose lease expired before it could publish is refused, and O(dest) and its marker are not touched.
+  returned: when the data was published under a Redis lease
+  type: int
+  sample: 17
 '''
 
 from ansible.module_utils.basic import AnsibleModule

@@ -1,0 +1,187 @@
+"""lock_type=redis on real hosts: one lease all of them see, expiry of a dead holder, fencing, clear errors.
+
+The fleet's hosts share the machine's network, so each reaches the test's own
+redis-server at 127.0.0.1; their files stay their own. Holders are held until
+released (a command waiting for a flag), never timed with sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from tests.support.ansible_run import ansible_env, bin_path
+from tests.support.processes import kill_tree
+from tests.support.redis_server import free_port
+
+from .harness import DATA_DIR, run_playbook
+
+PREFIX = 'lockstep:handoff:'
+
+
+def adhoc_results(stdout):
+    """``h1 | FAILED! => {...}`` blocks of an ad-hoc run as {host: result dict}."""
+    decoder = json.JSONDecoder()
+    results = {}
+    for match in re.finditer(r'^(\S+) \| \w+!? => ', stdout, re.M):
+        results[match.group(1)] = decoder.raw_decode(stdout, match.end())[0]
+    return results
+
+
+def redis_args(redis_server, **args):
+    """Module arguments (JSON for ``-a``) that reach the test's redis-server."""
+    args.update(redis_host='127.0.0.1', redis_port=redis_server.port, redis_password=redis_server.password)
+    return json.dumps(args)
+
+
+def wait_until(condition, what, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, 'gave up waiting for %s' % what
+        time.sleep(0.02)
+
+
+def lease_owner(redis_server, name):
+    """``(fencing token, owner record)`` of the lease called ``name``, or None while it is free."""
+    value = redis_server.command('GET', PREFIX + 'lock:' + name)
+    if value is None:
+        return None
+    token, owner = value.split(' ', 1)
+    return int(token), json.loads(owner)
+
+
+def start_adhoc(fleet, host, module, args):
+    """An ad-hoc run in the background (a holder to kill or stall); output in ``.communicate()``."""
+    return subprocess.Popen([bin_path('ansible'), '-i', str(fleet.inventory), host, '-m', module, '-a', args],
+                            env=ansible_env(fleet.ansible_env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def stopped(pid):
+    """Whether ``pid`` is stopped (SIGSTOP): state T in /proc/PID/stat."""
+    with open('/proc/%d/stat' % pid) as handle:
+        return handle.read().rsplit(')', 1)[1].split()[0] == 'T'
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory of the machine (not of one host's /srv/handoff) that every host's login user can write."""
+    path = tempfile.mkdtemp(prefix='redis-fleet-')
+    os.chmod(path, 0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_hosts_take_turns_under_one_redis_lease(fleet, redis_server, shared_dir):
+    """Invariant: critical sections on three hosts never overlap, and each holder's token exceeds the last."""
+    log = os.path.join(shared_dir, 'critical.log')
+    section = 'echo "start $(hostname) $LOCKSTEP_FENCING_TOKEN" >> %s; sleep 0.2; ' \
+              'echo "end $(hostname) $LOCKSTEP_FENCING_TOKEN" >> %s' % (log, log)
+    run = run_playbook(fleet, '''
+- hosts: h1:h2:h3
+  gather_facts: false
+  environment: "{{ redis_env }}"
+  tasks:
+    - name: Three rounds in the critical section from every host
+      lockstep.handoff.locked_command:
+        argv: [sh, -c, "{{ section }}"]
+        lock_backend: redis
+        lock_path: fleet/critical
+        lock_timeout: 60
+      loop: [1, 2, 3]
+    - name: Publish under a lease too
+      lockstep.handoff.atomic_upload:
+        content: "{{ inventory_hostname }}\\n"
+        dest: %s/redis-fenced.txt
+        lock: true
+        lock_type: redis
+        lock_path: fleet/publish
+''' % DATA_DIR, extra_vars={'redis_env': redis_server.env(), 'section': section})
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = [line.split() for line in open(log).read().splitlines()]
+    assert len(lines) == 18, lines
+    for start, end in zip(lines[::2], lines[1::2]):
+        assert start[0] == 'start' and end[0] == 'end' and start[1:] == end[1:], 'sections overlapped: %s' % lines
+    tokens = [int(start[2]) for start in lines[::2]]
+    assert tokens == sorted(tokens) and len(set(tokens)) == 9, tokens
+    assert sorted(start[1] for start in lines[::2]) == ['h1'] * 3 + ['h2'] * 3 + ['h3'] * 3
+    markers = [json.loads(fleet.hosts[h].read_bytes(DATA_DIR + '/redis-fenced.txt.done')) for h in ('h1', 'h2', 'h3')]
+    publish_tokens = sorted(marker['fencing_token'] for marker in markers)
+    assert len(set(publish_tokens)) == 3 and publish_tokens[0] >= 1, markers
+    assert redis_server.command('GET', PREFIX + 'published:fleet/publish') == str(publish_tokens[-1])
+    assert redis_server.command('KEYS', PREFIX + 'lock:*') == [], 'every lease must be released'
+
+
+def test_a_killed_holders_lease_expires_and_another_host_proceeds(fleet, redis_server, ansible_cli):
+    """Invariant: SIGKILL of the holder leaves its lease to expire after the TTL; then the next host gets it."""
+    holder_args = redis_args(redis_server, argv=['sleep', '600'], lock_type='redis', lock_path='fleet/killed',
+                             lock_lease_ttl=2)
+    holder = start_adhoc(fleet, 'h1', 'lockstep.handoff.locked_command', holder_args)
+    try:
+        token, owner = wait_until(lambda: lease_owner(redis_server, 'fleet/killed'), 'h1 to take the lease')
+        assert owner['host'] == 'h1' and owner['holder'] == 'lockstep.handoff.locked_command'
+        kill_tree(owner['pid'])
+        assert redis_server.command('PTTL', PREFIX + 'lock:fleet/killed') > 0, 'the lease must outlive its holder'
+        took = ansible_cli('h2', '-m', 'lockstep.handoff.locked_command', '-a',
+                           redis_args(redis_server, argv=['true'], lock_type='redis', lock_path='fleet/killed',
+                                      lock_timeout=30, lock_lease_ttl=2))
+        out, dummy = holder.communicate(timeout=60)
+    finally:
+        holder.kill()
+    result = adhoc_results(took.stdout)['h2']
+    assert took.returncode == 0, took.stdout
+    assert result['fencing_token'] == token + 1 and result['lock_wait'] > 0, result
+    assert holder.returncode != 0, out
+
+
+def test_a_stale_holder_is_refused_after_a_newer_holder_ran(fleet, redis_server, ansible_cli):
+    """Invariant: a holder stalled past its lease (its process stopped) cannot report success after a newer holder."""
+    stalled = start_adhoc(fleet, 'h1', 'lockstep.handoff.locked_command', redis_args(
+        redis_server, argv=['sh', '-c', 'kill -STOP $PPID; echo late write'], lock_type='redis',
+        lock_path='fleet/stale', lock_lease_ttl=1))
+    try:
+        token, owner = wait_until(lambda: lease_owner(redis_server, 'fleet/stale'), 'h1 to take the lease')
+        wait_until(lambda: stopped(owner['pid']), 'the holder to stop itself')
+        wait_until(lambda: lease_owner(redis_server, 'fleet/stale') is None, 'the stalled lease to expire')
+        newer = ansible_cli('h2', '-m', 'lockstep.handoff.locked_command', '-a',
+                            redis_args(redis_server, argv=['true'], lock_type='redis', lock_path='fleet/stale'))
+        os.kill(owner['pid'], signal.SIGCONT)
+        out, dummy = stalled.communicate(timeout=60)
+    finally:
+        stalled.kill()
+    assert newer.returncode == 0 and adhoc_results(newer.stdout)['h2']['fencing_token'] == token + 1, newer.stdout
+    result = adhoc_results(out)['h1']
+    assert 'h1 | FAILED!' in out and result['fencing_token'] == token, out
+    assert 'sh ran (rc 0) while holding redis lock %slock:fleet/stale' % PREFIX in result['msg']
+    assert 'with fencing token %d, but the lease was lost before it ended' % token in result['msg']
+
+
+def test_redis_faults_fail_with_the_server_named(fleet, redis_server, ansible_cli):
+    """Invariant: wrong password, no server, no host - each fails at once, naming the server or the option."""
+    where = 'redis://127.0.0.1:%d/0' % redis_server.port
+    wrong = ansible_cli('h1', '-m', 'lockstep.handoff.locked_command', '-a', json.dumps(dict(
+        argv=['true'], lock_type='redis', lock_path='fleet/x', redis_host='127.0.0.1', redis_port=redis_server.port,
+        redis_password='not-the-password')))
+    down_port = free_port()
+    down = ansible_cli('h1', '-m', 'lockstep.handoff.locked_move', '-a', json.dumps(dict(
+        src=DATA_DIR + '/absent', dest=DATA_DIR + '/absent.out', lock_type='redis', redis_host='127.0.0.1',
+        redis_port=down_port)))
+    nohost = ansible_cli('h1', '-m', 'lockstep.handoff.locked_command', '-a', json.dumps(dict(
+        argv=['true'], lock_type='redis', lock_path='fleet/x')))
+    assert 'Redis at %s refused the login: WRONGPASS' % where in adhoc_results(wrong.stdout)['h1']['msg']
+    assert 'not-the-password' not in wrong.stdout
+    assert adhoc_results(down.stdout)['h1']['msg'].startswith(
+        'cannot connect to Redis at redis://127.0.0.1:%d/0: Connection refused' % down_port)
+    assert adhoc_results(nohost.stdout)['h1']['msg'].startswith('lock_type=redis needs redis_host')
+
