@@ -224,4 +224,3 @@ def acquire_lease(server, name, prefix, ttl, timeout, holder=None, lock_timeout_
     except BaseException:
         connection.close()
         raise
-

@@ -31,6 +31,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._attributes impor
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_not_directory, check_parent_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import LeaseLost
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis_state import PublishStateMirror
 
 
 class Upload:
@@ -48,8 +49,30 @@ class Upload:
         self.size = params['_size']
 
     def run(self):
-        """Run the phase the action plugin asked for; return the result dict."""
+        """Run the phase the action plugin asked for; return the result dict. With ``redis_state``, mirror it."""
         self._check_options()
+        mirror = self._state_mirror()
+        if mirror is None:
+            return self._run_phase()
+        try:
+            result = self._run_phase()
+        except HandoffError as exc:
+            note = mirror.after_failure(exc)
+            if note:
+                raise HandoffError(exc.msg + note, **exc.details) from exc
+            raise
+        mirror.after_phase(self.params['_phase'], result)
+        return result
+
+    def _state_mirror(self):
+        """The Redis mirror of this publish's state when ``redis_state`` asks for one (never in check mode)."""
+        if not self.params['redis_state'] or self.module.check_mode:
+            return None
+        if not self.marker_path:
+            raise HandoffError('redis_state mirrors the done marker, so it needs marker=true')
+        return PublishStateMirror(self.params, self.params['_host'], self.marker_path)
+
+    def _run_phase(self):
         phase = self.params['_phase']
         if phase == 'abort':
             return self._abort()

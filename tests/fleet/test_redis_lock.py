@@ -1,8 +1,9 @@
 """lock_type=redis on real hosts: one lease all of them see, expiry of a dead holder, fencing, clear errors.
 
 The fleet's hosts share the machine's network, so each reaches the test's own
-redis-server at 127.0.0.1; their files stay their own. Holders are held until
-released (a command waiting for a flag), never timed with sleeps.
+redis-server at 127.0.0.1; their files stay their own. Each step waits for a
+state seen in Redis or /proc (a lease taken, a process stopped, a lease gone),
+never for a fixed time.
 """
 
 from __future__ import annotations
@@ -12,44 +13,17 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
-import time
 
 import pytest
 
-from tests.support.ansible_run import ansible_env, bin_path
 from tests.support.processes import kill_tree
 from tests.support.redis_server import free_port
 
 from .harness import DATA_DIR, run_playbook
+from .redis_helpers import adhoc_results, redis_args, start_adhoc, stopped, wait_until
 
 PREFIX = 'lockstep:handoff:'
-
-
-def adhoc_results(stdout):
-    """``h1 | FAILED! => {...}`` blocks of an ad-hoc run as {host: result dict}."""
-    decoder = json.JSONDecoder()
-    results = {}
-    for match in re.finditer(r'^(\S+) \| \w+!? => ', stdout, re.M):
-        results[match.group(1)] = decoder.raw_decode(stdout, match.end())[0]
-    return results
-
-
-def redis_args(redis_server, **args):
-    """Module arguments (JSON for ``-a``) that reach the test's redis-server."""
-    args.update(redis_host='127.0.0.1', redis_port=redis_server.port, redis_password=redis_server.password)
-    return json.dumps(args)
-
-
-def wait_until(condition, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, 'gave up waiting for %s' % what
-        time.sleep(0.02)
 
 
 def lease_owner(redis_server, name):
@@ -59,19 +33,6 @@ def lease_owner(redis_server, name):
         return None
     token, owner = value.split(' ', 1)
     return int(token), json.loads(owner)
-
-
-def start_adhoc(fleet, host, module, args):
-    """An ad-hoc run in the background (a holder to kill or stall); output in ``.communicate()``."""
-    return subprocess.Popen([bin_path('ansible'), '-i', str(fleet.inventory), host, '-m', module, '-a', args],
-                            env=ansible_env(fleet.ansible_env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-def stopped(pid):
-    """Whether ``pid`` is stopped (SIGSTOP): state T in /proc/PID/stat."""
-    with open('/proc/%d/stat' % pid) as handle:
-        return handle.read().rsplit(')', 1)[1].split()[0] == 'T'
 
 
 @pytest.fixture
@@ -167,21 +128,40 @@ def test_a_stale_holder_is_refused_after_a_newer_holder_ran(fleet, redis_server,
     assert 'with fencing token %d, but the lease was lost before it ended' % token in result['msg']
 
 
-def test_redis_faults_fail_with_the_server_named(fleet, redis_server, ansible_cli):
+def test_redis_faults_fail_with_the_server_named(fleet, redis_server):
     """Invariant: wrong password, no server, no host - each fails at once, naming the server or the option."""
-    where = 'redis://127.0.0.1:%d/0' % redis_server.port
-    wrong = ansible_cli('h1', '-m', 'lockstep.handoff.locked_command', '-a', json.dumps(dict(
-        argv=['true'], lock_type='redis', lock_path='fleet/x', redis_host='127.0.0.1', redis_port=redis_server.port,
-        redis_password='not-the-password')))
     down_port = free_port()
-    down = ansible_cli('h1', '-m', 'lockstep.handoff.locked_move', '-a', json.dumps(dict(
-        src=DATA_DIR + '/absent', dest=DATA_DIR + '/absent.out', lock_type='redis', redis_host='127.0.0.1',
-        redis_port=down_port)))
-    nohost = ansible_cli('h1', '-m', 'lockstep.handoff.locked_command', '-a', json.dumps(dict(
-        argv=['true'], lock_type='redis', lock_path='fleet/x')))
-    assert 'Redis at %s refused the login: WRONGPASS' % where in adhoc_results(wrong.stdout)['h1']['msg']
-    assert 'not-the-password' not in wrong.stdout
-    assert adhoc_results(down.stdout)['h1']['msg'].startswith(
-        'cannot connect to Redis at redis://127.0.0.1:%d/0: Connection refused' % down_port)
-    assert adhoc_results(nohost.stdout)['h1']['msg'].startswith('lock_type=redis needs redis_host')
-
+    run = run_playbook(fleet, '''
+- hosts: h1
+  gather_facts: false
+  tasks:
+    - name: Wrong password
+      lockstep.handoff.locked_command:
+        argv: ["true"]
+        lock_type: redis
+        lock_path: fleet/x
+        redis_host: 127.0.0.1
+        redis_port: "{{ port }}"
+        redis_password: "{{ wrong_password }}"
+      ignore_errors: true
+    - name: Nothing listening
+      lockstep.handoff.locked_move:
+        src: /srv/handoff/absent
+        dest: /srv/handoff/absent.out
+        lock_type: redis
+        redis_host: 127.0.0.1
+        redis_port: "{{ down_port }}"
+      ignore_errors: true
+    - name: No host given
+      lockstep.handoff.locked_command:
+        argv: ["true"]
+        lock_type: redis
+        lock_path: fleet/x
+      ignore_errors: true
+''', extra_vars={'port': redis_server.port, 'down_port': down_port, 'wrong_password': 'not-the-password'})
+    messages = [json.loads(line)['msg'] for line in re.findall(r'^fatal: \[h1\]: FAILED! => (.*)$', run.stdout, re.M)]
+    assert len(messages) == 3, run.stdout
+    assert messages[0].startswith('Redis at redis://127.0.0.1:%d/0 refused the login: WRONGPASS' % redis_server.port)
+    assert 'not-the-password' not in run.stdout
+    assert messages[1].startswith('cannot connect to Redis at redis://127.0.0.1:%d/0: Connection refused' % down_port)
+    assert messages[2].startswith('lock_type=redis needs redis_host')

@@ -80,8 +80,8 @@ def test_nothing_listening_names_the_server_and_what_to_do():
 def test_a_server_killed_mid_command_is_a_lost_connection(redis_server):
     connection = redis_server.server.connect()
     redis_server.kill()
-    with pytest.raises(RedisUnavailable, match=r'lost the connection to Redis at redis://127\.0\.0\.1:\d+/0 during '
-                                                r'BLPOP'):
+    lost = r'lost the connection to Redis at redis://127\.0\.0\.1:\d+/0 during BLPOP'
+    with pytest.raises(RedisUnavailable, match=lost):
         connection.command('BLPOP', 'never', 0, timeout=5)
     with pytest.raises(RedisUnavailable, match='is closed'):
         connection.command('PING')
