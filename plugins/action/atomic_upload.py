@@ -75,10 +75,12 @@ class ActionModule(ActionBase):
         return os.path.realpath(self._loader.get_real_file(found, decrypt=args['decrypt'])), False
 
     def _module_args(self, args, **private):
-        # redis_* options the task leaves unset fall back to LOCKSTEP_REDIS_* where the module runs, as for
-        # every other module of the collection, not to the controller's environment.
+        # Options by their own names only (an alias beside its option makes the module warn); redis_* options
+        # the task leaves unset fall back to LOCKSTEP_REDIS_* where the module runs, as for every other module
+        # of the collection, not to the controller's environment.
+        canonical = set(upload_options()) | set(FILE_COMMON_ARGUMENTS)
         module_args = {option: value for option, value in args.items()
-                       if option in self._task.args or option not in redis_options()}
+                       if option in canonical and (option in self._task.args or option not in redis_options())}
         module_args['content'] = None
         module_args.update(private)
         return module_args

@@ -39,7 +39,7 @@ def redis_options():
         redis_password=dict(type='str', no_log=True),
         redis_tls=dict(type='bool', default=False),
         redis_tls_ca_path=dict(type='path'),
-        redis_key_prefix=dict(type='str', default='lockstep:handoff:'),
+        redis_key_prefix=dict(type='str', default='lockstep:handoff:', no_log=False),
         redis_timeout=dict(type='float', default=5.0),
     )
     for option, settings in spec.items():

@@ -92,7 +92,9 @@ class Move:
         check_not_directory(self.dest, 'dest')
 
     def _ensure_parent_directories(self):
-        paths = [('dest', self.dest), ('lock_path', self.lock_path)]
+        paths = [('dest', self.dest)]
+        if self.params['lock_type'] != 'redis':  # a Redis lease's lock_path is a name, not a file
+            paths.append(('lock_path', self.lock_path))
         if self.params['marker'] == 'move':
             paths.append(('dest_marker_path', self.dest_marker_path))
         for option, path in paths:

@@ -166,8 +166,8 @@ class StateWait:
                                path=self.path, redis_state_key=self.key, marker=marker.to_dict())
         newer_than = self.params['newer_than_generation']
         if newer_than is not None and (marker.generation or 0) <= newer_than:
-            return None, 'the state of %s has generation %s, not newer than %d' % (self._where(), marker.generation,
-                                                                                  newer_than)
+            return None, ('the state of %s has generation %s, not newer than %d'
+                          % (self._where(), marker.generation, newer_than))
         if self.params['require_checksum'] and not marker.sha256:
             return None, 'the state of %s has no sha256 and require_checksum is true' % self._where()
         if marker.state != STATE_COMPLETE:

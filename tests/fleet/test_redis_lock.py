@@ -68,7 +68,18 @@ def test_hosts_take_turns_under_one_redis_lease(fleet, redis_server, shared_dir)
         lock: true
         lock_type: redis
         lock_path: fleet/publish
-''' % DATA_DIR, extra_vars={'redis_env': redis_server.env(), 'section': section})
+    - name: Move a copy under a lease as well
+      lockstep.handoff.locked_move:
+        src: %s/redis-fenced.txt
+        dest: %s/redis-moved.txt
+        marker: keep
+        lock_type: redis
+        lock_path: fleet/move
+      register: moved
+    - name: The move was made under a fenced lease
+      ansible.builtin.assert:
+        that: moved.fencing_token is integer and moved.fencing_token >= 1
+''' % (DATA_DIR, DATA_DIR, DATA_DIR), extra_vars={'redis_env': redis_server.env(), 'section': section})
     assert run.returncode == 0, run.stdout + run.stderr
     lines = [line.split() for line in open(log).read().splitlines()]
     assert len(lines) == 18, lines
@@ -78,9 +89,12 @@ def test_hosts_take_turns_under_one_redis_lease(fleet, redis_server, shared_dir)
     assert tokens == sorted(tokens) and len(set(tokens)) == 9, tokens
     assert sorted(start[1] for start in lines[::2]) == ['h1'] * 3 + ['h2'] * 3 + ['h3'] * 3
     markers = [json.loads(fleet.hosts[h].read_bytes(DATA_DIR + '/redis-fenced.txt.done')) for h in ('h1', 'h2', 'h3')]
+    assert [fleet.hosts[h].read_bytes(DATA_DIR + '/redis-moved.txt') for h in ('h1', 'h2', 'h3')] == [
+        b'h1\n', b'h2\n', b'h3\n']
     publish_tokens = sorted(marker['fencing_token'] for marker in markers)
     assert len(set(publish_tokens)) == 3 and publish_tokens[0] >= 1, markers
     assert redis_server.command('GET', PREFIX + 'published:fleet/publish') == str(publish_tokens[-1])
+    assert redis_server.command('GET', PREFIX + 'fence:fleet/move') == '3'
     assert redis_server.command('KEYS', PREFIX + 'lock:*') == [], 'every lease must be released'
 
 

@@ -34,7 +34,8 @@ def free_port():
 class RedisProcess:
     """One redis-server we started; ``server`` is how clients reach it."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, tls=None):
+        """``tls``: ``(certificate, key, CA certificate)`` files to serve TLS only, or None for plain TCP."""
         # Imported here, not at the top: this plugin loads before the conftests put the collection on the path.
         from ansible_collections.lockstep.handoff.plugins.module_utils._resp import RedisServer
 
@@ -42,15 +43,21 @@ class RedisProcess:
         self.port = free_port()
         self.password = secrets.token_hex(12)
         self.process = None
-        self.server = RedisServer('127.0.0.1', self.port, password=self.password)
+        self.tls = tls
+        self.server = RedisServer('127.0.0.1', self.port, password=self.password, tls=bool(tls),
+                                  tls_ca_path=tls[2] if tls else None)
 
     def start(self):
         """Start (or start again on the same port and data) and return once it answers PING."""
         from ansible_collections.lockstep.handoff.plugins.module_utils._resp import RedisUnavailable
 
+        ports = ['--port', str(self.port)]
+        if self.tls:
+            ports = ['--port', '0', '--tls-port', str(self.port), '--tls-cert-file', self.tls[0],
+                     '--tls-key-file', self.tls[1], '--tls-ca-cert-file', self.tls[2], '--tls-auth-clients', 'no']
         log = open(self.workdir / 'redis.log', 'ab')
         self.process = subprocess.Popen(
-            [REDIS_SERVER, '--bind', '127.0.0.1', '--port', str(self.port), '--requirepass', self.password,
+            [REDIS_SERVER, '--bind', '127.0.0.1', *ports, '--requirepass', self.password,
              '--dir', str(self.workdir), '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
              '--daemonize', 'no', '--protected-mode', 'yes', '--logfile', ''],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
@@ -92,16 +99,49 @@ class RedisProcess:
         return env
 
 
-@pytest.fixture
-def redis_server():
-    """A fresh redis-server for one test (flushed state, own port); stopped by pid afterwards."""
+def _require_redis_server():
     if not os.access(REDIS_SERVER, os.X_OK):
         reason = 'redis-server is not installed (scripts/bootstrap installs the Debian package as root)'
         if os.environ.get('CI') == 'true':
             pytest.fail(reason + ' (CI=true: this test must run, not skip)', pytrace=False)
         pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_server():
+    """A fresh redis-server for one test (empty, own port); stopped by pid afterwards."""
+    _require_redis_server()
     workdir = tempfile.mkdtemp(prefix='redis-test-')
     process = RedisProcess(workdir)
+    try:
+        yield process.start()
+    finally:
+        process.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _self_signed(workdir):
+    """A CA and a server certificate for 127.0.0.1 signed by it, made by openssl(1); returns the three paths."""
+    ca_key, ca, key, csr, cert = (str(workdir / name) for name in ('ca.key', 'ca.crt', 'server.key', 'server.csr',
+                                                                    'server.crt'))
+    quiet = dict(check=True, capture_output=True)
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+                    '-keyout', ca_key, '-out', ca, '-days', '1', '-subj', '/CN=test CA'], **quiet)
+    subprocess.run(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+                    '-keyout', key, '-out', csr, '-subj', '/CN=127.0.0.1'], **quiet)
+    extensions = workdir / 'san.cnf'
+    extensions.write_text('subjectAltName=IP:127.0.0.1\n')
+    subprocess.run(['openssl', 'x509', '-req', '-in', csr, '-CA', ca, '-CAkey', ca_key, '-CAcreateserial',
+                    '-out', cert, '-days', '1', '-extfile', str(extensions)], **quiet)
+    return cert, key, ca
+
+
+@pytest.fixture
+def tls_redis_server():
+    """A redis-server that speaks TLS only, with a certificate for 127.0.0.1 from its own CA."""
+    _require_redis_server()
+    workdir = Path(tempfile.mkdtemp(prefix='redis-tls-test-'))
+    process = RedisProcess(workdir, tls=_self_signed(workdir))
     try:
         yield process.start()
     finally:

@@ -14,7 +14,7 @@ import pytest
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout, acquire
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import (
-    LeaseLost, acquire_lease, lock_keys)
+    LeaseLost, lock_keys)
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_settings import RedisLockSettings
 from tests.support.ansible_run import REPO_ROOT
 

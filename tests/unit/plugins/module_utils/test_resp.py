@@ -95,3 +95,13 @@ def test_a_silent_peer_times_out():
         connection = server.connect()
         with pytest.raises(RedisUnavailable, match='no reply within the timeout'):
             connection.command('PING')
+
+
+def test_tls_verifies_the_server_against_the_given_ca(tls_redis_server):
+    with tls_redis_server.server.connect() as connection:
+        assert connection.command('PING') == 'PONG'
+    untrusted = RedisServer('127.0.0.1', tls_redis_server.port, password=tls_redis_server.password, tls=True)
+    with pytest.raises(RedisUnavailable) as caught:
+        untrusted.connect()
+    assert caught.value.msg.startswith('TLS handshake with Redis at rediss://127.0.0.1:%d/0 failed' % untrusted.port)
+    assert 'CERTIFICATE_VERIFY_FAILED' in caught.value.msg and 'redis_tls_ca_path' in caught.value.msg
