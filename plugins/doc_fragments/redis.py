@@ -12,7 +12,7 @@ options:
   redis_host:
     description:
       - The Redis server every host taking part can reach, by name or address.
-      - Needed only with O(lock_type=redis) or the Redis hand-off state; there is no default, since a Redis on each
+      - Needed only with C(lock_type=redis) or the Redis hand-off state; there is no default, since a Redis on each
         host's own loopback would coordinate nobody.
       - Like every C(redis_*) option it falls back to an environment variable where the module runs
         (C(LOCKSTEP_REDIS_HOST), ...), which a play sets for all its tasks with the C(environment) keyword; or set

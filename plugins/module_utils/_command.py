@@ -129,7 +129,7 @@ class LockedCommand:
             reason = self._reason_not_to_run()
             result = self._result(False) if reason else self._execute(lock.fencing_token)
             if not reason:
-                lock.confirm_held('%s ran (rc %d)' % (self.argv[0], result['rc']))
+                lock.confirm_held('%s ran (rc %d)' % (self.argv[0], result['rc']), result)
         result['lock_wait'] = lock.waited
         if lock.fencing_token is not None:
             result['fencing_token'] = lock.fencing_token

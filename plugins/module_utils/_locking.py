@@ -61,7 +61,7 @@ class HeldLock:
     def confirm_before_publish(self, target):
         """Nothing to confirm: a kernel lock cannot be lost while this process keeps its descriptor open."""
 
-    def confirm_held(self, what):
+    def confirm_held(self, what, details):
         """Nothing to confirm: a kernel lock cannot be lost while this process keeps its descriptor open."""
 
     def release(self):

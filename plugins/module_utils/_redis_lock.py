@@ -151,8 +151,11 @@ class RedisLease:
                             % (target, self.where(), self.fencing_token, self._lost or 'no renewal failure seen',
                                now, published, target), fencing_token=self.fencing_token)
 
-    def confirm_held(self, what):
-        """After work that could not be fenced (a command): fail if the lease was lost while it ran."""
+    def confirm_held(self, what, details):
+        """After work that could not be fenced (a command): fail if the lease was lost while it ran.
+
+        ``details`` (what the work produced: rc, output) go into the error, so that nothing of it is lost.
+        """
         try:
             current = self._connection.command('GET', self.keys[0])
         except RedisError as exc:
@@ -163,7 +166,8 @@ class RedisLease:
             raise LeaseLost('%s while holding %s with fencing token %d, but the lease was lost before it ended (%s); '
                             'another holder may have run at the same time. Raise lock_lease_ttl, or make the work '
                             'check the fencing token (LOCKSTEP_FENCING_TOKEN)'
-                            % (what, self.where(), self.fencing_token, reason), fencing_token=self.fencing_token)
+                            % (what, self.where(), self.fencing_token, reason),
+                            **dict(details, fencing_token=self.fencing_token))
 
     def release(self):
         """Stop renewing and delete the lease if it is still ours (idempotent)."""

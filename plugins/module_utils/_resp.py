@@ -154,7 +154,7 @@ class RespConnection:
                                                           ' and redis_username' if self.server.username else ''),
                              redis=self.server.describe())
 
-    def command(self, *args, **options):
+    def command(self, *args, timeout=None):
         """Send one command; return its reply, or raise RedisError naming the server.
 
         ``timeout`` (seconds) overrides the server's for this reply, for
@@ -164,7 +164,7 @@ class RespConnection:
             raise RedisUnavailable('the connection to Redis at %s is closed' % self.server.describe(),
                                    redis=self.server.describe())
         try:
-            self._sock.settimeout(options.get('timeout', self.server.timeout))
+            self._sock.settimeout(self.server.timeout if timeout is None else timeout)
             self._sock.sendall(encode_command(args))
             reply = read_reply(self._stream)
         except (OSError, EOFError, ValueError) as exc:

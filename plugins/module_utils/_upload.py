@@ -246,7 +246,9 @@ class Upload:
                 fencing_token = None
                 if lock is not None:
                     lock.confirm_before_publish(self.dest)
-                    fencing_token = result['fencing_token'] = lock.fencing_token
+                    fencing_token = lock.fencing_token
+                if fencing_token is not None:
+                    result['fencing_token'] = fencing_token
                 if self.marker_path:
                     with explained('removing the previous marker', self.marker_path):
                         remove_durably(self.marker_path)

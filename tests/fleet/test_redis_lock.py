@@ -138,6 +138,7 @@ def test_a_stale_holder_is_refused_after_a_newer_holder_ran(fleet, redis_server,
     assert newer.returncode == 0 and adhoc_results(newer.stdout)['h2']['fencing_token'] == token + 1, newer.stdout
     result = adhoc_results(out)['h1']
     assert 'h1 | FAILED!' in out and result['fencing_token'] == token, out
+    assert result['rc'] == 0 and result['stdout'] == 'late write', 'what the command did must be reported: %s' % out
     assert 'sh ran (rc 0) while holding redis lock %slock:fleet/stale' % PREFIX in result['msg']
     assert 'with fencing token %d, but the lease was lost before it ended' % token in result['msg']
 
