@@ -122,17 +122,18 @@ def redis_server():
 
 def _self_signed(workdir):
     """A CA and a server certificate for 127.0.0.1 signed by it, made by openssl(1); returns the three paths."""
-    ca_key, ca, key, csr, cert = (str(workdir / name) for name in ('ca.key', 'ca.crt', 'server.key', 'server.csr',
-                                                                    'server.crt'))
-    quiet = dict(check=True, capture_output=True)
-    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-                    '-keyout', ca_key, '-out', ca, '-days', '1', '-subj', '/CN=test CA'], **quiet)
-    subprocess.run(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-                    '-keyout', key, '-out', csr, '-subj', '/CN=127.0.0.1'], **quiet)
+    names = ('ca.key', 'ca.crt', 'server.key', 'server.csr', 'server.crt')
+    ca_key, ca, key, csr, cert = (str(workdir / name) for name in names)
     extensions = workdir / 'san.cnf'
     extensions.write_text('subjectAltName=IP:127.0.0.1\n')
-    subprocess.run(['openssl', 'x509', '-req', '-in', csr, '-CA', ca, '-CAkey', ca_key, '-CAcreateserial',
-                    '-out', cert, '-days', '1', '-extfile', str(extensions)], **quiet)
+    for command in (
+            ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', ca_key,
+             '-out', ca, '-days', '1', '-subj', '/CN=test CA'],
+            ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr,
+             '-subj', '/CN=127.0.0.1'],
+            ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', ca_key, '-CAcreateserial', '-out', cert, '-days', '1',
+             '-extfile', str(extensions)]):
+        subprocess.run(['openssl'] + command, check=True, capture_output=True)
     return cert, key, ca
 
 
