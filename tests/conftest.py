@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ['tests.support.redis_server']
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 for entry in (REPO_ROOT / '.build', REPO_ROOT):
     if str(entry) not in sys.path:

@@ -28,7 +28,7 @@ from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import UPLOAD_RULES, upload_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import UPLOAD_RULES, redis_options, upload_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
 
@@ -87,7 +87,12 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('src %s was not found on the controller: %s' % (src, to_text(exc)))
 
     def _module_args(self, args, **private):
-        module_args = dict(args)
+        # Options by their own names only (an alias beside its option makes the module warn); redis_* options
+        # the task leaves unset fall back to LOCKSTEP_REDIS_* where the module runs, as for every other module
+        # of the collection, not to the controller's environment.
+        canonical = set(upload_options()) | set(FILE_COMMON_ARGUMENTS)
+        module_args = {option: value for option, value in args.items()
+                       if option in canonical and (option in self._task.args or option not in redis_options())}
         module_args['content'] = None
         module_args.update(private)
         return module_args
@@ -100,7 +105,8 @@ class ActionModule(ActionBase):
         sha256, size = sha256_of_path(local_path)
         direct = not self._play_context.become
         producer = 'lockstep.handoff.atomic_upload from %s (task %r)' % (socket.gethostname(), self._task.get_name())
-        common = dict(_sha256=sha256, _size=size, _producer=producer, _max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF)
+        common = dict(_sha256=sha256, _size=size, _producer=producer, _max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF,
+                      _host=task_vars.get('inventory_hostname'))
         probe = self._run_phase(args, task_vars, 'probe', _direct=direct, **common)
         diff_before = probe.pop('diff_before', None)
         if probe.get('failed') or probe.get('action') != 'transfer' or self._task.check_mode:

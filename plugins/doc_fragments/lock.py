@@ -25,9 +25,17 @@ options:
         C(flock /srv/in/x.lock mv ...) and this module exclude each other. Local filesystems only.
       - V(fcntl) takes a POSIX record lock (fcntl(2) C(F_SETLK)), the kind NFS servers honour.
         It does not exclude flock(1) holders; it needs a regular lock file, not a directory.
+      - V(redis) takes a lease in the Redis server named by the C(redis_*) options, so that processes on every host
+        sharing that server exclude each other. O(lock_path) is then only the lock's name (no file is created), and
+        the same path on two hosts is the same lock. The lease lasts O(lock_lease_ttl) and is renewed while the
+        holder works, so a holder that dies releases it by expiry. Every acquisition gets a fencing token, a number
+        greater than any before it, returned as RV(fencing_token); before replacing a file the holder checks
+        atomically in Redis that its lease is still current and no newer token has published, and otherwise
+        fails without touching the file. See C(docs/locking.md) for what each kind guarantees.
     type: str
-    choices: [flock, fcntl]
+    choices: [flock, fcntl, redis]
     default: flock
+    aliases: [lock_backend]
   lock_timeout:
     description:
       - Seconds to wait for the lock; fractions allowed.
@@ -54,4 +62,14 @@ options:
     type: str
     choices: [fail, warn]
     default: fail
+  lock_lease_ttl:
+    description:
+      - With O(lock_type=redis), seconds the lease lives without renewal. The holder renews it every third of this
+        while it works; when the holder dies (SIGKILL, host down) the next holder gets the lock at most this long
+        after.
+      - A holder that cannot renew for this long (Redis unreachable, process stopped) has lost the lock, and its
+        write is refused by the fencing check. Keep it well above network hiccups, and short enough to wait for.
+      - Ignored by file locks.
+    type: float
+    default: 30
 '''

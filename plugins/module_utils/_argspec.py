@@ -9,6 +9,8 @@ option fails before anything is sent to a host.
 
 from __future__ import annotations
 
+from ansible.module_utils.common.parameters import env_fallback
+
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LOCK_TYPES
 
 
@@ -16,11 +18,40 @@ def lock_options():
     """Options every locking module shares (documented in the ``lock`` doc fragment)."""
     return dict(
         lock_path=dict(type='path'),
-        lock_type=dict(type='str', choices=list(LOCK_TYPES), default='flock'),
+        lock_type=dict(type='str', choices=list(LOCK_TYPES), default='flock', aliases=['lock_backend']),
         lock_timeout=dict(type='float', default=30.0),
         lock_mode=dict(type='str', default='0664'),
         lock_on_network_fs=dict(type='str', choices=['fail', 'warn'], default='fail'),
+        lock_lease_ttl=dict(type='float', default=30.0),
     )
+
+
+REDIS_ENV = 'LOCKSTEP_REDIS_'
+
+
+def redis_options():
+    """How to reach Redis (documented in the ``redis`` doc fragment); each falls back to ``LOCKSTEP_REDIS_<NAME>``."""
+    spec = dict(
+        redis_host=dict(type='str'),
+        redis_port=dict(type='int', default=6379),
+        redis_db=dict(type='int', default=0),
+        redis_username=dict(type='str'),
+        redis_password=dict(type='str', no_log=True),
+        redis_tls=dict(type='bool', default=False),
+        redis_tls_ca_path=dict(type='path'),
+        redis_key_prefix=dict(type='str', default='lockstep:handoff:', no_log=False),
+        redis_timeout=dict(type='float', default=5.0),
+    )
+    for option, settings in spec.items():
+        settings['fallback'] = (env_fallback, [REDIS_ENV + option[len('redis_'):].upper()])
+    return spec
+
+
+def locking_options():
+    """``lock_options`` and ``redis_options``: what every module that takes a lock accepts."""
+    spec = lock_options()
+    spec.update(redis_options())
+    return spec
 
 
 def marker_check_options():
@@ -50,8 +81,9 @@ def upload_options():
         failure_marker=dict(type='str', choices=list(FAILURE_MARKER_POLICIES), default='unless_complete'),
         remove_temps_older_than=dict(type='float'),
         lock=dict(type='bool', default=False),
+        redis_state=dict(type='bool', default=False),
     )
-    spec.update(lock_options())
+    spec.update(locking_options())
     return spec
 
 
@@ -77,6 +109,7 @@ def upload_module_options():
         _reason=dict(type='str'),
         _files=dict(type='list', elements='dict'),
         _changed=dict(type='list', elements='str'),
+        _host=dict(type='str'),
     )
     return spec
 
@@ -91,8 +124,10 @@ def wait_options():
         newer_than_generation=dict(type='int'),
         stable_for=dict(type='float'),
         min_age=dict(type='float'),
+        redis_state_host=dict(type='str'),
     )
     spec.update(marker_check_options())
+    spec.update(redis_options())
     return spec
 
 
@@ -113,7 +148,7 @@ def move_options():
         patterns=dict(type='list', elements='str', default=['*']),
     )
     spec.update(marker_check_options())
-    spec.update(lock_options())
+    spec.update(locking_options())
     return spec
 
 
@@ -136,7 +171,7 @@ def command_options():
         stdin=dict(type='str'),
         lock_shared=dict(type='bool', default=False),
     )
-    spec.update(lock_options())
+    spec.update(locking_options())
     spec['lock_path'] = dict(type='path', required=True)
     return spec
 

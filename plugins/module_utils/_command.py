@@ -23,6 +23,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import acquire, lock_settings
 
 HOLDER = 'lockstep.handoff.locked_command'
+FENCING_TOKEN_VARIABLE = 'LOCKSTEP_FENCING_TOKEN'
 
 
 def command_argv(cmd, argv):
@@ -85,13 +86,18 @@ class LockedCommand:
         return dict(changed=changed, cmd=self.argv, rc=0, stdout='', stderr='', stdout_lines=[],
                     stderr_lines=[], start=None, end=None, delta=None, lock_path=self.lock_path, lock_wait=0.0)
 
-    def _execute(self):
-        """Run the command to its end; its exit status is judged by the caller, after the lock is released."""
+    def _execute(self, fencing_token):
+        """Run the command to its end; its exit status is judged by the caller, after the lock is released.
+
+        Under a Redis lease the command gets the fencing token in ``LOCKSTEP_FENCING_TOKEN``, to hand to a
+        store that can refuse writes carrying an older token.
+        """
         start = datetime.datetime.now()
+        environment = {} if fencing_token is None else {FENCING_TOKEN_VARIABLE: str(fencing_token)}
         try:
             rc, stdout, stderr = self.module.run_command(
                 self.argv, cwd=self.chdir, data=self.params['stdin'], expand_user_and_vars=False,
-                ignore_invalid_cwd=False, handle_exceptions=False)
+                ignore_invalid_cwd=False, handle_exceptions=False, environ_update=environment)
         except OSError as exc:
             raise HandoffError('cannot run %s: %s; give the full path of the program, or check that it exists '
                                'and is executable' % (self.argv[0], exc.strerror or exc), cmd=self.argv,
@@ -121,8 +127,12 @@ class LockedCommand:
         with acquire(self.lock_path, shared=self.params['lock_shared'], holder=HOLDER,
                      **self.lock_settings) as lock:
             reason = self._reason_not_to_run()
-            result = self._result(False) if reason else self._execute()
+            result = self._result(False) if reason else self._execute(lock.fencing_token)
+            if not reason:
+                lock.confirm_held('%s ran (rc %d)' % (self.argv[0], result['rc']), result)
         result['lock_wait'] = lock.waited
+        if lock.fencing_token is not None:
+            result['fencing_token'] = lock.fencing_token
         if reason:
             result['msg'] = 'did not run %s: %s, judged holding lock %s' % (self.argv[0], reason, self.lock_path)
         elif result['rc'] != 0:

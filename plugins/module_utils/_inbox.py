@@ -127,7 +127,7 @@ class InboxMove:
         with optional_lock(bool(batch_lock) and not self.module.check_mode, batch_lock, holder=HOLDER,
                            **lock_settings(self.module)) as lock:
             for name in names:
-                self._move_one(name, batch_lock, outcome, covered.get(name))
+                self._move_one(name, batch_lock, lock, outcome, covered.get(name))
             manifest_state = self._handle_manifest(manifest) if manifest is not None else None
         result = self._result(outcome, lock.waited if lock is not None else 0.0)
         if manifest is not None:
@@ -162,7 +162,7 @@ class InboxMove:
             remove_durably(self.manifest_path)
         return 'moved' if action == 'move' else 'removed'
 
-    def _move_one(self, name, batch_lock, outcome, entry=None):
+    def _move_one(self, name, batch_lock, lock, outcome, entry=None):
         if entry is not None:
             target_below(self.src, name, create_directories=False)
             with explained('making the directories of', os.path.join(self.dest, name)):
@@ -173,7 +173,7 @@ class InboxMove:
             mover = Move(self.module, os.path.join(self.src, name), os.path.join(self.dest, name),
                          lock_path=batch_lock)
         try:
-            result = mover.move_holding_lock() if batch_lock else mover.run()
+            result = mover.move_holding_lock(lock) if batch_lock else mover.run()
         except NotReady as exc:
             outcome['not_ready'].append({'src': mover.src, 'reason': exc.msg})
         except ProducerFailed as exc:

@@ -7,6 +7,8 @@
 ``flock /srv/in/x.lock mv ...`` and these modules wait for each other.
 ``fcntl`` (POSIX) locks are the kind NFS honours. Lock files are never
 deleted: a process waiting on the old inode would otherwise lock nothing.
+``redis`` leases (``_redis_lock``) exclude processes on every host that
+shares the Redis server.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._lock_holders imp
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock_owner import (
     MAX_RECORD_BYTES, clear_owner_record, owner_record, parse_owner_record, write_owner_record)
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import acquire_lease
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis_settings import redis_lock_settings
 
-LOCK_TYPES = ('flock', 'fcntl')
+LOCK_TYPES = ('flock', 'fcntl', 'redis')
 LOCK_SUFFIX = '.lock'
 LOCK_FILE_MODE = 0o664
 _FIRST_RETRY = 0.001
@@ -45,12 +49,20 @@ def default_lock_path(path):
 class HeldLock:
     """A lock this process holds; closing the descriptor releases it."""
 
+    fencing_token = None
+
     def __init__(self, fd, path, lock_type, waited, recorded=False):
         self.fd = fd
         self.path = path
         self.lock_type = lock_type
         self.waited = waited
         self.recorded = recorded
+
+    def confirm_before_publish(self, target):
+        """Nothing to confirm: a kernel lock cannot be lost while this process keeps its descriptor open."""
+
+    def confirm_held(self, what, details):
+        """Nothing to confirm: a kernel lock cannot be lost while this process keeps its descriptor open."""
 
     def release(self):
         """Clear our owner record, then release the lock (idempotent)."""
@@ -134,9 +146,12 @@ def parse_lock_mode(text):
 def lock_settings(module):
     """``acquire`` keyword arguments from a module's lock options (see the ``lock`` doc fragment)."""
     params = module.params
-    return dict(timeout=params['lock_timeout'], lock_type=params['lock_type'],
-                mode=parse_lock_mode(params['lock_mode']), on_network_fs=params['lock_on_network_fs'],
-                warn=module.warn)
+    settings = dict(timeout=params['lock_timeout'], lock_type=params['lock_type'],
+                    mode=parse_lock_mode(params['lock_mode']), on_network_fs=params['lock_on_network_fs'],
+                    warn=module.warn)
+    if params['lock_type'] == 'redis':
+        settings['redis'] = redis_lock_settings(params)
+    return settings
 
 
 def _check_filesystem(path, lock_type, on_network_fs, warn):
@@ -185,8 +200,11 @@ def _record_owner(fd, holder):
 
 
 def acquire(path, timeout, lock_type='flock', shared=False, holder=None, mode=LOCK_FILE_MODE,
-            on_network_fs='fail', warn=None):
+            on_network_fs='fail', warn=None, redis=None):
     """Take the lock at ``path`` within ``timeout`` seconds (0: one attempt); return a HeldLock.
+
+    With ``lock_type='redis'`` the lock is a lease named ``path`` on the
+    server ``redis`` (RedisLockSettings) and a RedisLease is returned.
 
     An exclusive holder named by ``holder`` leaves an owner record in the
     lock file while it holds it. A lock on a filesystem where it would not
@@ -196,6 +214,10 @@ def acquire(path, timeout, lock_type='flock', shared=False, holder=None, mode=LO
     if lock_type not in LOCK_TYPES:
         raise HandoffError('lock_type %r is not one of %s' % (lock_type, ', '.join(LOCK_TYPES)))
     check_non_negative('lock_timeout', timeout, 'fail at once when held')
+    if lock_type == 'redis':
+        if shared:
+            raise HandoffError('lock_type=redis takes exclusive leases only; drop lock_shared, or use a file lock')
+        return acquire_lease(redis.server, path, redis.prefix, redis.ttl, timeout, holder, LockTimeout)
     _check_filesystem(path, lock_type, on_network_fs, warn)
     try:
         fd = _open_lock_file(path, lock_type, mode)

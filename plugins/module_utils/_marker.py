@@ -54,10 +54,11 @@ class Marker:
     those of the whole set (``set_digest``).
     """
 
-    __slots__ = ('state', 'sha256', 'size', 'written_at', 'producer', 'generation', 'reason', 'legacy', 'files')
+    __slots__ = ('state', 'sha256', 'size', 'written_at', 'producer', 'generation', 'reason', 'legacy', 'files',
+                 'fencing_token')
 
     def __init__(self, state, sha256=None, size=None, written_at=None, producer=None,
-                 generation=None, reason=None, legacy=False, files=None):
+                 generation=None, reason=None, legacy=False, files=None, fencing_token=None):
         self.state = state
         self.sha256 = sha256
         self.size = size
@@ -67,12 +68,13 @@ class Marker:
         self.reason = reason
         self.legacy = legacy
         self.files = files
+        self.fencing_token = fencing_token
 
     @classmethod
-    def complete(cls, sha256, size, producer, generation):
-        """A fresh ``complete`` marker for data that was just published."""
+    def complete(cls, sha256, size, producer, generation, fencing_token=None):
+        """A fresh ``complete`` marker for data that was just published (under a lease: its fencing token)."""
         return cls(STATE_COMPLETE, sha256=sha256, size=size, written_at=utc_now_rfc3339(),
-                   producer=producer, generation=generation)
+                   producer=producer, generation=generation, fencing_token=fencing_token)
 
     @classmethod
     def complete_set(cls, entries, producer, generation):
@@ -130,7 +132,7 @@ class Marker:
         sha256 = doc.get('sha256')
         if sha256 is not None and not (isinstance(sha256, str) and _SHA256.match(sha256)):
             raise bad('sha256', '64 lowercase hex digits')
-        for field in ('size', 'generation'):
+        for field in ('size', 'generation', 'fencing_token'):
             value = doc.get(field)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise bad(field, 'a non-negative integer')
@@ -141,7 +143,7 @@ class Marker:
         files = cls._files_of(doc, path) if 'files' in doc else None
         return cls(state, sha256=sha256, size=doc.get('size'), written_at=doc.get('written_at'),
                    producer=doc.get('producer'), generation=doc.get('generation'),
-                   reason=doc.get('reason'), files=files)
+                   reason=doc.get('reason'), files=files, fencing_token=doc.get('fencing_token'))
 
     @staticmethod
     def _files_of(doc, path):
@@ -186,7 +188,7 @@ class Marker:
         if self.legacy:
             return {'state': self.state, 'legacy': True}
         doc = {'protocol': PROTOCOL, 'state': self.state}
-        for field in ('size', 'sha256', 'written_at', 'producer', 'generation', 'reason'):
+        for field in ('size', 'sha256', 'written_at', 'producer', 'generation', 'reason', 'fencing_token'):
             value = getattr(self, field)
             if value is not None:
                 doc[field] = value

@@ -64,6 +64,7 @@ class Move:
         self.set_directory = set_directory
         # The directories of a set's files are part of the set: made as needed.
         self.create_parents = self.params['create_parents'] or entry is not None
+        self.lock = None
 
     def run(self):
         """Move under the lock (none in check mode, which must not create a lock file)."""
@@ -71,13 +72,16 @@ class Move:
         self._ensure_parent_directories()
         with optional_lock(not self.module.check_mode, self.lock_path, holder=HOLDER,
                            **lock_settings(self.module)) as lock:
-            result = self.move_holding_lock()
+            result = self.move_holding_lock(lock)
         result['lock_wait'] = lock.waited if lock is not None else 0.0
+        if lock is not None and lock.fencing_token is not None:
+            result['fencing_token'] = lock.fencing_token
         result['lock_path'] = self.lock_path
         return result
 
-    def move_holding_lock(self):
-        """The move itself; the caller holds the lock (or is in check mode)."""
+    def move_holding_lock(self, lock):
+        """The move itself; the caller holds ``lock`` (None in check mode)."""
+        self.lock = lock
         try:
             return self._move_once()
         except _SourceVanished:
@@ -99,7 +103,9 @@ class Move:
         check_not_directory(self.dest, 'dest')
 
     def _ensure_parent_directories(self):
-        paths = [('dest', self.dest), ('lock_path', self.lock_path)]
+        paths = [('dest', self.dest)]
+        if self.params['lock_type'] != 'redis':  # a Redis lease's lock_path is a name, not a file
+            paths.append(('lock_path', self.lock_path))
         if self.params['marker'] == 'move':
             paths.append(('dest_marker_path', self.dest_marker_path))
         for option, path in paths:
@@ -178,6 +184,7 @@ class Move:
                 sha256, size = sha256_of_path(self.src)
         with explained('setting attributes of', self.src):
             apply_file_attributes(self.module, self.src)
+        self.lock.confirm_before_publish(self.dest)
         try:
             os.rename(self.src, self.dest)
         except FileNotFoundError:
@@ -219,6 +226,7 @@ class Move:
             with explained('setting attributes of', temp):
                 os.chmod(temp, stat.S_IMODE(src_st.st_mode))
                 apply_file_attributes(self.module, temp)
+            self.lock.confirm_before_publish(self.dest)
             with explained('renaming the copy onto', self.dest):
                 publish_durably(temp, self.dest)
             temp = None

@@ -30,6 +30,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import e
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_not_directory, check_parent_directory
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import LeaseLost
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis_state import PublishStateMirror
 
 
 class Upload:
@@ -49,8 +51,30 @@ class Upload:
         self.staging_for = self.dest
 
     def run(self):
-        """Run the phase the action plugin asked for; return the result dict."""
+        """Run the phase the action plugin asked for; return the result dict. With ``redis_state``, mirror it."""
         self._check_options()
+        mirror = self._state_mirror()
+        if mirror is None:
+            return self._run_phase()
+        try:
+            result = self._run_phase()
+        except HandoffError as exc:
+            note = mirror.after_failure(exc)
+            if note:
+                raise HandoffError(exc.msg + note, **exc.details) from exc
+            raise
+        mirror.after_phase(self.params['_phase'], result)
+        return result
+
+    def _state_mirror(self):
+        """The Redis mirror of this publish's state when ``redis_state`` asks for one (never in check mode)."""
+        if not self.params['redis_state'] or self.module.check_mode:
+            return None
+        if not self.marker_path:
+            raise HandoffError('redis_state mirrors the done marker, so it needs marker=true')
+        return PublishStateMirror(self.params, self.params['_host'], self.marker_path)
+
+    def _run_phase(self):
         phase = self.params['_phase']
         if phase == 'abort':
             return self._abort()
@@ -213,6 +237,8 @@ class Upload:
     def _publish(self):
         try:
             return self._publish_or_fail()
+        except LeaseLost:
+            raise  # a stale holder writes nothing, not even a failed marker: a newer holder owns dest now
         except HandoffError as exc:
             raise HandoffError(exc.msg + self._mark_failed(exc.msg), **exc.details) from exc
 
@@ -232,6 +258,12 @@ class Upload:
                 if self.params['backup'] and os.path.lexists(self.dest):
                     result['backup_file'] = self.module.backup_local(self.dest)
                 previous = self._current_marker()
+                fencing_token = None
+                if lock is not None:
+                    lock.confirm_before_publish(self.dest)
+                    fencing_token = lock.fencing_token
+                if fencing_token is not None:
+                    result['fencing_token'] = fencing_token
                 if self.marker_path:
                     with explained('removing the previous marker', self.marker_path):
                         remove_durably(self.marker_path)
@@ -239,7 +271,7 @@ class Upload:
                     publish_durably(temp, self.dest)
                 temp = None
                 if self.marker_path:
-                    result['generation'] = self._write_marker(previous)
+                    result['generation'] = self._write_marker(previous, fencing_token)
                 return self._with_lock_wait(result, lock)
         finally:
             if temp is not None:
@@ -289,10 +321,10 @@ class Upload:
             raise HandoffError('validate command %r failed (rc=%d); dest %s was not touched'
                                % (command % temp, rc, self.dest), rc=rc, stdout=out, stderr=err)
 
-    def _write_marker(self, previous):
+    def _write_marker(self, previous, fencing_token=None):
         """Write a fresh complete marker; return its generation (previous + 1)."""
         generation = ((previous.generation if previous is not None else None) or 0) + 1
-        marker = Marker.complete(self.sha256, self.size, self._producer(), generation)
+        marker = Marker.complete(self.sha256, self.size, self._producer(), generation, fencing_token)
         with explained('writing marker', self.marker_path):
             marker.write(self.marker_path)
         return generation

@@ -60,6 +60,10 @@ class UploadSet(Upload):
         if not self.params['force']:
             raise HandoffError('force=false applies to one file; with a directory src every file of the set is '
                                'published so that the manifest describes what is there. Leave force at true')
+        if self.params['lock'] and self.params['lock_type'] == 'redis':
+            raise HandoffError('lock_type=redis is not supported with a directory src yet: the set is published '
+                               'file by file without the fencing check a lease needs. Use lock_type=flock (or fcntl) '
+                               'for a directory, or upload its files one by one')
         check_parent_directory(self.dest, 'dest')
         if os.path.lexists(self.dest) and not os.path.isdir(self.dest):
             raise HandoffError('src is a directory, so dest %s must be a directory too, and it is a file; remove '

@@ -20,6 +20,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._marker import de
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import (
     FAILED, READY, HashCache, Observation, observe)
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis_state import StateWait
 from ansible_collections.lockstep.handoff.plugins.module_utils._watch import DirectoryWatcher
 
 
@@ -67,6 +68,8 @@ class Wait:
 
     def run(self):
         """Wait until the wanted state holds; return the result dict, or raise at the timeout."""
+        if self.params['redis_state_host'] is not None:
+            return StateWait(self.params).run()
         self._check_options()
         started = self.started = time.monotonic()
         deadline = started + self.timeout

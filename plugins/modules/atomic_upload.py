@@ -42,6 +42,7 @@ extends_documentation_fragment:
   - lockstep.handoff._attributes.files
   - lockstep.handoff._attributes.transfer
   - lockstep.handoff.lock
+  - lockstep.handoff.redis
 attributes:
   action:
     support: full
@@ -177,6 +178,25 @@ options:
     description: B(Internal), set by the action plugin for a directory O(src). The relative paths the archive holds.
     type: list
     elements: str
+  _host:
+    description: B(Internal), set by the action plugin. The inventory hostname, which names the Redis state of O(dest).
+    type: str
+  redis_state:
+    description:
+      - Mirror the state of this publish into Redis (the server named by the C(redis_*) options), so that a consumer
+        on another host, or the controller, can wait for a file it cannot see with
+        M(lockstep.handoff.wait_for_marker) and O(lockstep.handoff.wait_for_marker#module:redis_state_host).
+      - The state lives in a Redis stream named after the inventory hostname and O(dest)
+        (C(<redis_key_prefix>state:<inventory_hostname>:<dest>), returned as RV(redis_state_key)) - V(running) once
+        the data is about to be sent, then what the marker file says - V(complete) with sha256, size and generation,
+        or V(failed) with the reason.
+      - B(The marker file on the host is the source of truth; Redis mirrors it.) When they disagree (Redis was down or
+        lost its data, a stale entry), the file wins - a re-run of the task that finds the data in place records the
+        marker again. A Redis failure after the file was published fails the task saying so; the file stays
+        published.
+      - Needs O(marker=true). Nothing is recorded in check mode.
+    type: bool
+    default: false
   lock:
     description:
       - Hold the lock O(lock_path) while replacing O(dest) and writing its marker, so that concurrent producers
@@ -247,6 +267,24 @@ EXAMPLES = r'''
     src: motd
     dest: /etc/motd
     marker: false
+
+- name: Publish, and mirror the state to Redis for consumers on other hosts
+  lockstep.handoff.atomic_upload:
+    src: files/app.tar.gz
+    dest: /srv/handoff/outbox/app.tar.gz
+    redis_state: true
+  environment:
+    LOCKSTEP_REDIS_HOST: redis.internal.example.com
+    LOCKSTEP_REDIS_PASSWORD: "{{ vault_redis_password }}"
+
+- name: Producers on many hosts publishing into shared storage - a Redis lease with a fencing token
+  lockstep.handoff.atomic_upload:
+    src: report.csv
+    dest: /mnt/shared/outbox/report.csv
+    lock: true
+    lock_type: redis
+    redis_host: redis.internal.example.com
+    redis_password: "{{ vault_redis_password }}"
 '''
 
 RETURN = r'''
@@ -318,6 +356,19 @@ lock_wait:
   returned: when O(lock=true) and not in check mode
   type: float
   sample: 0.002
+redis_state_key:
+  description: With O(redis_state=true), the Redis stream that mirrors the state of O(dest).
+  returned: when O(redis_state=true) and the state was recorded
+  type: str
+  sample: "lockstep:handoff:state:web1:/srv/handoff/inbox/app.tar.gz"
+fencing_token:
+  description:
+    - With O(lock=true) and O(lock_type=redis), the fencing token of the lease the file was published under; it is
+      also recorded in the marker (C(fencing_token)).
+    - A holder whose lease expired before it could publish is refused, and O(dest) and its marker are not touched.
+  returned: when the data was published under a Redis lease
+  type: int
+  sample: 17
 '''
 
 from ansible.module_utils.basic import AnsibleModule

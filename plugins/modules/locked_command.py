@@ -28,6 +28,7 @@ author:
 extends_documentation_fragment:
   - lockstep.handoff._attributes
   - lockstep.handoff.lock
+  - lockstep.handoff.redis
 attributes:
   check_mode:
     support: partial
@@ -143,6 +144,18 @@ EXAMPLES = r'''
     argv: [/usr/bin/sqlite3, /srv/data/app.db, ".backup /srv/backup/app.db"]
     lock_path: /srv/data/app.db.lock
     lock_shared: true
+
+- name: One host of the whole fleet at a time - a Redis lease every host sees
+  lockstep.handoff.locked_command:
+    cmd: /opt/app/bin/rotate-shared-keys
+    lock_backend: redis           # alias of lock_type
+    lock_path: app/rotate-keys    # with redis only a name; the same on every host
+    lock_timeout: 600
+    lock_lease_ttl: 20            # a dead holder's lease is gone 20 s later at most
+    redis_host: redis.internal.example.com
+    redis_password: "{{ vault_redis_password }}"
+    redis_tls: true
+  register: rotated               # rotated.fencing_token, also in $LOCKSTEP_FENCING_TOKEN
 '''
 
 RETURN = r'''
@@ -211,6 +224,16 @@ lock_wait:
   returned: always
   type: float
   sample: 0.004
+fencing_token:
+  description:
+    - With O(lock_type=redis), the fencing token of this holder's lease - greater than that of every holder before
+      it. The command gets it in the environment variable C(LOCKSTEP_FENCING_TOKEN), to hand to a store that can
+      refuse writes with an older token.
+    - When the lease was lost while the command ran (the holder stalled, or Redis was unreachable for
+      O(lock_lease_ttl)), the task fails, since another holder may have run at the same time.
+  returned: when O(lock_type=redis) and the lock was taken
+  type: int
+  sample: 17
 '''
 
 from ansible.module_utils.basic import AnsibleModule

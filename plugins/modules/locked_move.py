@@ -30,6 +30,7 @@ extends_documentation_fragment:
   - lockstep.handoff._attributes.files
   - lockstep.handoff.lock
   - lockstep.handoff.marker_check
+  - lockstep.handoff.redis
 attributes:
   check_mode:
     support: full
@@ -173,6 +174,16 @@ EXAMPLES = r'''
     src: /srv/drop/legacy.bin
     dest: /srv/ready/legacy.bin
     require_marker: false
+
+- name: Consumers on several hosts of a shared (NFS) import directory - a lock all of them see
+  lockstep.handoff.locked_move:
+    src: /mnt/shared/inbox/batch.csv
+    dest: /mnt/shared/import/batch.csv
+    lock_type: redis
+    lock_path: /mnt/shared/import/batch.csv.lock   # the lease's name; no file is created
+  environment:                                     # or set these once for the whole play
+    LOCKSTEP_REDIS_HOST: redis.internal.example.com
+    LOCKSTEP_REDIS_PASSWORD: "{{ vault_redis_password }}"
 '''
 
 RETURN = r'''
@@ -201,6 +212,12 @@ lock_wait:
   returned: always
   type: float
   sample: 0.004
+fencing_token:
+  description: With O(lock_type=redis), the fencing token of the lease the move was made under; a holder whose
+    lease expired is refused before it renames, and O(src) stays where it is.
+  returned: when O(lock_type=redis) and O(src) is a file, not in check mode
+  type: int
+  sample: 17
 cross_device:
   description: Whether the move copied across filesystems instead of renaming.
   returned: when O(src) is a file

@@ -31,6 +31,7 @@ author:
 extends_documentation_fragment:
   - lockstep.handoff._attributes
   - lockstep.handoff.marker_check
+  - lockstep.handoff.redis
 attributes:
   check_mode:
     support: full
@@ -84,6 +85,22 @@ options:
         least this many seconds in the past, by the target's clock (the controller's clock plays no part).
       - Alone it trusts the producer to finish within O(min_age); together with O(stable_for) both must hold.
     type: float
+  redis_state_host:
+    description:
+      - Wait for O(path) on this inventory host through the state that
+        M(lockstep.handoff.atomic_upload) with O(lockstep.handoff.atomic_upload#module:redis_state=true) mirrors into
+        Redis (the server named by the C(redis_*) options), instead of watching the file - for a consumer on another
+        host, or on the controller (C(delegate_to=localhost)), that cannot see it.
+      - Blocks in Redis (C(XREAD BLOCK) on the state's stream, from the newest entry on) - no polling, and a state
+        recorded while the task starts is not missed. A V(failed) state fails the task at once with the producer's
+        reason; V(running) keeps waiting.
+      - When the connection to Redis breaks (a restart, a failover), the task reconnects with growing pauses of at
+        most a second until O(timeout), then reads the newest state again, so a state recorded meanwhile is seen.
+        Redis down for the rest of O(timeout) fails the task naming the server. States survive a restart only when
+        Redis persists them (C(appendonly yes)); after a loss, the producer's next run records its marker again.
+      - The data file is not seen from here - O(verify_checksum) does not apply; check the returned RV(sha256) where
+        the file is taken. O(state=absent), O(stable_for) and O(min_age) cannot be used; O(sleep) is not used.
+    type: str
 seealso:
   - module: lockstep.handoff.atomic_upload
   - module: lockstep.handoff.locked_move
@@ -128,6 +145,16 @@ EXAMPLES = r'''
   ansible.builtin.debug:
     msg: "{{ reports.marker.files | map(attribute='path') | list }}"
 
+- name: On the controller, wait for a file published on web1 (atomic_upload with redis_state=true)
+  lockstep.handoff.wait_for_marker:
+    path: /srv/handoff/outbox/app.tar.gz
+    redis_state_host: web1
+    redis_host: redis.internal.example.com
+    redis_password: "{{ vault_redis_password }}"
+    timeout: 600
+  delegate_to: localhost
+  register: published       # published.sha256, published.generation
+
 - name: Wait until a consumer has taken the file
   lockstep.handoff.wait_for_marker:
     path: /srv/handoff/inbox/app.tar.gz
@@ -142,7 +169,7 @@ path:
   type: str
   sample: /srv/handoff/inbox/export.csv
 marker_path:
-  description: The marker that was awaited.
+  description: The marker that was awaited (V(null) with O(redis_state_host), where Redis mirrors it).
   returned: always
   type: str
   sample: /srv/handoff/inbox/export.csv.done
@@ -152,7 +179,7 @@ elapsed:
   type: float
   sample: 0.013
 watch:
-  description: How changes were noticed - V(inotify), or V(poll) every O(sleep) seconds.
+  description: How changes were noticed - V(inotify), V(poll) every O(sleep) seconds, or V(redis) (O(redis_state_host)).
   returned: always
   type: str
   sample: inotify
@@ -185,6 +212,16 @@ generation:
   returned: when O(state=present) and a marker made the file ready
   type: int
   sample: 1
+redis_state_key:
+  description: The Redis stream that was followed.
+  returned: with O(redis_state_host)
+  type: str
+  sample: "lockstep:handoff:state:web1:/srv/handoff/outbox/app.tar.gz"
+redis_reconnects:
+  description: How many times the connection to Redis broke and was made again while waiting.
+  returned: with O(redis_state_host)
+  type: int
+  sample: 0
 '''
 
 from ansible.module_utils.basic import AnsibleModule

@@ -187,6 +187,11 @@ def test_force_false_is_refused_for_a_set(phase):
         phase('probe', force=False)
 
 
+def test_a_redis_lease_is_refused_for_a_set_until_it_gets_a_fencing_check(phase):
+    with pytest.raises(HandoffError, match='lock_type=redis is not supported with a directory src'):
+        phase('probe', lock_type='redis')
+
+
 def test_dest_that_is_a_file_is_refused(phase, dest):
     dest.write_bytes(b'')
     with pytest.raises(HandoffError, match='dest .* must be a directory too'):

@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the options that say how to reach Redis (locks and hand-off state shared by many hosts)."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r'''
+options:
+  redis_host:
+    description:
+      - The Redis server every host taking part can reach, by name or address.
+      - Needed only with C(lock_type=redis) or the Redis hand-off state; there is no default, since a Redis on each
+        host's own loopback would coordinate nobody.
+      - Like every C(redis_*) option it falls back to an environment variable where the module runs
+        (C(LOCKSTEP_REDIS_HOST), ...), which a play sets for all its tasks with the C(environment) keyword; or set
+        the options per module with C(module_defaults).
+      - The connection speaks RESP over TCP from the module itself (standard library only), one single server or a
+        primary - not Redis Cluster.
+    type: str
+  redis_port:
+    description:
+      - The server's TCP port. Falls back to C(LOCKSTEP_REDIS_PORT).
+    type: int
+    default: 6379
+  redis_db:
+    description:
+      - The database number to SELECT. Falls back to C(LOCKSTEP_REDIS_DB).
+    type: int
+    default: 0
+  redis_username:
+    description:
+      - The ACL user to log in as (Redis 6 or later); without it, O(redis_password) is the C(requirepass) of the
+        default user. Falls back to C(LOCKSTEP_REDIS_USERNAME).
+    type: str
+  redis_password:
+    description:
+      - The password to AUTH with; never logged. Falls back to C(LOCKSTEP_REDIS_PASSWORD).
+      - A wrong or missing password fails the task with a message naming the server.
+    type: str
+  redis_tls:
+    description:
+      - Connect with TLS, verifying the server's certificate and host name. Falls back to C(LOCKSTEP_REDIS_TLS).
+    type: bool
+    default: false
+  redis_tls_ca_path:
+    description:
+      - A PEM file of the CA certificates to trust for O(redis_tls), instead of the system's.
+        Falls back to C(LOCKSTEP_REDIS_TLS_CA_PATH).
+    type: path
+  redis_key_prefix:
+    description:
+      - Prepended to every key this collection writes, so that several teams or environments can share one server.
+        Every party to a lock or a hand-off must use the same prefix. Falls back to C(LOCKSTEP_REDIS_KEY_PREFIX).
+    type: str
+    default: 'lockstep:handoff:'
+  redis_timeout:
+    description:
+      - Seconds to wait for a connection or for one reply. Falls back to C(LOCKSTEP_REDIS_TIMEOUT).
+    type: float
+    default: 5
+'''
