@@ -189,7 +189,7 @@ def test_force_false_is_refused_for_a_set(phase):
 
 def test_a_redis_lease_is_refused_for_a_set_until_it_gets_a_fencing_check(phase):
     with pytest.raises(HandoffError, match='lock_type=redis is not supported with a directory src'):
-        phase('probe', lock_type='redis')
+        phase('probe', lock=True, lock_type='redis', redis_host='127.0.0.1')
 
 
 def test_dest_that_is_a_file_is_refused(phase, dest):
