@@ -17,7 +17,8 @@ import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
-    create_temp_beside, fsync_directory, publish_durably, remove_durably, remove_quietly, write_bytes_durably)
+    create_temp_beside, fsync_directory, publish_durably, remove_durably, remove_quietly, temps_of,
+    write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import copy_with_sha256, sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import default_lock_path, lock_settings, optional_lock
@@ -83,9 +84,21 @@ class Move:
         """The move itself; the caller holds ``lock`` (None in check mode)."""
         self.lock = lock
         try:
-            return self._move_once()
+            result = self._move_once()
         except _SourceVanished:
-            return self._source_gone()
+            result = self._source_gone()
+        return self._report_leftover_temps(result)
+
+    def _report_leftover_temps(self, result):
+        """Name the temps beside dest that a killed cross-device copy left (never removed here: an
+        ``atomic_upload`` to the same path may be writing one right now, outside the lock)."""
+        temps = temps_of(self.dest)
+        if temps:
+            result['leftover_temps'] = temps
+            self.module.warn('%d temp file(s) of %s are present: partial copies of a move that was killed, or an '
+                             'upload to that path in progress; once no upload is running, remove them (%s)'
+                             % (len(temps), self.dest, ', '.join(temps)))
+        return result
 
     def _check_options(self):
         params = self.params

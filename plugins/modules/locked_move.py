@@ -218,6 +218,15 @@ fencing_token:
   returned: when O(lock_type=redis) and O(src) is a file, not in check mode
   type: int
   sample: 17
+leftover_temps:
+  description: Temp files (C(.NAME.<hex>.tmp)) found beside O(dest) after the move - partial copies of a cross-device
+    move that was killed, or an upload to that path still running. They are reported with a warning, never removed
+    here; remove them once no upload is running (or let M(lockstep.handoff.atomic_upload) with
+    O(lockstep.handoff.atomic_upload#module:remove_temps_older_than) do it).
+  returned: when there are any and O(src) is a file
+  type: list
+  elements: str
+  sample: [/opt/app/releases/.app.tar.gz.3f9a0c1b2d4e.tmp]
 cross_device:
   description: Whether the move copied across filesystems instead of renaming.
   returned: when O(src) is a file

@@ -213,6 +213,10 @@ def test_consumer_killed_mid_cross_device_move_leaves_no_partial_dest(fleet, tmp
         assert not second["changed"] and second["msg"].startswith("already moved"), second
         assert host.read_bytes(dest) == data
         assert not host.exists(src) and not host.exists(src + ".done")
+        # The killed copy's temp is named by the re-run (kept: it could be a live upload's).
+        partial = [f"{disk}/{name}" for name in host.run(f"ls -A {disk}").stdout.split()
+                   if name.startswith(".big.bin.") and name.endswith(".tmp")]
+        assert partial and first.get("leftover_temps") == partial, (partial, first)
 
 
 def test_full_disk_fails_clearly_and_leaves_the_old_version(fleet, ansible_playbook, tmp_path):

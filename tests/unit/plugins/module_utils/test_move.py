@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._durable import create_temp_beside
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
@@ -77,6 +78,19 @@ def test_second_run_finds_the_move_done_and_changes_nothing(mover, inbox, outbox
     assert result['changed'] is False
     assert result['msg'] == 'already moved: %s is absent and %s is in place' % (src, outbox / 'x.tar')
     assert (outbox / 'x.tar').read_bytes() == DATA
+
+
+def test_a_partial_copy_left_beside_dest_is_reported_and_kept(mover, inbox, outbox):
+    """What a consumer SIGKILLed mid cross-device copy leaves: a temp beside dest. The next run
+    names it (it may be a live upload's, so it is not removed)."""
+    src = produce(inbox)
+    fd, temp = create_temp_beside(str(outbox / 'x.tar'))
+    os.write(fd, DATA[:10])
+    os.close(fd)
+    result = mover(src, outbox / 'x.tar').run()
+    assert result['changed'] is True and result['leftover_temps'] == [temp]
+    assert os.path.exists(temp)
+    assert 'leftover_temps' not in mover(produce(inbox, 'z.tar'), outbox / 'z.tar').run()
 
 
 def test_interrupted_move_with_the_marker_left_behind_is_completed(mover, inbox, outbox):
