@@ -8,15 +8,16 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from ansible_collections.lockstep.handoff.plugins.module_utils import _redis_lock as _redis_lock_module
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout, acquire
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import (
     LeaseLost, lock_keys)
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_settings import RedisLockSettings
-from tests.support.ansible_run import REPO_ROOT
 
 PREFIX = 'test:'
 
@@ -40,9 +41,14 @@ else:
 '''
 
 
+# The directory holding the ansible_collections this test imported from: the bootstrap link
+# under pytest, ansible-test's copy under ansible-test units.
+COLLECTIONS_ROOT = str(Path(_redis_lock_module.__file__).parents[5])
+
+
 def start_holder(redis_server, ttl):
     """A real process holding the lease 'x.lock'; returns it and its fencing token."""
-    holder = subprocess.Popen([sys.executable, '-c', _HOLDER, str(REPO_ROOT / '.build'), str(redis_server.port),
+    holder = subprocess.Popen([sys.executable, '-c', _HOLDER, COLLECTIONS_ROOT, str(redis_server.port),
                                redis_server.password, str(ttl)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     return holder, int(holder.stdout.readline())
