@@ -218,8 +218,9 @@ notes:
     therefore costs no extra full read of the old file. The same holds per file of a set, with its manifest.
   - "With a directory O(src): O(force=false) is refused (the manifest must describe what is there); O(validate) runs
     on each changed file before any is renamed; O(backup) keeps a copy of each replaced file (RV(backup_files));
-    O(lock) (default lock path C(DEST.lock)) is held while the files are renamed and the manifest written; the
-    manifest goes to O(marker_path), default C(DEST.done) beside the directory. Until the new manifest is written
+    O(lock) (default lock path C(DEST.lock)) is held while the files are renamed and the manifest written, and a
+    Redis lease (O(lock_type=redis)) is confirmed once before the first rename, its fencing token recorded in the
+    manifest; the manifest goes to O(marker_path), default C(DEST.done) beside the directory. Until the new manifest is written
     the set has none, which consumers read as not ready; a crash in between leaves some files new and some old, and
     re-running the task converges."
 seealso:
@@ -363,8 +364,8 @@ redis_state_key:
   sample: "lockstep:handoff:state:web1:/srv/handoff/inbox/app.tar.gz"
 fencing_token:
   description:
-    - With O(lock=true) and O(lock_type=redis), the fencing token of the lease the file was published under; it is
-      also recorded in the marker (C(fencing_token)).
+    - With O(lock=true) and O(lock_type=redis), the fencing token of the lease the file (or the set) was published
+      under; it is also recorded in the marker or manifest (C(fencing_token)).
     - A holder whose lease expired before it could publish is refused, and O(dest) and its marker are not touched.
   returned: when the data was published under a Redis lease
   type: int
