@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The target side of ``atomic_upload`` for a set of files (a directory ``src``).
+"""The target side of ``atomic_upload`` for a set of files (a directory ``src``, or a list of files).
 
 The same three phases as for one file, once for the whole set, so a task costs
 a constant number of round trips whatever the file count: ``probe`` answers
@@ -36,7 +36,7 @@ ARCHIVE_NAME = 'handoff-set.tar'
 
 
 class UploadSet(Upload):
-    """One ``atomic_upload`` task with a directory ``src``, on one host: ``dest`` is a directory."""
+    """One ``atomic_upload`` task with a directory or list ``src``, on one host: ``dest`` is a directory."""
 
     def __init__(self, module):
         super().__init__(module)
@@ -58,12 +58,12 @@ class UploadSet(Upload):
             check_non_negative('remove_temps_older_than', self.params['remove_temps_older_than'],
                                'remove every leftover temp')
         if not self.params['force']:
-            raise HandoffError('force=false applies to one file; with a directory src every file of the set is '
-                               'published so that the manifest describes what is there. Leave force at true')
+            raise HandoffError('force=false applies to one file; with a directory or list src every file of the set '
+                               'is published so that the manifest describes what is there. Leave force at true')
         check_parent_directory(self.dest, 'dest')
         if os.path.lexists(self.dest) and not os.path.isdir(self.dest):
-            raise HandoffError('src is a directory, so dest %s must be a directory too, and it is a file; remove '
-                               'it or choose another dest' % self.dest, dest=self.dest)
+            raise HandoffError('src is a directory or a list of files, so dest %s must be a directory too, and it is '
+                               'a file; remove it or choose another dest' % self.dest, dest=self.dest)
         if self.marker_path:
             inside = os.path.relpath(os.path.abspath(self.marker_path), os.path.abspath(self.dest))
             if inside in self.by_path:
