@@ -1,5 +1,9 @@
 """Sets of files (a directory src and a list src) published by atomic_upload on real SSH hosts.
 
+The second test has three hosts publish their own version of one set into a directory they all
+see, under one Redis lease: the set left behind is one host's, whole, and its manifest carries
+the fencing token of the last publish.
+
 One ansible-playbook run covers OpenSSH with pipelining on and off, each with and without become
 to another unprivileged user: the inventory holds one alias of h1 and h2 per variant, each working
 in its own directory. With become the archive travels through the remote temp directory, without
@@ -13,12 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from tests.support.fleet_runs import ResultLog
 from tests.support.host_handoff import scratch_dir
 
-from .harness import BECOME_USER, DATA_DIR, LOGIN_USER
+from .harness import BECOME_USER, DATA_DIR, LOGIN_USER, run_playbook
 
 HOSTS = ("h1", "h2")
 BECOME = f"ansible_become=true ansible_become_user={BECOME_USER}"
@@ -163,3 +171,55 @@ def test_sets_over_ssh_with_and_without_become(fleet, ansible_playbook, tmp_path
                     problems[name] = found
     assert problems == {}, f"{problems}\n{run.stdout[-3000:]}{run.stderr[-2000:]}"
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+FENCED = """
+- name: Every host publishes its own version of one shared set under one Redis lease
+  hosts: h1:h2:h3
+  gather_facts: false
+  environment: "{{ redis_env }}"
+  tasks:
+    - name: Publish the shared set
+      lockstep.handoff.atomic_upload:
+        src: "{{ sources }}/{{ inventory_hostname }}/"
+        dest: "{{ shared }}/set"
+        lock: true
+        lock_type: redis
+        lock_timeout: 120
+"""
+REDIS_PREFIX = "lockstep:handoff:"
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory of the machine (not of one host's /srv/handoff) that every host's login user can write."""
+    path = tempfile.mkdtemp(prefix="sets-fleet-")
+    os.chmod(path, 0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_hosts_publishing_one_set_under_a_redis_lease_leave_one_whole_set(fleet, redis_server, shared_dir,
+                                                                          tmp_path):
+    """Invariant: three hosts publishing different versions of one set into a shared directory under one
+    Redis lease leave exactly one host's version, every file of it, and a manifest that describes it and
+    records the fencing token last published (each publish got its own token)."""
+    versions = {}
+    for host in ("h1", "h2", "h3"):
+        versions[host] = {path: f"{host} {path}\n".encode() * 100 for path in ("a.csv", "b.csv", "sub/c.csv")}
+        for path, data in versions[host].items():
+            (tmp_path / host / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / host / path).write_bytes(data)
+    log = ResultLog(tmp_path / "results.jsonl")
+    run = run_playbook(fleet, FENCED, extra_vars={"redis_env": redis_server.env(), "sources": str(tmp_path),
+                                                  "shared": shared_dir}, env=log.env())
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    tokens = {host: log.one("Publish the shared set", host)["result"]["fencing_token"] for host in versions}
+    assert len(set(tokens.values())) == 3, tokens
+    manifest = json.loads(Path(shared_dir, "set.done").read_bytes())
+    on_disk = {path: Path(shared_dir, "set", path).read_bytes() for path in versions["h1"]}
+    last = max(tokens, key=tokens.get)
+    assert on_disk == versions[last], f"the set mixes versions; the last publisher was {last}: {on_disk}"
+    assert manifest["fencing_token"] == tokens[last] and manifest["sha256"] == set_sha256(on_disk), manifest
+    assert redis_server.command("GET", REDIS_PREFIX + "published:" + shared_dir + "/set.lock") == str(tokens[last])
+    assert redis_server.command("KEYS", REDIS_PREFIX + "lock:*") == [], "every lease must be released"
