@@ -8,10 +8,10 @@ transfer (straight into the temp file beside dest when the connection user
 owns it, else through the remote temp directory), and the publish. Unchanged
 data costs one module run and no transfer.
 
-A directory ``src`` takes the same three steps once for the whole set: the
-probe gets every file's path, size and sha256 and answers which differ, and
-those travel in one tar archive, so the round trips do not grow with the
-number of files.
+A directory ``src``, or a list of files, takes the same three steps once for
+the whole set: the probe gets every file's path, size and sha256 and answers
+which differ, and those travel in one tar archive, so the round trips do not
+grow with the number of files. A listed file lands at its base name below dest.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import UPLOAD_RULES, redis_options, upload_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import (
+    UPLOAD_RULES, check_src, redis_options, upload_options)
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
 
@@ -57,10 +58,14 @@ class ActionModule(ActionBase):
         spec = dict(upload_options())
         spec.update(FILE_COMMON_ARGUMENTS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **UPLOAD_RULES)
-        found = self._find_source(args['src']) if args['src'] is not None else None
-        if found is not None and os.path.isdir(found):
+        try:
+            args['src'] = check_src(args['src'])
+        except ValueError as exc:
+            raise AnsibleActionFail(to_text(exc))
+        found, sources = self._set_sources(args['src'])
+        if sources is not None:
             try:
-                return self._upload_set(args, found, task_vars)
+                return self._upload_set(args, sources, task_vars)
             finally:
                 self._remove_tmp_path(self._connection._shell.tmpdir)
         local_path, is_temporary = self._local_source(args, found)
@@ -79,6 +84,18 @@ class ActionModule(ActionBase):
                 handle.write(to_bytes(args['content'], errors='surrogate_or_strict'))
             return path, True
         return os.path.realpath(self._loader.get_real_file(found, decrypt=args['decrypt'])), False
+
+    def _set_sources(self, src):
+        """``(found src, None)`` for one file or content; ``(None, [(relative path, path)])`` for a set."""
+        if isinstance(src, list):
+            return None, _listed_files(src, [self._find_source(item) for item in src])
+        found = self._find_source(src) if src is not None else None
+        if found is not None and os.path.isdir(found):
+            sources = _files_below(found)
+            if not sources:
+                raise AnsibleActionFail('src %s holds no files; there is nothing to publish' % found)
+            return None, sources
+        return found, None
 
     def _find_source(self, src):
         try:
@@ -151,11 +168,8 @@ class ActionModule(ActionBase):
             result['diff'] = diff
         return result
 
-    def _upload_set(self, args, top, task_vars):
-        """Publish every file below the directory ``top`` as one set: probe, one archive, publish."""
-        sources = _files_below(top)
-        if not sources:
-            raise AnsibleActionFail('src %s holds no files; there is nothing to publish' % top)
+    def _upload_set(self, args, sources, task_vars):
+        """Publish ``sources`` (``[(relative path, path)]``) as one set: probe, one archive, publish."""
         readable = {}
         try:
             files = []
@@ -212,6 +226,35 @@ def _with_probe_findings(publish, probe):
     if 'removed_temps' in probe:
         publish['removed_temps'] = probe['removed_temps']
     return publish
+
+
+def _listed_files(items, found):
+    """``[(base name, path)]`` of a list ``src``, sorted; refuses what is not a file and names that collide."""
+    by_name = {}
+    for item, path in zip(items, found):
+        _check_listed_file(item, path)
+        name = os.path.basename(path)
+        if name in by_name:
+            raise AnsibleActionFail('src items %s and %s have the same base name %s; a list src puts each file at its '
+                                    'base name below dest, so one would overwrite the other. Rename one, or publish '
+                                    'them with separate tasks' % (by_name[name][0], item, name))
+        by_name[name] = (item, path)
+    return sorted((name, path) for name, (dummy, path) in by_name.items())
+
+
+def _check_listed_file(item, path):
+    """Fail unless the list item ``item``, found at ``path``, is (or links to) a regular file."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise AnsibleActionFail('src item %s (%s) cannot be read (%s; a dangling symlink?); fix it or remove it from '
+                                'the list' % (item, path, exc.strerror))
+    if stat.S_ISDIR(st.st_mode):
+        raise AnsibleActionFail('src item %s (%s) is a directory; a list src holds files only (give a directory as src '
+                                'on its own to publish its tree)' % (item, path))
+    if not stat.S_ISREG(st.st_mode):
+        raise AnsibleActionFail('src item %s (%s) is not a regular file (a FIFO, socket or device); remove it from '
+                                'the list' % (item, path))
 
 
 def _files_below(top):

@@ -9,6 +9,8 @@ option fails before anything is sent to a host.
 
 from __future__ import annotations
 
+import os
+
 from ansible.module_utils.common.parameters import env_fallback
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LOCK_TYPES
@@ -69,7 +71,7 @@ FAILURE_MARKER_POLICIES = ('unless_complete', 'always', 'never')
 def upload_options():
     """Public options of ``atomic_upload``."""
     spec = dict(
-        src=dict(type='path'),
+        src=dict(type='raw'),
         content=dict(type='str'),
         decrypt=dict(type='bool', default=True),
         dest=dict(type='path', required=True),
@@ -85,6 +87,38 @@ def upload_options():
     )
     spec.update(locking_options())
     return spec
+
+
+def check_src(value):
+    """``src`` as one path, a list of paths, or None; raise ValueError saying what is wrong.
+
+    The option's type is ``raw`` so that a list passes the spec; this keeps one
+    clear error for anything else, and expands each path as ``type=path`` does.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError('src is an empty list; list at least one file, or give one path')
+        return [_checked_path(item, 'src item %d' % number) for number, item in enumerate(value, 1)]
+    return _checked_path(value, 'src')
+
+
+def _checked_path(value, what):
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError('%s must be a path (a string); got %s: %r. src takes one path, or a list of file paths'
+                         % (what, _kind(value), value))
+    if not str(value):
+        raise ValueError('%s is an empty string; give the path of a file on the controller' % what)
+    return os.path.expanduser(os.path.expandvars(str(value)))
+
+
+def _kind(value):
+    """The YAML name of a value's type, not Python's (2.19 tags values with private subclasses)."""
+    for kind, types in (('a boolean', bool), ('a mapping', dict), ('a list', (list, tuple)), ('null', type(None))):
+        if isinstance(value, types):
+            return kind
+    return 'a ' + type(value).__name__
 
 
 UPLOAD_RULES = dict(

@@ -77,11 +77,11 @@ class Marker:
                    producer=producer, generation=generation, fencing_token=fencing_token)
 
     @classmethod
-    def complete_set(cls, entries, producer, generation):
-        """A fresh ``complete`` manifest marker for a set of files that was just published."""
+    def complete_set(cls, entries, producer, generation, fencing_token=None):
+        """A fresh ``complete`` manifest marker for a set of files that was just published (under a lease: its token)."""
         sha256, size = set_digest(entries)
         return cls(STATE_COMPLETE, sha256=sha256, size=size, written_at=utc_now_rfc3339(),
-                   producer=producer, generation=generation, files=tuple(sorted(entries)))
+                   producer=producer, generation=generation, files=tuple(sorted(entries)), fencing_token=fencing_token)
 
     @property
     def is_manifest(self):

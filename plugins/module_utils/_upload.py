@@ -258,12 +258,7 @@ class Upload:
                 if self.params['backup'] and os.path.lexists(self.dest):
                     result['backup_file'] = self.module.backup_local(self.dest)
                 previous = self._current_marker()
-                fencing_token = None
-                if lock is not None:
-                    lock.confirm_before_publish(self.dest)
-                    fencing_token = lock.fencing_token
-                if fencing_token is not None:
-                    result['fencing_token'] = fencing_token
+                fencing_token = self._confirm_lease(lock, result)
                 if self.marker_path:
                     with explained('removing the previous marker', self.marker_path):
                         remove_durably(self.marker_path)
@@ -276,6 +271,18 @@ class Upload:
         finally:
             if temp is not None:
                 remove_quietly(temp)
+
+    def _confirm_lease(self, lock, result):
+        """Right before replacing dest: refuse a stale Redis lease; return its fencing token (also put in ``result``).
+
+        A kernel lock has nothing to confirm and no token.
+        """
+        if lock is None:
+            return None
+        lock.confirm_before_publish(self.dest)
+        if lock.fencing_token is not None:
+            result['fencing_token'] = lock.fencing_token
+        return lock.fencing_token
 
     def _stage_beside_dest(self):
         """Return ``(temp, sha256, size)`` of the transferred bytes, fsynced, beside dest."""

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The target side of ``atomic_upload`` for a set of files (a directory ``src``).
+"""The target side of ``atomic_upload`` for a set of files (a directory ``src``, or a list of files).
 
 The same three phases as for one file, once for the whole set, so a task costs
 a constant number of round trips whatever the file count: ``probe`` answers
@@ -36,7 +36,7 @@ ARCHIVE_NAME = 'handoff-set.tar'
 
 
 class UploadSet(Upload):
-    """One ``atomic_upload`` task with a directory ``src``, on one host: ``dest`` is a directory."""
+    """One ``atomic_upload`` task with a directory or list ``src``, on one host: ``dest`` is a directory."""
 
     def __init__(self, module):
         super().__init__(module)
@@ -58,16 +58,12 @@ class UploadSet(Upload):
             check_non_negative('remove_temps_older_than', self.params['remove_temps_older_than'],
                                'remove every leftover temp')
         if not self.params['force']:
-            raise HandoffError('force=false applies to one file; with a directory src every file of the set is '
-                               'published so that the manifest describes what is there. Leave force at true')
-        if self.params['lock'] and self.params['lock_type'] == 'redis':
-            raise HandoffError('lock_type=redis is not supported with a directory src yet: the set is published '
-                               'file by file without the fencing check a lease needs. Use lock_type=flock (or fcntl) '
-                               'for a directory, or upload its files one by one')
+            raise HandoffError('force=false applies to one file; with a directory or list src every file of the set '
+                               'is published so that the manifest describes what is there. Leave force at true')
         check_parent_directory(self.dest, 'dest')
         if os.path.lexists(self.dest) and not os.path.isdir(self.dest):
-            raise HandoffError('src is a directory, so dest %s must be a directory too, and it is a file; remove '
-                               'it or choose another dest' % self.dest, dest=self.dest)
+            raise HandoffError('src is a directory or a list of files, so dest %s must be a directory too, and it is '
+                               'a file; remove it or choose another dest' % self.dest, dest=self.dest)
         if self.marker_path:
             inside = os.path.relpath(os.path.abspath(self.marker_path), os.path.abspath(self.dest))
             if inside in self.by_path:
@@ -177,13 +173,14 @@ class UploadSet(Upload):
                 result['files_changed'] = [entry.path for entry in changed]
                 result['backup_files'] = self._backups(temps)
                 previous = self._current_marker()
+                fencing_token = self._confirm_lease(lock, result)
                 if self.marker_path:
                     with explained('removing the previous manifest', self.marker_path):
                         remove_durably(self.marker_path)
                 self._rename_all(temps)
                 temps = []
                 if self.marker_path:
-                    result['generation'] = self._write_marker(previous)
+                    result['generation'] = self._write_marker(previous, fencing_token)
                 return self._with_lock_wait(result, lock)
         finally:
             for temp, dummy in temps:
@@ -253,10 +250,10 @@ class UploadSet(Upload):
             with explained('flushing directory', directory):
                 fsync_directory(directory)
 
-    def _write_marker(self, previous):
-        """Write a fresh complete manifest; return its generation (previous + 1)."""
+    def _write_marker(self, previous, fencing_token=None):
+        """Write a fresh complete manifest (under a lease: its fencing token); return its generation (previous + 1)."""
         generation = ((previous.generation if previous is not None else None) or 0) + 1
-        marker = Marker.complete_set(self.entries, self._producer(), generation)
+        marker = Marker.complete_set(self.entries, self._producer(), generation, fencing_token)
         with explained('writing manifest', self.marker_path):
             marker.write(self.marker_path)
         return generation

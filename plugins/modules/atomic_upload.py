@@ -34,6 +34,8 @@ description:
     target while hashing it, fsyncs, validates, renames each file into place (each one atomically), and writes one
     manifest marker last (C(DEST.done) - every file's relative path, size and sha256, see RV(files)). The set is
     complete only once that manifest exists and matches. An unchanged set costs the probe only.
+  - A list O(src) (several files, each found like a single O(src)) is published as one set the same way, each file at
+    its base name directly below the directory O(dest).
 author:
   - Lockstep maintainers (@lockstep)
 extends_documentation_fragment:
@@ -55,7 +57,7 @@ attributes:
   diff_mode:
     support: full
     details: Shows the old and new text of O(dest) when both are text and no larger than C(MAX_FILE_SIZE_FOR_DIFF).
-      With a directory O(src), lists the files that change as C(sha256  path) lines, old and new.
+      With a directory or list O(src), lists the files that change as C(sha256  path) lines, old and new.
   platform:
     platforms: posix
   safe_file_operations:
@@ -65,14 +67,21 @@ attributes:
 options:
   src:
     description:
-      - Path of the file to upload, on the controller. A relative path is searched like
-        M(ansible.builtin.copy) searches it (the role's C(files/), the playbook's directory).
+      - Path of the file to upload, on the controller (or of a directory, or a list of files - see below). A relative
+        path is searched like M(ansible.builtin.copy) searches it (the role's C(files/), the playbook's directory).
       - Exactly one of O(src) and O(content) is required.
       - A directory publishes every file below it (recursively) as one set below the directory O(dest). The
         directory's B(content) is published, whether or not O(src) ends with C(/) - unlike
         M(ansible.builtin.copy), where C(src=dir) without the slash creates C(dest/dir). Symlinks to files are
         followed; a symlink to a directory, a dangling symlink or a special file fails the task.
-    type: path
+      - A list of file paths publishes those files as one set below the directory O(dest), exactly as a directory
+        O(src) is published (one probe, one archive, one manifest). Each item is searched like a single O(src), and
+        each file goes to its B(base name) directly below O(dest) (C(files/a.conf) becomes C(DEST/a.conf)); two
+        items with the same base name fail the task, naming both. A list of one file is a set of one file. Items
+        must be files (or symlinks to files); a directory item fails the task.
+      - Anything else (a mapping, a boolean, an empty list, a list item that is not a path) fails the task with a
+        message naming it.
+    type: raw
   content:
     description:
       - The text to write to O(dest), instead of a file. Written as UTF-8.
@@ -87,8 +96,8 @@ options:
     description:
       - Absolute path of the file to publish on the target. Its directory must exist.
       - A symlink at O(dest) is replaced by the file, not followed.
-      - With a directory O(src), the directory the set goes into; it is created when missing (its parent must exist).
-        Files in it that are not part of the set are left alone.
+      - With a directory or list O(src), the directory the set goes into; it is created when missing (its parent
+        must exist). Files in it that are not part of the set are left alone.
     type: path
     required: true
   marker:
@@ -170,12 +179,12 @@ options:
     description: B(Internal), set by the action plugin. Why a transfer failed, for the abort phase.
     type: str
   _files:
-    description: B(Internal), set by the action plugin for a directory O(src). Every file of the set, as
+    description: B(Internal), set by the action plugin for a directory or list O(src). Every file of the set, as
       C({path, size, sha256}) with the path relative to O(dest).
     type: list
     elements: dict
   _changed:
-    description: B(Internal), set by the action plugin for a directory O(src). The relative paths the archive holds.
+    description: B(Internal), set by the action plugin for a set. The relative paths the archive holds.
     type: list
     elements: str
   _host:
@@ -216,10 +225,11 @@ notes:
   - To tell whether O(dest) already holds the data, the probe reads O(dest) only when it might - same size, and no
     complete marker naming other bytes (producers write the marker last, so it describes O(dest)). A changed upload
     therefore costs no extra full read of the old file. The same holds per file of a set, with its manifest.
-  - "With a directory O(src): O(force=false) is refused (the manifest must describe what is there); O(validate) runs
+  - "With a directory or list O(src): O(force=false) is refused (the manifest must describe what is there); O(validate) runs
     on each changed file before any is renamed; O(backup) keeps a copy of each replaced file (RV(backup_files));
-    O(lock) (default lock path C(DEST.lock)) is held while the files are renamed and the manifest written; the
-    manifest goes to O(marker_path), default C(DEST.done) beside the directory. Until the new manifest is written
+    O(lock) (default lock path C(DEST.lock)) is held while the files are renamed and the manifest written, and a
+    Redis lease (O(lock_type=redis)) is confirmed once before the first rename, its fencing token recorded in the
+    manifest; the manifest goes to O(marker_path), default C(DEST.done) beside the directory. Until the new manifest is written
     the set has none, which consumers read as not ready; a crash in between leaves some files new and some old, and
     re-running the task converges."
 seealso:
@@ -257,6 +267,15 @@ EXAMPLES = r'''
     dest: /srv/handoff/inbox/reports
     mode: "0640"
   register: reports            # reports.files_changed lists what was sent
+
+- name: Publish a few files as one set - each lands at its base name below dest
+  lockstep.handoff.atomic_upload:
+    src:
+      - app.conf                               # the role's files/app.conf -> /etc/app/conf.d/app.conf
+      - "{{ playbook_dir }}/generated/db.conf"  # -> /etc/app/conf.d/db.conf
+    dest: /etc/app/conf.d
+    mode: "0640"
+  register: confs              # a second run with the same files reports changed=false
 
 - name: The consumer waits for the manifest, checking every file it lists
   lockstep.handoff.wait_for_marker:
@@ -334,20 +353,21 @@ removed_temps:
   elements: str
   sample: [/srv/handoff/inbox/.app.tar.gz.3f2a9c0e51b7.tmp]
 files:
-  description: With a directory O(src), how many files the set has. RV(sha256) and RV(size) are then those of the
+  description: With a directory or list O(src), how many files the set has. RV(sha256) and RV(size) are then those of the
     set - the sha256 of its file list in C(sha256sum) format, and the total size.
-  returned: when O(src) is a directory
+  returned: when O(src) is a directory or a list
   type: int
   sample: 50
 files_changed:
-  description: With a directory O(src), the relative paths of the files sent (in check mode, that would be sent).
-  returned: when O(src) is a directory
+  description: With a directory or list O(src), the relative paths of the files sent (in check mode, that would be
+    sent).
+  returned: when O(src) is a directory or a list
   type: list
   elements: str
   sample: [daily/2026-11-23.csv]
 backup_files:
-  description: With a directory O(src) and O(backup=true), the backups of the replaced files.
-  returned: when O(src) is a directory and files were sent
+  description: With a directory or list O(src) and O(backup=true), the backups of the replaced files.
+  returned: when O(src) is a directory or a list and files were sent
   type: list
   elements: str
   sample: [/srv/handoff/inbox/reports/a.csv.4242.2026-11-23@10:00:00~]
@@ -363,8 +383,8 @@ redis_state_key:
   sample: "lockstep:handoff:state:web1:/srv/handoff/inbox/app.tar.gz"
 fencing_token:
   description:
-    - With O(lock=true) and O(lock_type=redis), the fencing token of the lease the file was published under; it is
-      also recorded in the marker (C(fencing_token)).
+    - With O(lock=true) and O(lock_type=redis), the fencing token of the lease the file (or the set) was published
+      under; it is also recorded in the marker or manifest (C(fencing_token)).
     - A holder whose lease expired before it could publish is refused, and O(dest) and its marker are not touched.
   returned: when the data was published under a Redis lease
   type: int

@@ -6,7 +6,7 @@ import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import (
-    UPLOAD_RULES, move_options, upload_module_options, upload_options, wait_options)
+    UPLOAD_RULES, check_src, move_options, upload_module_options, upload_options, wait_options)
 
 
 def validate(spec, params, **rules):
@@ -38,3 +38,27 @@ def test_upload_needs_exactly_one_of_src_and_content(params):
 def test_upload_module_phase_must_be_known():
     result = validate(upload_module_options(), dict(dest='/d', _phase='transfer'))
     assert '_phase' in ' '.join(result.error_messages)
+
+
+def test_upload_src_may_be_a_path_or_a_list_of_paths_and_is_expanded_like_a_path(monkeypatch):
+    monkeypatch.setenv('HOME', '/home/op')
+    monkeypatch.setenv('RELEASE', '1.4')
+    assert check_src(None) is None
+    assert check_src('~/app-$RELEASE.tar') == '/home/op/app-1.4.tar'
+    assert check_src(['a.conf', '~/b.conf', 2024]) == ['a.conf', '/home/op/b.conf', '2024']
+    params = validate(upload_options(), dict(dest='/d', src=['a.conf', 'b.conf']), **UPLOAD_RULES)
+    assert not params.error_messages and params.validated_parameters['src'] == ['a.conf', 'b.conf']
+
+
+@pytest.mark.parametrize('src, message', [
+    ({'path': 'a.conf'}, "src must be a path (a string); got a mapping: {'path': 'a.conf'}"),
+    (True, 'src must be a path (a string); got a boolean: True'),
+    ([], 'src is an empty list; list at least one file'),
+    (['a.conf', ['b.conf']], "src item 2 must be a path (a string); got a list: ['b.conf']"),
+    (['a.conf', None], 'src item 2 must be a path (a string); got null: None'),
+    (['a.conf', ''], 'src item 2 is an empty string'),
+])
+def test_upload_src_of_another_type_gets_one_error_naming_it(src, message):
+    with pytest.raises(ValueError) as refused:
+        check_src(src)
+    assert str(refused.value).startswith(message)

@@ -11,10 +11,14 @@ import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import upload_module_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._locking import acquire
 from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import FileEntry
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import LeaseLost, lock_keys
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis_settings import RedisLockSettings
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
 
+REDIS_PREFIX = 'test:set:'
 FILES = {'a.csv': b'alpha\n', 'b.csv': b'bravo\n', 'sub/c.csv': b'charlie\n'}
 
 
@@ -187,9 +191,40 @@ def test_force_false_is_refused_for_a_set(phase):
         phase('probe', force=False)
 
 
-def test_a_redis_lease_is_refused_for_a_set_until_it_gets_a_fencing_check(phase):
-    with pytest.raises(HandoffError, match='lock_type=redis is not supported with a directory src'):
-        phase('probe', lock=True, lock_type='redis', redis_host='127.0.0.1')
+def redis_lease(redis_server):
+    """Options that publish under a Redis lease on the test's redis-server."""
+    return dict(lock=True, lock_type='redis', redis_host='127.0.0.1', redis_port=redis_server.port,
+                redis_password=redis_server.password, redis_key_prefix=REDIS_PREFIX)
+
+
+def test_a_set_published_under_a_redis_lease_records_its_fencing_token(phase, dest, redis_server):
+    dummy, publish = upload(phase, **redis_lease(redis_server))
+    token = publish['fencing_token']
+    assert token >= 1 and Marker.read(str(dest) + '.done').fencing_token == token
+    assert redis_server.command('GET', lock_keys(REDIS_PREFIX, str(dest) + '.lock')[2]) == str(token)
+    assert upload(phase, **redis_lease(redis_server))[1]['changed'] is False
+
+
+def test_a_stale_holders_set_publish_is_refused_and_nothing_changes(phase, dest, redis_server, monkeypatch):
+    upload(phase)
+    manifest_before = (dest.parent / 'batch.done').read_bytes()
+    name = str(dest) + '.lock'
+    confirm = UploadSet._confirm_lease
+
+    def lease_lost_to_a_newer_holder(self, lock, result):
+        """Our lease expires right before the renames; a newer holder takes the lock and publishes."""
+        redis_server.command('DEL', lock_keys(REDIS_PREFIX, name)[0])
+        with acquire(name, 0, lock_type='redis', redis=RedisLockSettings(redis_server.server, REDIS_PREFIX, 5)) \
+                as newer:
+            newer.confirm_before_publish(str(dest))
+        return confirm(self, lock, result)
+
+    monkeypatch.setattr(UploadSet, '_confirm_lease', lease_lost_to_a_newer_holder)
+    with pytest.raises(LeaseLost, match='refusing a stale write to %s: the lease on redis lock' % dest) as refused:
+        upload(phase, files=dict(FILES, **{'b.csv': b'BRAVO\n', 'd.csv': b'delta\n'}), **redis_lease(redis_server))
+    assert refused.value.details['fencing_token'] >= 1
+    assert tree(dest) == {'a.csv': b'alpha\n', 'b.csv': b'bravo\n', 'sub/c.csv': b'charlie\n'}
+    assert (dest.parent / 'batch.done').read_bytes() == manifest_before
 
 
 def test_dest_that_is_a_file_is_refused(phase, dest):
