@@ -65,6 +65,20 @@ def temps_of(dest):
                   if is_temp_of(dest, os.path.join(directory, name)))
 
 
+def temps_for_names(directory, names):
+    """Protocol temps in ``directory`` of any of ``names``, from one listing (not one per name).
+
+    A drain moving hundreds of files into one directory would otherwise list
+    it once per file.
+    """
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return []
+    wanted = set(names)
+    return sorted(os.path.join(directory, entry) for entry in entries if temp_target_name(entry) in wanted)
+
+
 def create_temp_beside(dest, mode=0o600):
     """Create ``DIR/.NAME.<random>.tmp`` exclusively (never through a symlink); return ``(fd, path)``."""
     directory = os.path.dirname(dest) or '.'

@@ -18,19 +18,21 @@ already in place and finishes: every file still moves exactly once.
 
 from __future__ import annotations
 
+import collections
 import fnmatch
 import os
 import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._archive import target_below
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
-    TEMP_SUFFIX, remove_durably, write_bytes_durably)
+    TEMP_SUFFIX, remove_durably, temps_for_names, write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import (
     LOCK_SUFFIX, LockTimeout, lock_settings, optional_lock)
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
     MARKER_SUFFIX, STATE_FAILED, Marker, MarkerError)
-from ansible_collections.lockstep.handoff.plugins.module_utils._move import HOLDER, Move, NotReady, ProducerFailed
+from ansible_collections.lockstep.handoff.plugins.module_utils._move import (
+    HOLDER, Move, NotReady, ProducerFailed, report_leftover_temps)
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explained
 
 
@@ -173,7 +175,7 @@ class InboxMove:
             mover = Move(self.module, os.path.join(self.src, name), os.path.join(self.dest, name),
                          lock_path=batch_lock)
         try:
-            result = mover.move_holding_lock(lock) if batch_lock else mover.run()
+            result = mover.move_holding_lock(lock) if batch_lock else mover.move_under_lock()
         except NotReady as exc:
             outcome['not_ready'].append({'src': mover.src, 'reason': exc.msg})
         except ProducerFailed as exc:
@@ -184,13 +186,23 @@ class InboxMove:
             entry = {key: result.get(key) for key in ('src', 'dest', 'sha256', 'size', 'cross_device', 'msg')}
             outcome['moved' if result['changed'] else 'already_moved'].append(entry)
 
+    @staticmethod
+    def _leftover_temps(outcome):
+        """Temps beside the dests this drain reached, from one listing per dest directory."""
+        names = collections.defaultdict(set)
+        for moved in outcome['moved'] + outcome['already_moved']:
+            names[os.path.dirname(moved['dest']) or '.'].add(os.path.basename(moved['dest']))
+        return sorted(temp for directory, wanted in names.items() for temp in temps_for_names(directory, wanted))
+
     def _result(self, outcome, lock_wait):
         moved = len(outcome['moved'])
         msg = ('%s %d file(s) from %s to %s; %d not ready, %d busy, %d already moved, %d failed by their producer'
                % ('would move' if self.module.check_mode else 'moved', moved, self.src, self.dest,
                   len(outcome['not_ready']), len(outcome['busy']), len(outcome['already_moved']),
                   len(outcome['failed_by_producer'])))
+        leftover = report_leftover_temps(self.module, {}, self._leftover_temps(outcome), self.dest)
         if outcome['failed_by_producer']:
             raise HandoffError(msg + ': ' + '; '.join(item['reason'] for item in outcome['failed_by_producer']),
-                               lock_wait=lock_wait, **outcome)
-        return dict(changed=moved > 0, msg=msg, src=self.src, dest=self.dest, lock_wait=lock_wait, **outcome)
+                               lock_wait=lock_wait, **outcome, **leftover)
+        return dict(changed=moved > 0, msg=msg, src=self.src, dest=self.dest, lock_wait=lock_wait, **outcome,
+                    **leftover)

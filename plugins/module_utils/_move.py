@@ -43,6 +43,17 @@ class ProducerFailed(HandoffError):
     """The source's marker says the producer failed."""
 
 
+def report_leftover_temps(module, result, temps, where):
+    """Name in ``result`` and a warning the temps a killed cross-device copy left (never removed here: an
+    ``atomic_upload`` to the same path may be writing one right now, outside the lock)."""
+    if temps:
+        result['leftover_temps'] = temps
+        module.warn('%d temp file(s) of %s are present: partial copies of a move that was killed, or an '
+                    'upload to that path in progress; once no upload is running, remove them (%s)'
+                    % (len(temps), where, ', '.join(temps)))
+    return result
+
+
 class Move:
     """Moving one file, exactly once.
 
@@ -68,6 +79,11 @@ class Move:
         self.lock = None
 
     def run(self):
+        """Move under the lock, then name the temps a killed copy left beside dest."""
+        result = self.move_under_lock()
+        return report_leftover_temps(self.module, result, temps_of(self.dest), self.dest)
+
+    def move_under_lock(self):
         """Move under the lock (none in check mode, which must not create a lock file)."""
         self._check_options()
         self._ensure_parent_directories()
@@ -84,21 +100,9 @@ class Move:
         """The move itself; the caller holds ``lock`` (None in check mode)."""
         self.lock = lock
         try:
-            result = self._move_once()
+            return self._move_once()
         except _SourceVanished:
-            result = self._source_gone()
-        return self._report_leftover_temps(result)
-
-    def _report_leftover_temps(self, result):
-        """Name the temps beside dest that a killed cross-device copy left (never removed here: an
-        ``atomic_upload`` to the same path may be writing one right now, outside the lock)."""
-        temps = temps_of(self.dest)
-        if temps:
-            result['leftover_temps'] = temps
-            self.module.warn('%d temp file(s) of %s are present: partial copies of a move that was killed, or an '
-                             'upload to that path in progress; once no upload is running, remove them (%s)'
-                             % (len(temps), self.dest, ', '.join(temps)))
-        return result
+            return self._source_gone()
 
     def _check_options(self):
         params = self.params

@@ -11,7 +11,7 @@ import pytest
 from ansible_collections.lockstep.handoff.plugins.module_utils import _durable
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
     create_temp_beside, fsync_directory, is_temp_of, publish_durably, remove_durably, remove_quietly,
-    temp_prefix, write_bytes_durably)
+    temp_prefix, temps_for_names, write_bytes_durably)
 
 
 @pytest.fixture
@@ -140,6 +140,17 @@ def test_is_temp_of_resolves_relative_names_against_the_current_directory(tmp_pa
     monkeypatch.chdir(tmp_path)
     assert is_temp_of(str(tmp_path / 'x'), '.x.0123456789ab.tmp')
     assert not is_temp_of('/srv/in/x', '.x.0123456789ab.tmp')
+
+
+def test_temps_for_names_takes_exactly_the_temps_of_the_names_asked_for(tmp_path):
+    for name in ('.a.csv.0123456789ab.tmp', '.b.csv.0123456789ab.tmp', '.a.csv.done.0123456789ab.tmp',
+                 '.a.csv.0123.tmp', 'a.csv'):
+        (tmp_path / name).write_bytes(b'')
+    assert temps_for_names(str(tmp_path), {'a.csv', 'c.csv'}) == [str(tmp_path / '.a.csv.0123456789ab.tmp')]
+
+
+def test_temps_for_names_of_a_missing_directory_is_empty(tmp_path):
+    assert temps_for_names(str(tmp_path / 'gone'), {'a.csv'}) == []
 
 
 def test_write_bytes_durably_writes_content_and_mode_and_leaves_no_temp(tmp_path, loose_umask):
