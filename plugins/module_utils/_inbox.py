@@ -86,6 +86,7 @@ class InboxMove:
         self.dest = self.params['dest'].rstrip('/') or '/'
         self.manifest_path = self.params['marker_path'] or self.src + MARKER_SUFFIX
         self.dest_manifest_path = self.params['dest_marker_path'] or self.dest + MARKER_SUFFIX
+        self.lock_options = lock_settings(module)
 
     def _check_options(self):
         if os.path.exists(self.dest) and not os.path.isdir(self.dest):
@@ -127,7 +128,7 @@ class InboxMove:
                            {path for path in covered if matches(path, self.params['patterns'])})
         batch_lock = self.params['lock_path']
         with optional_lock(bool(batch_lock) and not self.module.check_mode, batch_lock, holder=HOLDER,
-                           **lock_settings(self.module)) as lock:
+                           **self.lock_options) as lock:
             for name in names:
                 self._move_one(name, batch_lock, lock, outcome, covered.get(name))
             manifest_state = self._handle_manifest(manifest) if manifest is not None else None
@@ -170,10 +171,10 @@ class InboxMove:
             with explained('making the directories of', os.path.join(self.dest, name)):
                 dest = target_below(self.dest, name, create_directories=not self.module.check_mode)
             mover = Move(self.module, os.path.join(self.src, name), dest, marker_path=self.manifest_path,
-                         lock_path=batch_lock, entry=entry, set_directory=self.src)
+                         lock_path=batch_lock, entry=entry, set_directory=self.src, lock_options=self.lock_options)
         else:
             mover = Move(self.module, os.path.join(self.src, name), os.path.join(self.dest, name),
-                         lock_path=batch_lock)
+                         lock_path=batch_lock, lock_options=self.lock_options)
         try:
             result = mover.move_holding_lock(lock) if batch_lock else mover.move_under_lock()
         except NotReady as exc:

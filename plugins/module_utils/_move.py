@@ -60,11 +60,12 @@ class Move:
     With ``entry`` (a FileEntry of the manifest at ``marker_path`` that
     describes the directory ``set_directory``) the file is one of a set: it is
     judged against its entry, and the manifest is left to the caller, who
-    handles it once the whole set has moved.
+    handles it once the whole set has moved. A drain passes the ``lock_options``
+    (``lock_settings``) its moves share, so each lock directory is judged once.
     """
 
     def __init__(self, module, src, dest, marker_path=None, dest_marker_path=None, lock_path=None, entry=None,
-                 set_directory=None):
+                 set_directory=None, lock_options=None):
         self.module = module
         self.params = module.params
         self.src = src
@@ -77,6 +78,7 @@ class Move:
         # The directories of a set's files are part of the set: made as needed.
         self.create_parents = self.params['create_parents'] or entry is not None
         self.lock = None
+        self.lock_options = lock_options
 
     def run(self):
         """Move under the lock, then name the temps a killed copy left beside dest."""
@@ -88,7 +90,7 @@ class Move:
         self._check_options()
         self._ensure_parent_directories()
         with optional_lock(not self.module.check_mode, self.lock_path, holder=HOLDER,
-                           **lock_settings(self.module)) as lock:
+                           **(self.lock_options or lock_settings(self.module))) as lock:
             result = self.move_holding_lock(lock)
         result['lock_wait'] = lock.waited if lock is not None else 0.0
         if lock is not None and lock.fencing_token is not None:
