@@ -196,9 +196,11 @@ def _copy_note(points: list[SmallFiles], ctx: Context) -> str:
     skipped = [f"{point.name}: about {per_file['changed'] * point.files * len(point.hosts):.0f} s changed and "
                f"{per_file['unchanged'] * point.files * len(point.hosts):.0f} s unchanged per run"
                for point in points if point.median("changed", "copy") is None]
-    text = (f"**Where copy ran.** `copy` was run at {'; '.join(ran)} - fewer repetitions than the other tools "
-            f"({ctx.profile.runs} at {base.name}, {ctx.profile.small_point_runs} elsewhere), because each of its "
-            f"runs costs minutes. At {base.name} it took {per_file['changed'] * 1000:.0f} ms (changed) and "
+    fewer = (f" - fewer repetitions than the other tools ({ctx.profile.runs} at {base.name}, "
+             f"{ctx.profile.small_point_runs} elsewhere), because each of its runs costs minutes"
+             if ctx.profile.copy_runs < ctx.profile.runs else "")
+    text = (f"**Where copy ran.** `copy` was run at {'; '.join(ran)}{fewer}. "
+            f"At {base.name} it took {per_file['changed'] * 1000:.0f} ms (changed) and "
             f"{per_file['unchanged'] * 1000:.0f} ms (unchanged) per file per host: two module runs per file, "
             "host after host as forks allow, on a controller with 2 cores.")
     if skipped:
