@@ -151,8 +151,8 @@ def test_a_drain_lists_the_dest_directory_once_for_leftover_temps_not_once_per_f
     assert sorted(listed) == sorted([str(inbox), str(tmp_path / 'out')])
 
 
-def test_a_drain_flushes_the_inbox_once_for_the_removed_markers_after_the_last_removal(drain, tmp_path,
-                                                                                        monkeypatch):
+def test_a_drain_flushes_the_inbox_once_for_the_removed_markers_after_the_last_removal(
+        drain, tmp_path, monkeypatch):
     """Each file's rename is flushed in both directories before its marker goes; the markers' removals
     share one flush of the inbox at the end instead of one each, and it comes after the last removal."""
     inbox = tmp_path / 'in'
