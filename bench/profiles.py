@@ -3,9 +3,15 @@
 Sizes shrink in the cheaper modes, never the shape of a case: every module
 run costs the same whether a loop has 10 items or 200, so per-item ratios
 carry over. ``--full`` runs the sizes the issue names. The small-files case
-keeps the issue's 50 files everywhere: a directory upload costs the same
-three steps for 5 files or 50 while copy's cost grows with the count, so its
-ratio only means something at the size the target names.
+sends the issue's 50 and 500 files to 3 and 20 hosts outside ``--quick``: a
+directory upload costs the same three steps for 5 files or 500 while copy's
+cost grows with the count, so its ratio only means something at the sizes
+the targets name. Its first point is the one every tool runs at with the
+full repetitions; the others get ``small_point_runs``, and ``copy`` (minutes
+per run) only ``copy_runs``. The contended case
+keeps the issue's 200 files per run outside ``--quick`` for the same reason:
+one playbook start-up per consumer is spread over the batch, so a smaller
+batch would understate the ratio.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ class Profile:  # pylint: disable=too-many-instance-attributes  # one field per 
     runs: int
     large_sizes_mib: tuple[int, ...]
     rerun_size_mib: int
-    small_files: int
-    small_hosts: int
+    small_points: tuple[tuple[int, int], ...]  # (files, hosts); the first is measured most
+    small_point_runs: int
+    copy_runs: int
     latency_trials: int
     consumers: int
     contended_files: int
@@ -33,21 +40,24 @@ class Profile:  # pylint: disable=too-many-instance-attributes  # one field per 
     @property
     def max_hosts(self) -> int:
         """Hosts the fleet needs: the largest of the cases."""
-        return max(self.scale_hosts + (self.small_hosts,))
+        return max(self.scale_hosts + tuple(hosts for files, hosts in self.small_points))
 
     def with_runs(self, runs: int | None) -> Profile:
-        """This profile with ``runs`` repetitions, when given."""
-        return self if runs is None else replace(self, runs=runs)
+        """This profile with ``runs`` repetitions, when given (and no more than that anywhere)."""
+        if runs is None:
+            return self
+        return replace(self, runs=runs, small_point_runs=min(self.small_point_runs, runs),
+                       copy_runs=min(self.copy_runs, runs))
 
 
 PROFILES = {
-    "quick": Profile("quick", runs=3, large_sizes_mib=(8, 32), rerun_size_mib=32, small_files=50,
-                     small_hosts=3, latency_trials=20, consumers=8, contended_files=20,
-                     scale_hosts=(3, 6)),
+    "quick": Profile("quick", runs=3, large_sizes_mib=(8, 32), rerun_size_mib=32,
+                     small_points=((50, 3), (200, 6)), small_point_runs=1, copy_runs=1,
+                     latency_trials=20, consumers=8, contended_files=20, scale_hosts=(3, 6)),
     "default": Profile("default", runs=5, large_sizes_mib=(16, 64, 256), rerun_size_mib=64,
-                       small_files=50, small_hosts=3, latency_trials=20, consumers=8,
-                       contended_files=50, scale_hosts=(5, 10, 20)),
+                       small_points=((50, 3), (500, 3), (50, 20), (500, 20)), small_point_runs=2, copy_runs=1,
+                       latency_trials=20, consumers=8, contended_files=200, scale_hosts=(5, 10, 20)),
     "full": Profile("full", runs=5, large_sizes_mib=(16, 64, 256, 1024), rerun_size_mib=256,
-                    small_files=50, small_hosts=3, latency_trials=40, consumers=8,
-                    contended_files=200, scale_hosts=(5, 10, 20, 40)),
+                    small_points=((50, 3), (500, 3), (50, 20), (500, 20)), small_point_runs=3, copy_runs=3,
+                    latency_trials=40, consumers=8, contended_files=200, scale_hosts=(5, 10, 20, 40)),
 }

@@ -65,6 +65,20 @@ def temps_of(dest):
                   if is_temp_of(dest, os.path.join(directory, name)))
 
 
+def temps_for_names(directory, names):
+    """Protocol temps in ``directory`` of any of ``names``, from one listing (not one per name).
+
+    A drain moving hundreds of files into one directory would otherwise list
+    it once per file.
+    """
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return []
+    wanted = set(names)
+    return sorted(os.path.join(directory, entry) for entry in entries if temp_target_name(entry) in wanted)
+
+
 def create_temp_beside(dest, mode=0o600):
     """Create ``DIR/.NAME.<random>.tmp`` exclusively (never through a symlink); return ``(fd, path)``."""
     directory = os.path.dirname(dest) or '.'
@@ -107,14 +121,27 @@ def write_bytes_durably(dest, data, mode=0o644):
         raise
 
 
-def remove_durably(path):
-    """Unlink ``path`` if it exists and flush its directory; return whether it existed."""
+def remove_durably(path, pending=None):
+    """Unlink ``path`` if it exists and flush its directory; return whether it existed.
+
+    With ``pending`` (a set) the directory joins it instead, for the caller to
+    flush once for a whole batch with ``flush_directories``.
+    """
     try:
         os.unlink(path)
     except FileNotFoundError:
         return False
-    fsync_directory(os.path.dirname(path))
+    if pending is None:
+        fsync_directory(os.path.dirname(path))
+    else:
+        pending.add(os.path.dirname(path))
     return True
+
+
+def flush_directories(directories):
+    """fsync each of ``directories`` once: the flushes a batch deferred."""
+    for directory in sorted(directories):
+        fsync_directory(directory)
 
 
 def remove_quietly(path):

@@ -18,19 +18,21 @@ already in place and finishes: every file still moves exactly once.
 
 from __future__ import annotations
 
+import collections
 import fnmatch
 import os
 import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._archive import target_below
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
-    TEMP_SUFFIX, remove_durably, write_bytes_durably)
+    TEMP_SUFFIX, flush_directories, remove_durably, temps_for_names, write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import (
     LOCK_SUFFIX, LockTimeout, lock_settings, optional_lock)
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
     MARKER_SUFFIX, STATE_FAILED, Marker, MarkerError)
-from ansible_collections.lockstep.handoff.plugins.module_utils._move import HOLDER, Move, NotReady, ProducerFailed
+from ansible_collections.lockstep.handoff.plugins.module_utils._move import (
+    HOLDER, Move, NotReady, ProducerFailed, report_leftover_temps)
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explained
 
 
@@ -84,6 +86,8 @@ class InboxMove:
         self.dest = self.params['dest'].rstrip('/') or '/'
         self.manifest_path = self.params['marker_path'] or self.src + MARKER_SUFFIX
         self.dest_manifest_path = self.params['dest_marker_path'] or self.dest + MARKER_SUFFIX
+        self.lock_options = lock_settings(module)
+        self.pending = set()
 
     def _check_options(self):
         if os.path.exists(self.dest) and not os.path.isdir(self.dest):
@@ -125,9 +129,13 @@ class InboxMove:
                            {path for path in covered if matches(path, self.params['patterns'])})
         batch_lock = self.params['lock_path']
         with optional_lock(bool(batch_lock) and not self.module.check_mode, batch_lock, holder=HOLDER,
-                           **lock_settings(self.module)) as lock:
-            for name in names:
-                self._move_one(name, batch_lock, lock, outcome, covered.get(name))
+                           **self.lock_options) as lock:
+            try:
+                for name in names:
+                    self._move_one(name, batch_lock, lock, outcome, covered.get(name))
+            finally:
+                with explained('flushing', ', '.join(sorted(self.pending))):
+                    flush_directories(self.pending)
             manifest_state = self._handle_manifest(manifest) if manifest is not None else None
         result = self._result(outcome, lock.waited if lock is not None else 0.0)
         if manifest is not None:
@@ -168,12 +176,13 @@ class InboxMove:
             with explained('making the directories of', os.path.join(self.dest, name)):
                 dest = target_below(self.dest, name, create_directories=not self.module.check_mode)
             mover = Move(self.module, os.path.join(self.src, name), dest, marker_path=self.manifest_path,
-                         lock_path=batch_lock, entry=entry, set_directory=self.src)
+                         lock_path=batch_lock, entry=entry, set_directory=self.src, lock_options=self.lock_options,
+                         pending=self.pending)
         else:
             mover = Move(self.module, os.path.join(self.src, name), os.path.join(self.dest, name),
-                         lock_path=batch_lock)
+                         lock_path=batch_lock, lock_options=self.lock_options, pending=self.pending)
         try:
-            result = mover.move_holding_lock(lock) if batch_lock else mover.run()
+            result = mover.move_holding_lock(lock) if batch_lock else mover.move_under_lock()
         except NotReady as exc:
             outcome['not_ready'].append({'src': mover.src, 'reason': exc.msg})
         except ProducerFailed as exc:
@@ -184,13 +193,23 @@ class InboxMove:
             entry = {key: result.get(key) for key in ('src', 'dest', 'sha256', 'size', 'cross_device', 'msg')}
             outcome['moved' if result['changed'] else 'already_moved'].append(entry)
 
+    @staticmethod
+    def _leftover_temps(outcome):
+        """Temps beside the dests this drain reached, from one listing per dest directory."""
+        names = collections.defaultdict(set)
+        for moved in outcome['moved'] + outcome['already_moved']:
+            names[os.path.dirname(moved['dest']) or '.'].add(os.path.basename(moved['dest']))
+        return sorted(temp for directory, wanted in names.items() for temp in temps_for_names(directory, wanted))
+
     def _result(self, outcome, lock_wait):
         moved = len(outcome['moved'])
         msg = ('%s %d file(s) from %s to %s; %d not ready, %d busy, %d already moved, %d failed by their producer'
                % ('would move' if self.module.check_mode else 'moved', moved, self.src, self.dest,
                   len(outcome['not_ready']), len(outcome['busy']), len(outcome['already_moved']),
                   len(outcome['failed_by_producer'])))
+        leftover = report_leftover_temps(self.module, {}, self._leftover_temps(outcome), self.dest)
         if outcome['failed_by_producer']:
             raise HandoffError(msg + ': ' + '; '.join(item['reason'] for item in outcome['failed_by_producer']),
-                               lock_wait=lock_wait, **outcome)
-        return dict(changed=moved > 0, msg=msg, src=self.src, dest=self.dest, lock_wait=lock_wait, **outcome)
+                               lock_wait=lock_wait, **outcome, **leftover)
+        return dict(changed=moved > 0, msg=msg, src=self.src, dest=self.dest, lock_wait=lock_wait, **outcome,
+                    **leftover)

@@ -12,6 +12,7 @@ never deleted.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -21,8 +22,13 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._marker import ut
 MAX_RECORD_BYTES = 4096
 
 
+@functools.lru_cache(maxsize=None)
 def boot_id():
-    """This boot's id: a pid is only meaningful within one boot of one host."""
+    """This boot's id: a pid is only meaningful within one boot of one host.
+
+    Read once per process (it cannot change while we run): a drain writes an
+    owner record for every file it locks.
+    """
     try:
         with open('/proc/sys/kernel/random/boot_id') as handle:
             return handle.read().strip()

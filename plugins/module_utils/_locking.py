@@ -148,20 +148,29 @@ def lock_settings(module):
     params = module.params
     settings = dict(timeout=params['lock_timeout'], lock_type=params['lock_type'],
                     mode=parse_lock_mode(params['lock_mode']), on_network_fs=params['lock_on_network_fs'],
-                    warn=module.warn)
+                    warn=module.warn, judged=set())
     if params['lock_type'] == 'redis':
         settings['redis'] = redis_lock_settings(params)
     return settings
 
 
-def _check_filesystem(path, lock_type, on_network_fs, warn):
-    problem = lock_filesystem_problem(path, lock_type)
-    if problem is None:
+def _check_filesystem(path, lock_type, on_network_fs, warn, judged):
+    """Refuse or warn about a lock path whose filesystem would not exclude other hosts.
+
+    ``judged`` holds the directories already judged with these settings: a
+    drain takes hundreds of locks in one directory, and reading the mount
+    table for each cost more than the moves themselves.
+    """
+    directory = os.path.abspath(path if os.path.isdir(path) else os.path.dirname(path) or '.')
+    if judged is not None and directory in judged:
         return
-    if on_network_fs == 'fail':
+    problem = lock_filesystem_problem(path, lock_type)
+    if problem is not None and on_network_fs == 'fail':
         raise HandoffError(problem + '. (lock_on_network_fs=warn would go ahead with a warning.)', lock_path=path)
-    if warn is not None:
+    if problem is not None and warn is not None:
         warn(problem)
+    if judged is not None:
+        judged.add(directory)
 
 
 def _try_lock(fd, lock_type, shared):
@@ -200,7 +209,7 @@ def _record_owner(fd, holder):
 
 
 def acquire(path, timeout, lock_type='flock', shared=False, holder=None, mode=LOCK_FILE_MODE,
-            on_network_fs='fail', warn=None, redis=None):
+            on_network_fs='fail', warn=None, redis=None, judged=None):
     """Take the lock at ``path`` within ``timeout`` seconds (0: one attempt); return a HeldLock.
 
     With ``lock_type='redis'`` the lock is a lease named ``path`` on the
@@ -209,7 +218,8 @@ def acquire(path, timeout, lock_type='flock', shared=False, holder=None, mode=LO
     An exclusive holder named by ``holder`` leaves an owner record in the
     lock file while it holds it. A lock on a filesystem where it would not
     exclude other hosts fails (``on_network_fs='fail'``) or is taken with a
-    warning. Raises LockTimeout naming the holder when the lock stays busy.
+    warning, once per directory in ``judged`` (a set shared by the locks of
+    one run). Raises LockTimeout naming the holder when the lock stays busy.
     """
     if lock_type not in LOCK_TYPES:
         raise HandoffError('lock_type %r is not one of %s' % (lock_type, ', '.join(LOCK_TYPES)))
@@ -218,7 +228,7 @@ def acquire(path, timeout, lock_type='flock', shared=False, holder=None, mode=LO
         if shared:
             raise HandoffError('lock_type=redis takes exclusive leases only; drop lock_shared, or use a file lock')
         return acquire_lease(redis.server, path, redis.prefix, redis.ttl, timeout, holder, LockTimeout)
-    _check_filesystem(path, lock_type, on_network_fs, warn)
+    _check_filesystem(path, lock_type, on_network_fs, warn, judged)
     try:
         fd = _open_lock_file(path, lock_type, mode)
     except OSError as exc:

@@ -43,17 +43,33 @@ class ProducerFailed(HandoffError):
     """The source's marker says the producer failed."""
 
 
+def report_leftover_temps(module, result, temps, where):
+    """Name in ``result`` and a warning the temps a killed cross-device copy left (never removed here: an
+    ``atomic_upload`` to the same path may be writing one right now, outside the lock)."""
+    if temps:
+        result['leftover_temps'] = temps
+        module.warn('%d temp file(s) of %s are present: partial copies of a move that was killed, or an '
+                    'upload to that path in progress; once no upload is running, remove them (%s)'
+                    % (len(temps), where, ', '.join(temps)))
+    return result
+
+
 class Move:
     """Moving one file, exactly once.
 
     With ``entry`` (a FileEntry of the manifest at ``marker_path`` that
     describes the directory ``set_directory``) the file is one of a set: it is
     judged against its entry, and the manifest is left to the caller, who
-    handles it once the whole set has moved.
+    handles it once the whole set has moved. A drain passes the ``lock_options``
+    (``lock_settings``) its moves share, so each lock directory is judged once,
+    and a set ``pending`` of directories whose flush after a marker's removal
+    it does once at the end: the data's rename is flushed before the marker
+    goes, so a crash that loses the removal leaves dest complete and a marker
+    the next run of that file removes.
     """
 
     def __init__(self, module, src, dest, marker_path=None, dest_marker_path=None, lock_path=None, entry=None,
-                 set_directory=None):
+                 set_directory=None, lock_options=None, pending=None):
         self.module = module
         self.params = module.params
         self.src = src
@@ -66,13 +82,20 @@ class Move:
         # The directories of a set's files are part of the set: made as needed.
         self.create_parents = self.params['create_parents'] or entry is not None
         self.lock = None
+        self.lock_options = lock_options
+        self.pending = pending
 
     def run(self):
+        """Move under the lock, then name the temps a killed copy left beside dest."""
+        result = self.move_under_lock()
+        return report_leftover_temps(self.module, result, temps_of(self.dest), self.dest)
+
+    def move_under_lock(self):
         """Move under the lock (none in check mode, which must not create a lock file)."""
         self._check_options()
         self._ensure_parent_directories()
         with optional_lock(not self.module.check_mode, self.lock_path, holder=HOLDER,
-                           **lock_settings(self.module)) as lock:
+                           **(self.lock_options or lock_settings(self.module))) as lock:
             result = self.move_holding_lock(lock)
         result['lock_wait'] = lock.waited if lock is not None else 0.0
         if lock is not None and lock.fencing_token is not None:
@@ -84,21 +107,9 @@ class Move:
         """The move itself; the caller holds ``lock`` (None in check mode)."""
         self.lock = lock
         try:
-            result = self._move_once()
+            return self._move_once()
         except _SourceVanished:
-            result = self._source_gone()
-        return self._report_leftover_temps(result)
-
-    def _report_leftover_temps(self, result):
-        """Name the temps beside dest that a killed cross-device copy left (never removed here: an
-        ``atomic_upload`` to the same path may be writing one right now, outside the lock)."""
-        temps = temps_of(self.dest)
-        if temps:
-            result['leftover_temps'] = temps
-            self.module.warn('%d temp file(s) of %s are present: partial copies of a move that was killed, or an '
-                             'upload to that path in progress; once no upload is running, remove them (%s)'
-                             % (len(temps), self.dest, ', '.join(temps)))
-        return result
+            return self._source_gone()
 
     def _check_options(self):
         params = self.params
@@ -262,7 +273,7 @@ class Move:
             with explained('writing marker', self.dest_marker_path):
                 write_bytes_durably(self.dest_marker_path, raw)
         with explained('removing marker', self.marker_path):
-            remove_durably(self.marker_path)
+            remove_durably(self.marker_path, self.pending)
 
     def _source_gone(self):
         """src is absent: already moved (maybe by a crashed run whose marker step is left), or never there."""

@@ -223,7 +223,8 @@ leftover_temps:
     move that was killed, or an upload to that path still running. They are reported with a warning, never removed
     here; remove them once no upload is running (or let M(lockstep.handoff.atomic_upload) with
     O(lockstep.handoff.atomic_upload#module:remove_temps_older_than) do it).
-  returned: when there are any and O(src) is a file
+  returned: when there are any; for a directory O(src), beside the files the drain moved or found already moved,
+    from one listing per destination directory
   type: list
   elements: str
   sample: [/opt/app/releases/.app.tar.gz.3f9a0c1b2d4e.tmp]

@@ -11,7 +11,7 @@ import pytest
 from ansible_collections.lockstep.handoff.plugins.module_utils import _durable
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
     create_temp_beside, fsync_directory, is_temp_of, publish_durably, remove_durably, remove_quietly,
-    temp_prefix, write_bytes_durably)
+    temp_prefix, temps_for_names, write_bytes_durably)
 
 
 @pytest.fixture
@@ -142,6 +142,17 @@ def test_is_temp_of_resolves_relative_names_against_the_current_directory(tmp_pa
     assert not is_temp_of('/srv/in/x', '.x.0123456789ab.tmp')
 
 
+def test_temps_for_names_takes_exactly_the_temps_of_the_names_asked_for(tmp_path):
+    for name in ('.a.csv.0123456789ab.tmp', '.b.csv.0123456789ab.tmp', '.a.csv.done.0123456789ab.tmp',
+                 '.a.csv.0123.tmp', 'a.csv'):
+        (tmp_path / name).write_bytes(b'')
+    assert temps_for_names(str(tmp_path), {'a.csv', 'c.csv'}) == [str(tmp_path / '.a.csv.0123456789ab.tmp')]
+
+
+def test_temps_for_names_of_a_missing_directory_is_empty(tmp_path):
+    assert temps_for_names(str(tmp_path / 'gone'), {'a.csv'}) == []
+
+
 def test_write_bytes_durably_writes_content_and_mode_and_leaves_no_temp(tmp_path, loose_umask):
     dest = tmp_path / 'x'
     write_bytes_durably(str(dest), b'payload', mode=0o640)
@@ -204,6 +215,18 @@ def test_remove_durably_says_whether_the_file_existed(tmp_path):
     assert remove_durably(str(path)) is True
     assert not path.exists()
     assert remove_durably(str(path)) is False
+
+
+def test_remove_durably_with_pending_leaves_the_flush_to_flush_directories(tmp_path, monkeypatch):
+    flushed = []
+    monkeypatch.setattr(_durable, 'fsync_directory', flushed.append)
+    pending = set()
+    for name in ('x', 'y'):
+        (tmp_path / name).write_bytes(b'')
+        assert remove_durably(str(tmp_path / name), pending) is True
+    assert flushed == [] and pending == {str(tmp_path)}
+    _durable.flush_directories(pending)
+    assert flushed == [str(tmp_path)]
 
 
 def test_remove_quietly_ignores_missing_files_and_removes_present_ones(tmp_path):

@@ -88,6 +88,30 @@ def test_acquire_fails_or_warns_on_a_refused_filesystem(tmp_path, monkeypatch):
     assert len(warnings) == 1 and 'FUSE filesystem' in warnings[0]
 
 
+def test_locks_sharing_judged_read_the_mount_table_once_per_directory_and_keep_refusing(tmp_path, monkeypatch):
+    """A drain takes a lock per file in one directory: one mount-table read, one warning, and a refusal
+    is never remembered as a pass."""
+    table = mountinfo(tmp_path, '31 22 0:41 / %s rw - fuse.sshfs u@h:/srv rw\n' % tmp_path)
+    monkeypatch.setattr('ansible_collections.lockstep.handoff.plugins.module_utils._lock_filesystem.PROC_MOUNTINFO',
+                        table)
+    judged = set()
+    for name in ('a.lock', 'b.lock'):
+        with pytest.raises(HandoffError, match='FUSE filesystem'):
+            acquire(str(tmp_path / name), 0, judged=judged)
+    reads, warnings = [], []
+    real_open = open
+
+    def counting_open(path, *args, **kwargs):
+        reads.append(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr('builtins.open', counting_open)
+    for name in ('a.lock', 'b.lock', 'c.lock'):
+        with acquire(str(tmp_path / name), 0, on_network_fs='warn', warn=warnings.append, judged=judged):
+            pass
+    assert reads.count(table) == 1 and len(warnings) == 1
+
+
 def test_new_lock_files_get_lock_mode_whatever_the_umask(tmp_path):
     previous = os.umask(0o077)
     try:
