@@ -121,27 +121,14 @@ def write_bytes_durably(dest, data, mode=0o644):
         raise
 
 
-def remove_durably(path, pending=None):
-    """Unlink ``path`` if it exists and flush its directory; return whether it existed.
-
-    With ``pending`` (a set) the directory joins it instead, for the caller to
-    flush once for a whole batch with ``flush_directories``.
-    """
+def remove_durably(path):
+    """Unlink ``path`` if it exists and flush its directory; return whether it existed."""
     try:
         os.unlink(path)
     except FileNotFoundError:
         return False
-    if pending is None:
-        fsync_directory(os.path.dirname(path))
-    else:
-        pending.add(os.path.dirname(path))
+    fsync_directory(os.path.dirname(path))
     return True
-
-
-def flush_directories(directories):
-    """fsync each of ``directories`` once: the flushes a batch deferred."""
-    for directory in sorted(directories):
-        fsync_directory(directory)
 
 
 def remove_quietly(path):

@@ -25,7 +25,7 @@ import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._archive import target_below
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
-    TEMP_SUFFIX, flush_directories, remove_durably, temps_for_names, write_bytes_durably)
+    TEMP_SUFFIX, remove_durably, temps_for_names, write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import (
     LOCK_SUFFIX, LockTimeout, lock_settings, optional_lock)
@@ -87,7 +87,6 @@ class InboxMove:
         self.manifest_path = self.params['marker_path'] or self.src + MARKER_SUFFIX
         self.dest_manifest_path = self.params['dest_marker_path'] or self.dest + MARKER_SUFFIX
         self.lock_options = lock_settings(module)
-        self.pending = set()
 
     def _check_options(self):
         if os.path.exists(self.dest) and not os.path.isdir(self.dest):
@@ -130,12 +129,8 @@ class InboxMove:
         batch_lock = self.params['lock_path']
         with optional_lock(bool(batch_lock) and not self.module.check_mode, batch_lock, holder=HOLDER,
                            **self.lock_options) as lock:
-            try:
-                for name in names:
-                    self._move_one(name, batch_lock, lock, outcome, covered.get(name))
-            finally:
-                with explained('flushing', ', '.join(sorted(self.pending))):
-                    flush_directories(self.pending)
+            for name in names:
+                self._move_one(name, batch_lock, lock, outcome, covered.get(name))
             manifest_state = self._handle_manifest(manifest) if manifest is not None else None
         result = self._result(outcome, lock.waited if lock is not None else 0.0)
         if manifest is not None:
@@ -176,11 +171,10 @@ class InboxMove:
             with explained('making the directories of', os.path.join(self.dest, name)):
                 dest = target_below(self.dest, name, create_directories=not self.module.check_mode)
             mover = Move(self.module, os.path.join(self.src, name), dest, marker_path=self.manifest_path,
-                         lock_path=batch_lock, entry=entry, set_directory=self.src, lock_options=self.lock_options,
-                         pending=self.pending)
+                         lock_path=batch_lock, entry=entry, set_directory=self.src, lock_options=self.lock_options)
         else:
             mover = Move(self.module, os.path.join(self.src, name), os.path.join(self.dest, name),
-                         lock_path=batch_lock, lock_options=self.lock_options, pending=self.pending)
+                         lock_path=batch_lock, lock_options=self.lock_options)
         try:
             result = mover.move_holding_lock(lock) if batch_lock else mover.move_under_lock()
         except NotReady as exc:

@@ -61,15 +61,11 @@ class Move:
     describes the directory ``set_directory``) the file is one of a set: it is
     judged against its entry, and the manifest is left to the caller, who
     handles it once the whole set has moved. A drain passes the ``lock_options``
-    (``lock_settings``) its moves share, so each lock directory is judged once,
-    and a set ``pending`` of directories whose flush after a marker's removal
-    it does once at the end: the data's rename is flushed before the marker
-    goes, so a crash that loses the removal leaves dest complete and a marker
-    the next run of that file removes.
+    (``lock_settings``) its moves share, so each lock directory is judged once.
     """
 
     def __init__(self, module, src, dest, marker_path=None, dest_marker_path=None, lock_path=None, entry=None,
-                 set_directory=None, lock_options=None, pending=None):
+                 set_directory=None, lock_options=None):
         self.module = module
         self.params = module.params
         self.src = src
@@ -83,7 +79,6 @@ class Move:
         self.create_parents = self.params['create_parents'] or entry is not None
         self.lock = None
         self.lock_options = lock_options
-        self.pending = pending
 
     def run(self):
         """Move under the lock, then name the temps a killed copy left beside dest."""
@@ -273,7 +268,7 @@ class Move:
             with explained('writing marker', self.dest_marker_path):
                 write_bytes_durably(self.dest_marker_path, raw)
         with explained('removing marker', self.marker_path):
-            remove_durably(self.marker_path, self.pending)
+            remove_durably(self.marker_path)
 
     def _source_gone(self):
         """src is absent: already moved (maybe by a crashed run whose marker step is left), or never there."""

@@ -217,18 +217,6 @@ def test_remove_durably_says_whether_the_file_existed(tmp_path):
     assert remove_durably(str(path)) is False
 
 
-def test_remove_durably_with_pending_leaves_the_flush_to_flush_directories(tmp_path, monkeypatch):
-    flushed = []
-    monkeypatch.setattr(_durable, 'fsync_directory', flushed.append)
-    pending = set()
-    for name in ('x', 'y'):
-        (tmp_path / name).write_bytes(b'')
-        assert remove_durably(str(tmp_path / name), pending) is True
-    assert flushed == [] and pending == {str(tmp_path)}
-    _durable.flush_directories(pending)
-    assert flushed == [str(tmp_path)]
-
-
 def test_remove_quietly_ignores_missing_files_and_removes_present_ones(tmp_path):
     path = tmp_path / 'x'
     remove_quietly(str(path))

@@ -7,7 +7,6 @@ import os
 
 import pytest
 
-from ansible_collections.lockstep.handoff.plugins.module_utils import _durable, _move
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import create_temp_beside
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
@@ -149,31 +148,3 @@ def test_a_drain_lists_the_dest_directory_once_for_leftover_temps_not_once_per_f
     assert len(result['moved']) == 200
     assert result['leftover_temps'] == [temp]
     assert sorted(listed) == sorted([str(inbox), str(tmp_path / 'out')])
-
-
-def test_a_drain_flushes_the_inbox_once_for_the_removed_markers_after_the_last_removal(
-        drain, tmp_path, monkeypatch):
-    """Each file's rename is flushed in both directories before its marker goes; the markers' removals
-    share one flush of the inbox at the end instead of one each, and it comes after the last removal."""
-    inbox = tmp_path / 'in'
-    inbox.mkdir()
-    for index in range(20):
-        data = b'file %d\n' % index
-        src = inbox / ('f%02d.csv' % index)
-        src.write_bytes(data)
-        Marker.complete(hashlib.sha256(data).hexdigest(), len(data), 'test', 1).write(str(src) + '.done')
-    events = []
-    real_flush, real_unlink = _durable.fsync_directory, os.unlink
-
-    def flush(path):
-        events.append(('flush', str(path)))
-        real_flush(path)
-
-    monkeypatch.setattr(_durable, 'fsync_directory', flush)
-    monkeypatch.setattr(_move, 'fsync_directory', flush)
-    monkeypatch.setattr(os, 'unlink', lambda path: events.append(('unlink', str(path))) or real_unlink(path))
-    assert len(drain()['moved']) == 20
-    assert events.count(('flush', str(inbox))) == 20 + 1
-    assert events.count(('flush', str(tmp_path / 'out'))) == 20
-    assert events[-1] == ('flush', str(inbox)) and events[-2][0] == 'unlink'
-    assert not list(inbox.iterdir())
