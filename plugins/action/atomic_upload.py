@@ -21,19 +21,31 @@ import socket
 import stat
 import tarfile
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import (
     UPLOAD_RULES, check_src, redis_options, upload_options)
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.plugin_utils.uncompressed_ssh import applies_to, uncompressed
 
 MODULE = 'lockstep.handoff.atomic_upload'
+# transfer_compression=auto sends this much or more without ssh compression: below it, the set-up of a
+# separate ssh connection (about a quarter of a second) costs more than zlib does.
+UNCOMPRESSED_FROM_BYTES = 8 * 1024 * 1024
+
+# A source of this size or more is hashed while the probe and the transfer run (hashlib releases the GIL):
+# smaller ones are hashed first, so an unchanged one costs a single probe.
+BACKGROUND_HASH_FROM_BYTES = 256 * 1024 * 1024
+
+display = Display()
 
 
 def _diff_side(side, prefix, view):
@@ -119,20 +131,36 @@ class ActionModule(ActionBase):
                                     module_args=self._module_args(args, _phase=phase, **private))
 
     def _upload(self, args, local_path, task_vars):
-        sha256, size = sha256_of_path(local_path)
-        direct = not self._play_context.become
+        size = os.path.getsize(local_path)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix='atomic_upload-sha256') as pool:
+            hashing = pool.submit(sha256_of_path, local_path)
+            if size < BACKGROUND_HASH_FROM_BYTES:
+                hashing.result()
+            return self._upload_hashing(args, local_path, size, hashing, task_vars)
+
+    def _upload_hashing(self, args, local_path, size, hashing, task_vars):
+        """Probe, send and publish while ``hashing`` (a future of the source's sha256) may still run.
+
+        The probe needs the checksum only when dest is a file of the source's
+        size; otherwise the transfer starts at once and the controller's hash
+        of a large source overlaps it.
+        """
         producer = 'lockstep.handoff.atomic_upload from %s (task %r)' % (socket.gethostname(), self._task.get_name())
-        common = dict(_sha256=sha256, _size=size, _producer=producer, _max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF,
-                      _host=task_vars.get('inventory_hostname'))
-        probe = self._run_phase(args, task_vars, 'probe', _direct=direct, **common)
+        common = dict(_sha256=_digest_if_done(hashing, size, local_path), _size=size, _producer=producer,
+                      _max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF, _host=task_vars.get('inventory_hostname'))
+        probe = self._run_phase(args, task_vars, 'probe', _direct=not self._play_context.become, **common)
+        if probe.get('action') == 'need_checksum':
+            common['_sha256'] = _digest_of(hashing, size, local_path)
+            probe = self._run_phase(args, task_vars, 'probe', _direct=not self._play_context.become, **common)
         diff_before = probe.pop('diff_before', None)
         if probe.get('failed') or probe.get('action') != 'transfer' or self._task.check_mode:
-            return self._finish(probe, args, local_path, diff_before)
+            return self._finish(_with_checksum(probe, hashing, size, local_path), args, local_path, diff_before)
         staging_path = probe.get('staging_path')
         if staging_path:
             self._send_direct(args, task_vars, local_path, staging_path, common)
         else:
-            staging_path = self._send_via_remote_tmp(local_path)
+            staging_path = self._send_via_remote_tmp(args, local_path)
+        common['_sha256'] = _digest_of(hashing, size, local_path)
         publish = self._run_phase(args, task_vars, 'publish', _direct=bool(probe.get('staging_path')),
                                   _staged_path=staging_path, **common)
         return self._finish(_with_probe_findings(publish, probe), args, local_path, diff_before)
@@ -140,7 +168,7 @@ class ActionModule(ActionBase):
     def _send_direct(self, args, task_vars, local_path, staging_path, common):
         """Put the bytes into the probe's temp file; on failure remove it and say why."""
         try:
-            self._transfer_file(local_path, staging_path)
+            self._send(args, local_path, staging_path)
         except AnsibleError as exc:
             aborted = self._run_phase(args, task_vars, 'abort', _staged_path=staging_path,
                                       _reason=to_text(exc), **common)
@@ -149,14 +177,29 @@ class ActionModule(ActionBase):
                                        args['dest'], 'removed' if aborted.get('temp_removed') else 'not found',
                                        aborted.get('failure_marker_note', '')))
 
-    def _send_via_remote_tmp(self, local_path, name='atomic_upload.src'):
+    def _send_via_remote_tmp(self, args, local_path, name='atomic_upload.src'):
         """Stage in the remote temp directory, readable by the become user."""
         if self._connection._shell.tmpdir is None:
             self._make_tmp_path()
         remote_path = self._connection._shell.join_path(self._connection._shell.tmpdir, name)
-        self._transfer_file(local_path, remote_path)
+        self._send(args, local_path, remote_path)
         self._fixup_perms2((self._connection._shell.tmpdir, remote_path), execute=False)
         return remote_path
+
+    def _send(self, args, local_path, remote_path):
+        """Transfer one file, without ssh compression when ``transfer_compression`` says so."""
+        if not self._sends_uncompressed(args['transfer_compression'], os.path.getsize(local_path)):
+            self._transfer_file(local_path, remote_path)
+            return
+        display.vvv('atomic_upload: sending %s to %s over an ssh connection without compression'
+                    % (local_path, remote_path), host=self._play_context.remote_addr)
+        with uncompressed(self._connection):
+            self._transfer_file(local_path, remote_path)
+
+    def _sends_uncompressed(self, setting, size):
+        if setting == 'connection' or not applies_to(self._connection):
+            return False
+        return setting == 'off' or size >= UNCOMPRESSED_FROM_BYTES
 
     def _finish(self, result, args, local_path, diff_before):
         """Drop the phases' internal keys; add ``diff`` from the probe's view of the old file."""
@@ -211,12 +254,33 @@ class ActionModule(ActionBase):
             if staging_path:
                 self._send_direct(args, task_vars, archive, staging_path, common)
             else:
-                staging_path = self._send_via_remote_tmp(archive, 'atomic_upload.tar')
+                staging_path = self._send_via_remote_tmp(args, archive, 'atomic_upload.tar')
         finally:
             os.unlink(archive)
         publish = self._run_phase(args, task_vars, 'publish', _direct=bool(probe.get('staging_path')),
                                   _staged_path=staging_path, _changed=changed, **common)
         return _with_probe_findings(publish, probe)
+
+
+def _digest_if_done(hashing, size, local_path):
+    """The source's sha256 when its hash has finished, else None: the probe asks for it when it must."""
+    return _digest_of(hashing, size, local_path) if hashing.done() else None
+
+
+def _digest_of(hashing, size, local_path):
+    """The source's sha256, once hashed; fails when the file changed size while it was read."""
+    digest, hashed_size = hashing.result()
+    if hashed_size != size:
+        raise AnsibleActionFail('src %s changed while it was read (%d bytes, then %d); nothing was published. '
+                                'Upload a file nothing writes to, or a copy of it' % (local_path, size, hashed_size))
+    return digest
+
+
+def _with_checksum(result, hashing, size, local_path):
+    """A probe's final result, naming the source's sha256 even when the probe ran before the hash ended."""
+    if result.get('sha256', '') is None:
+        result['sha256'] = _digest_of(hashing, size, local_path)
+    return result
 
 
 def _with_probe_findings(publish, probe):

@@ -66,6 +66,7 @@ def marker_check_options():
 
 
 FAILURE_MARKER_POLICIES = ('unless_complete', 'always', 'never')
+TRANSFER_COMPRESSION = ('auto', 'off', 'connection')
 
 
 def upload_options():
@@ -82,6 +83,7 @@ def upload_options():
         validate=dict(type='str'),
         failure_marker=dict(type='str', choices=list(FAILURE_MARKER_POLICIES), default='unless_complete'),
         remove_temps_older_than=dict(type='float'),
+        transfer_compression=dict(type='str', choices=list(TRANSFER_COMPRESSION), default='auto'),
         lock=dict(type='bool', default=False),
         redis_state=dict(type='bool', default=False),
     )

@@ -63,7 +63,8 @@ class Upload:
             if note:
                 raise HandoffError(exc.msg + note, **exc.details) from exc
             raise
-        mirror.after_phase(self.params['_phase'], result)
+        if result.get('action') != 'need_checksum':
+            mirror.after_phase(self.params['_phase'], result)
         return result
 
     def _state_mirror(self):
@@ -120,6 +121,8 @@ class Upload:
         if self.params['remove_temps_older_than'] is not None:
             check_non_negative('remove_temps_older_than', self.params['remove_temps_older_than'],
                                'remove every leftover temp')
+        if self.params['_phase'] == 'publish' and self.sha256 is None:
+            raise HandoffError('_sha256 is required to publish; this option is set by the action plugin only')
         check_parent_directory(self.dest, 'dest')
         check_not_directory(self.dest, 'dest')
         if self.marker_path:
@@ -162,6 +165,14 @@ class Upload:
         with explained('reading current', self.dest):
             return sha256_of_path(self.dest)[0] == self.sha256, True
 
+    def _dest_may_hold_data(self):
+        """Whether dest is a regular file of the source's size, which only the checksum can tell apart."""
+        try:
+            st = os.lstat(self.dest)
+        except FileNotFoundError:
+            return False
+        return stat.S_ISREG(st.st_mode) and st.st_size == self.size and bool(self.params['force'])
+
     def _current_marker(self):
         if not self.marker_path:
             return None
@@ -171,6 +182,9 @@ class Upload:
             return None
 
     def _probe(self):
+        if self.sha256 is None and self._dest_may_hold_data():
+            # The controller is still hashing a large source; only a dest of its size needs the answer.
+            return dict(changed=False, action='need_checksum', dest=self.dest)
         marker = self._current_marker()
         same_data, dest_exists = self._dest_holds_data(marker)
         if dest_exists and not self.params['force']:

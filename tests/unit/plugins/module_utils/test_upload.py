@@ -275,3 +275,47 @@ def test_marker_naming_the_new_bytes_is_checked_against_dest(upload, dest):
     assert upload('probe', check_mode=True)['action'] == 'transfer'
     dest.write_bytes(DATA)
     assert upload('probe', check_mode=True)['action'] == 'none'
+
+
+@pytest.fixture
+def probe_before_hash(make_module, dest):
+    """``probe_before_hash(data, **options)``: a probe sent while the controller still hashes ``data``."""
+    def run(data=DATA, **options):
+        module = make_module(upload_module_options(), _phase='probe', _sha256=None, _size=len(data),
+                             dest=str(dest), _direct=True, **options)
+        return Upload(module).run()
+    return run
+
+
+def test_probe_before_the_hash_starts_the_transfer_when_dest_is_missing(probe_before_hash, dest):
+    result = probe_before_hash()
+    assert (result['changed'], result['action'], result['sha256']) == (True, 'transfer', None)
+    assert is_temp_of(str(dest), result['staging_path'])
+
+
+def test_probe_before_the_hash_starts_the_transfer_when_dest_has_another_size(upload, probe_before_hash, dest):
+    transfer_direct(upload, data=b'old\n')
+    result = probe_before_hash()
+    assert (result['changed'], result['action']) == (True, 'transfer')
+    assert dest.read_bytes() == b'old\n'
+
+
+def test_probe_before_the_hash_asks_for_it_when_dest_has_the_same_size(upload, probe_before_hash, dest):
+    transfer_direct(upload)
+    result = probe_before_hash()
+    assert (result['changed'], result['action']) == (False, 'need_checksum')
+    assert temps(dest.parent) == [], 'no temp until the transfer is decided'
+    assert upload('probe', _direct=True)['action'] == 'none', 'with the checksum the probe decides'
+
+
+def test_probe_before_the_hash_leaves_an_existing_dest_alone_without_force(upload, probe_before_hash, dest):
+    transfer_direct(upload)
+    result = probe_before_hash(force=False)
+    assert (result['changed'], result['action']) == (False, 'none')
+
+
+def test_publish_needs_the_checksum(make_module, dest):
+    module = make_module(upload_module_options(), _phase='publish', _sha256=None, _size=3, dest=str(dest),
+                         _direct=True, _staged_path=str(dest.parent / '.site.conf.0123456789ab.tmp'))
+    with pytest.raises(HandoffError, match='_sha256 is required to publish'):
+        Upload(module).run()
