@@ -165,19 +165,20 @@ def _notes(bench: LargeFile, sizes: tuple[int, ...]) -> list[str]:
         "file, and a `publish` module run (re-hash on the host, fsync, rename, marker). "
         "`copy` runs `stat` (sha1 of dest), sends into `~/.ansible/tmp` (here on another filesystem than "
         "the host's tmpfs), then its module copies it across. The raw pipeline checks nothing.",
-        f"**Hotspot: ssh compression.** ansible-core's default `ssh_args` start with `-C`. For "
-        f"{largest} MiB of random data: atomic_upload {median('ours'):.2f} s with `-C`, "
-        f"{median('ours_plain'):.2f} s without; copy {median('copy'):.2f} s with, "
-        f"{median('copy_plain'):.2f} s without; the raw scp (no `-C`) {median('raw'):.2f} s. "
-        "The transfer goes through the connection plugin's `put_file` "
-        "(`plugins/action/atomic_upload.py`, `_send_direct` → `ActionBase._transfer_file`), so both "
-        "modules inherit the compression; incompressible payloads (archives, images) pay zlib CPU for "
-        "nothing. Setting `ssh_args` without `-C` (inventory or `ANSIBLE_SSH_ARGS`) is the user-side fix.",
+        f"**Hotspot: ssh compression.** ansible-core's default `ssh_args` start with `-C`, and "
+        "incompressible payloads (archives, images, these random bytes) pay zlib CPU for nothing. "
+        "`copy` inherits it; atomic_upload's `transfer_compression=auto` (the default) sends 8 MiB or more "
+        "over an ssh master of its own without compression (`plugins/plugin_utils/uncompressed_ssh.py`). "
+        f"For {largest} MiB: atomic_upload {median('ours'):.2f} s with the default `ssh_args`, "
+        f"{median('ours_plain'):.2f} s with `ssh_args` minus `-C`; copy {median('copy'):.2f} s with, "
+        f"{median('copy_plain'):.2f} s without; the raw scp (no `-C`) {median('raw'):.2f} s.",
         f"**Fixed cost.** A no-op ansible-playbook run took {overhead:.2f} s here, "
         f"{overhead / smallest_raw:.1f}× the whole raw pipeline at {sizes[0]} MiB ({smallest_raw:.2f} s): "
-        "where that alone is above 1.5×, no Ansible module can meet the raw target; it becomes reachable "
-        "only once the transfer outweighs the fixed cost, and the ratio to copy is pulled towards 1 because "
-        "both pay it.",
+        "where that alone is above 1.5×, no Ansible module can meet the raw target. atomic_upload adds two "
+        "module runs to it (`probe`, then `publish`, which fsyncs and writes the marker) where the raw "
+        "pipeline runs two bare ssh commands, so its floor is the fixed cost plus two module runs plus the "
+        "transfer; the raw target becomes reachable only once the transfer outweighs that, and the ratio "
+        "to copy is pulled towards 1 because both pay the fixed cost.",
         "Unchanged re-runs: atomic_upload's probe hashes the dest on the host and transfers nothing "
         "(checked: every unchanged run reported `changed=0`); the raw pipeline has no change detection "
         "and sends the whole file again. Changed re-runs: the probe no longer reads the old dest when its "
