@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,10 +100,10 @@ def _header(info: RunInfo) -> list[str]:
         "ControlMaster=auto -o ControlPersist=60s` (one section also measures without `-C`), pipelining "
         "off, forks 5 (fleet scale: forks = hosts). Every timed run is a whole `ansible-playbook` command; "
         f"its fixed cost (a no-op play on one host) was {info.playbook_overhead:.2f} s here.",
-        f"- **The machine was shared**: 2 cores, other engineers' test suites running at the same time "
-        f"(load average {info.load_before} at the start, {info.load_after} at the end). Absolute times are "
-        "inflated and noisy; the ratios are what matters - each compares two tools measured in the same "
-        "run, taking turns within every repetition.",
+        f"- Machine: {os.cpu_count()} cores; load average {info.load_before} at the start and "
+        f"{info.load_after} at the end (the bench's own last case runs up to {info.hosts} forks; other jobs "
+        "may add to it). Absolute times move with the load; the ratios are what matters - each compares two "
+        "tools measured in the same run, taking turns within every repetition.",
         "",
     ]
 
