@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from functools import partial
 
 import pytest
@@ -68,3 +70,12 @@ def no_run_outlives_its_test():
     """A test that fails while ansible-playbook runs in the background kills that run at teardown."""
     yield
     kill_leftover_runs()
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory of the machine (not of one host's /srv/handoff) that every host's login user can write."""
+    path = tempfile.mkdtemp(prefix="fleet-shared-")
+    os.chmod(path, 0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

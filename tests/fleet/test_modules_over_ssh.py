@@ -15,7 +15,6 @@ with a message naming the plugin and touch nothing, while the other aliases in t
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ansible.release import __version__ as ansible_core_version
 
@@ -23,21 +22,15 @@ from tests.support.fleet_runs import ResultLog
 from tests.support.handoff_state import assert_consistent, sha256_bytes
 from tests.support.host_handoff import scratch_dir, stable_look
 
-from .harness import BECOME_USER, DATA_DIR, LOGIN_USER
+from .harness import DATA_DIR, LOGIN_USER
+from .variants import SSH_VARIANTS, alias, make_alias_dirs, run_variants
 
 CORE_VERSION = tuple(int(part) for part in ansible_core_version.split(".")[:2])
 HAS_PARAMIKO = CORE_VERSION < (2, 21)
 HOSTS = ("h1", "h2", "h3")
 PAYLOAD_SIZE = 256 * 1024
-BECOME = f"ansible_become=true ansible_become_user={BECOME_USER}"
 # variant -> (inventory variables, the user that must own what the modules wrote)
-VARIANTS = {
-    "ssh-pipelining": ("ansible_connection=ssh ansible_pipelining=true", LOGIN_USER),
-    "ssh": ("ansible_connection=ssh ansible_pipelining=false", LOGIN_USER),
-    "ssh-pipelining-become": (f"ansible_connection=ssh ansible_pipelining=true {BECOME}", BECOME_USER),
-    "ssh-become": (f"ansible_connection=ssh ansible_pipelining=false {BECOME}", BECOME_USER),
-    "paramiko": ("ansible_connection=paramiko_ssh", LOGIN_USER),
-}
+VARIANTS = {**SSH_VARIANTS, "paramiko": ("ansible_connection=paramiko_ssh", LOGIN_USER)}
 HANDOFF = """
 - name: Producer publishes the payload, marker last
   hosts: handoff
@@ -81,22 +74,6 @@ HANDOFF = """
 """
 TASKS = ("Publish (check mode)", "Publish", "Publish (second run)", "Wait for the marker",
          "Move (check mode)", "Move", "Move (second run)")
-
-
-def alias(host, variant):
-    """The inventory name of ``host`` reached through ``variant``."""
-    return f"{host}-{variant}"
-
-
-def variants_inventory(fleet, directory):
-    """One alias of h1..h3 per variant in the group ``handoff``; given after the fleet's own inventory,
-    whose ``[all:vars]`` (user, key, ssh options) then apply to the aliases too."""
-    lines = ["[handoff]"]
-    lines += [f"{alias(name, variant)} ansible_host={fleet.hosts[name].address} {settings}"
-              for name in HOSTS for variant, (settings, _owner) in VARIANTS.items()]
-    path = Path(directory) / "variants.ini"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def check_promises(log, name, sha256):
@@ -168,11 +145,9 @@ def test_handoff_over_every_connection(fleet, ansible_playbook, tmp_path):
     hosts = [fleet.hosts[name] for name in HOSTS]
     problems = {}
     with scratch_dir(hosts, DATA_DIR, "connections") as root:
-        for host in hosts:
-            host.run(" && ".join(f"mkdir -m 2775 {root}/{alias(host.name, variant)}" for variant in VARIANTS))
-        run = ansible_playbook(HANDOFF, "-i", str(variants_inventory(fleet, tmp_path)),
-                               "--forks", str(len(HOSTS) * len(VARIANTS)),
-                               extra_vars={"root": root, "payload": payload}, env=log.env())
+        make_alias_dirs(hosts, root, VARIANTS)
+        run = run_variants(ansible_playbook, HANDOFF, fleet, tmp_path, "handoff", HOSTS, VARIANTS,
+                           extra_vars={"root": root, "payload": payload}, env=log.env())
         for host in HOSTS:
             for variant, (_settings, owner) in VARIANTS.items():
                 name = alias(host, variant)

@@ -11,11 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
-import tempfile
-
-import pytest
 
 from tests.support.processes import kill_tree
 from tests.support.redis_server import free_port
@@ -33,15 +29,6 @@ def lease_owner(redis_server, name):
         return None
     token, owner = value.split(' ', 1)
     return int(token), json.loads(owner)
-
-
-@pytest.fixture
-def shared_dir():
-    """A directory of the machine (not of one host's /srv/handoff) that every host's login user can write."""
-    path = tempfile.mkdtemp(prefix='redis-fleet-')
-    os.chmod(path, 0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_hosts_take_turns_under_one_redis_lease(fleet, redis_server, shared_dir):

@@ -17,26 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
-
-import pytest
 
 from tests.support.fleet_runs import ResultLog
 from tests.support.host_handoff import scratch_dir
 
-from .harness import BECOME_USER, DATA_DIR, LOGIN_USER, run_playbook
+from .harness import DATA_DIR, run_playbook
+from .variants import SSH_VARIANTS as VARIANTS, alias, make_alias_dirs, run_variants
 
 HOSTS = ("h1", "h2")
-BECOME = f"ansible_become=true ansible_become_user={BECOME_USER}"
-# variant -> (inventory variables, the user that must own what the module wrote)
-VARIANTS = {
-    "ssh-pipelining": ("ansible_connection=ssh ansible_pipelining=true", LOGIN_USER),
-    "ssh": ("ansible_connection=ssh ansible_pipelining=false", LOGIN_USER),
-    "ssh-pipelining-become": (f"ansible_connection=ssh ansible_pipelining=true {BECOME}", BECOME_USER),
-    "ssh-become": (f"ansible_connection=ssh ansible_pipelining=false {BECOME}", BECOME_USER),
-}
 # set -> its src on the controller, as the playbook gets it
 SETS = ("tree", "listed")
 PLAYBOOK = """
@@ -67,21 +56,6 @@ PLAYBOOK = """
     - name: Publish listed (second run)
       lockstep.handoff.atomic_upload: *listed
 """
-
-
-def alias(host, variant):
-    """The inventory name of ``host`` reached through ``variant``."""
-    return f"{host}-{variant}"
-
-
-def variants_inventory(fleet, directory):
-    """One alias of each host per variant in the group ``sets``, after the fleet's own inventory."""
-    lines = ["[sets]"]
-    lines += [f"{alias(name, variant)} ansible_host={fleet.hosts[name].address} {settings}"
-              for name in HOSTS for variant, (settings, _owner) in VARIANTS.items()]
-    path = Path(directory) / "variants.ini"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def make_sources(tmp_path):
@@ -155,11 +129,9 @@ def test_sets_over_ssh_with_and_without_become(fleet, ansible_playbook, tmp_path
     hosts = [fleet.hosts[name] for name in HOSTS]
     problems = {}
     with scratch_dir(hosts, DATA_DIR, "sets") as root:
-        for host in hosts:
-            host.run(" && ".join(f"mkdir -m 2775 {root}/{alias(host.name, variant)}" for variant in VARIANTS))
-        run = ansible_playbook(PLAYBOOK, "-i", str(variants_inventory(fleet, tmp_path)),
-                               "--forks", str(len(HOSTS) * len(VARIANTS)),
-                               extra_vars={"root": root, **sources}, env=log.env())
+        make_alias_dirs(hosts, root, VARIANTS)
+        run = run_variants(ansible_playbook, PLAYBOOK, fleet, tmp_path, "sets", HOSTS, VARIANTS,
+                           extra_vars={"root": root, **sources}, env=log.env())
         for host in HOSTS:
             for variant, (_settings, owner) in VARIANTS.items():
                 name = alias(host, variant)
@@ -188,15 +160,6 @@ FENCED = """
         lock_timeout: 120
 """
 REDIS_PREFIX = "lockstep:handoff:"
-
-
-@pytest.fixture
-def shared_dir():
-    """A directory of the machine (not of one host's /srv/handoff) that every host's login user can write."""
-    path = tempfile.mkdtemp(prefix="sets-fleet-")
-    os.chmod(path, 0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_hosts_publishing_one_set_under_a_redis_lease_leave_one_whole_set(fleet, redis_server, shared_dir,
