@@ -126,6 +126,10 @@ class ActionModule(ActionBase):
         module_args.update(private)
         return module_args
 
+    def _producer(self):
+        """Who the marker names as having written the data."""
+        return 'lockstep.handoff.atomic_upload from %s (task %r)' % (socket.gethostname(), self._task.get_name())
+
     def _run_phase(self, args, task_vars, phase, **private):
         return self._execute_module(module_name=MODULE, task_vars=task_vars,
                                     module_args=self._module_args(args, _phase=phase, **private))
@@ -145,13 +149,13 @@ class ActionModule(ActionBase):
         size; otherwise the transfer starts at once and the controller's hash
         of a large source overlaps it.
         """
-        producer = 'lockstep.handoff.atomic_upload from %s (task %r)' % (socket.gethostname(), self._task.get_name())
-        common = dict(_sha256=_digest_if_done(hashing, size, local_path), _size=size, _producer=producer,
+        direct = not self._play_context.become
+        common = dict(_sha256=_digest_if_done(hashing, size, local_path), _size=size, _producer=self._producer(),
                       _max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF, _host=task_vars.get('inventory_hostname'))
-        probe = self._run_phase(args, task_vars, 'probe', _direct=not self._play_context.become, **common)
+        probe = self._run_phase(args, task_vars, 'probe', _direct=direct, **common)
         if probe.get('action') == 'need_checksum':
             common['_sha256'] = _digest_of(hashing, size, local_path)
-            probe = self._run_phase(args, task_vars, 'probe', _direct=not self._play_context.become, **common)
+            probe = self._run_phase(args, task_vars, 'probe', _direct=direct, **common)
         diff_before = probe.pop('diff_before', None)
         if probe.get('failed') or probe.get('action') != 'transfer' or self._task.check_mode:
             return self._finish(_with_checksum(probe, hashing, size, local_path), args, local_path, diff_before)
@@ -228,8 +232,7 @@ class ActionModule(ActionBase):
 
     def _publish_set(self, args, task_vars, files, readable):
         direct = not self._play_context.become
-        producer = 'lockstep.handoff.atomic_upload from %s (task %r)' % (socket.gethostname(), self._task.get_name())
-        common = dict(_files=files, _producer=producer)
+        common = dict(_files=files, _producer=self._producer())
         probe = self._run_phase(args, task_vars, 'probe', _direct=direct, **common)
         diff = probe.pop('diff', None)
         if not probe.get('failed') and probe.get('action') == 'transfer' and not self._task.check_mode:
