@@ -11,21 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 
-TEMP_SUFFIX = '.tmp'
-_TOKEN_BYTES = 6
-_TEMP_ATTEMPTS = 16
-_TEMP_NAME = re.compile(r'^\.(.+)\.[0-9a-f]{%d}%s$' % (2 * _TOKEN_BYTES, re.escape(TEMP_SUFFIX)), re.DOTALL)
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import (
+    TEMP_SUFFIX, TOKEN_BYTES, Directory, fchown_quietly)
 
-
-def fsync_directory(path):
-    """Flush a directory's entries (a rename is only durable once this returns)."""
-    fd = os.open(path or '.', os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+_TEMP_NAME = re.compile(r'^\.(.+)\.[0-9a-f]{%d}%s$' % (2 * TOKEN_BYTES, re.escape(TEMP_SUFFIX)), re.DOTALL)
 
 
 def temp_prefix(dest):
@@ -44,7 +34,7 @@ def is_temp_of(dest, candidate):
     name = os.path.basename(candidate)
     prefix = temp_prefix(dest)
     token = name[len(prefix):-len(TEMP_SUFFIX)]
-    return (name.startswith(prefix) and name.endswith(TEMP_SUFFIX) and len(token) == 2 * _TOKEN_BYTES
+    return (name.startswith(prefix) and name.endswith(TEMP_SUFFIX) and len(token) == 2 * TOKEN_BYTES
             and all(c in '0123456789abcdef' for c in token))
 
 
@@ -79,55 +69,53 @@ def temps_for_names(directory, names):
     return sorted(os.path.join(directory, entry) for entry in entries if temp_target_name(entry) in wanted)
 
 
-def create_temp_beside(dest, mode=0o600):
-    """Create ``DIR/.NAME.<random>.tmp`` exclusively (never through a symlink); return ``(fd, path)``."""
-    directory = os.path.dirname(dest) or '.'
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    attempts_left = _TEMP_ATTEMPTS
-    while True:
-        path = os.path.join(directory, '%s%s%s' % (temp_prefix(dest), secrets.token_hex(_TOKEN_BYTES), TEMP_SUFFIX))
+def create_temp_beside(dest):
+    """Create ``DIR/.NAME.<random>.tmp`` (0600, exclusive, never through a symlink) and close it; return its path.
+
+    For a producer that fills the temp by name afterwards (the controller's
+    direct transfer), so only where no other user can replace the name.
+    """
+    with Directory.open(os.path.dirname(dest)) as directory:
+        fd, temp = directory.create_temp(os.path.basename(dest))
+        os.close(fd)
+    return directory.join(temp)
+
+
+def write_bytes_durably(dest, data, mode=0o644, owner=None):
+    """Write ``data`` to ``dest`` by the full protocol: temp, write, fsync, rename, fsync dir.
+
+    The temp gets ``mode`` and, where this user may give it, ``owner`` (a
+    ``(uid, gid)`` pair) through its fd before it is renamed into place.
+    """
+    with Directory.open(os.path.dirname(dest)) as directory:
+        fd, temp = directory.create_temp(os.path.basename(dest))
+        st = os.fstat(fd)
         try:
-            fd = os.open(path, flags, mode)
-        except FileExistsError:
-            attempts_left -= 1
-            if not attempts_left:
-                raise
-            continue
-        os.fchmod(fd, mode)
-        return fd, path
-
-
-def publish_durably(temp_path, dest):
-    """Rename a complete, fsynced temp file onto ``dest`` and make the rename durable."""
-    os.rename(temp_path, dest)
-    fsync_directory(os.path.dirname(dest))
-
-
-def write_bytes_durably(dest, data, mode=0o644):
-    """Write ``data`` to ``dest`` by the full protocol: temp, write, fsync, rename, fsync dir."""
-    fd, temp = create_temp_beside(dest)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fchmod(fd, mode)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        publish_durably(temp, dest)
-    except BaseException:
-        remove_quietly(temp)
-        raise
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                if owner is not None:
+                    fchown_quietly(fd, *owner)
+                os.fchmod(fd, mode)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            directory.rename_verified(temp, st, directory, os.path.basename(dest))
+        except BaseException:
+            directory.unlink_if_same(temp, st)
+            raise
+        directory.fsync()
 
 
 def remove_durably(path):
-    """Unlink ``path`` if it exists and flush its directory; return whether it existed."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
-    fsync_directory(os.path.dirname(path))
+    """Unlink the entry ``path`` (never what a symlink there points to) and flush its directory; return whether it existed."""
+    with Directory.open(os.path.dirname(path)) as directory:
+        try:
+            os.unlink(os.path.basename(path), dir_fd=directory.fd)
+        except FileNotFoundError:
+            return False
+        directory.fsync()
     return True
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import os
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile, open_regular, same_inode
+
 CHUNK_SIZE = 1024 * 1024
 
 
@@ -38,13 +40,26 @@ def sha256_of_fd(fd):
     return digest.hexdigest(), size
 
 
-def sha256_of_path(path):
-    """Return ``(hexdigest, size)`` of the regular file at ``path`` (symlinks refused)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+def sha256_of_path(path, expected=None):
+    """Return ``(hexdigest, size)`` of the regular file at ``path``.
+
+    A symlink, FIFO or device there raises UnsafeFile at once instead of being
+    followed or blocking. With ``expected`` (a stat), the file opened must be
+    that inode: one swapped in since it was looked at raises UnsafeFile too.
+    """
+    fd = open_regular(path)
     try:
+        if expected is not None:
+            check_same_file(fd, expected, path)
         return sha256_of_fd(fd)
     finally:
         os.close(fd)
+
+
+def check_same_file(fd, expected, path):
+    """Raise UnsafeFile unless the open ``fd`` is the file ``expected`` (a stat) describes."""
+    if not same_inode(os.fstat(fd), expected):
+        raise UnsafeFile('%s was replaced by another file while it was being judged; look again' % path, path=path)
 
 
 def copy_with_sha256(src_fd, dst_fd):

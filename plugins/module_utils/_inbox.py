@@ -24,6 +24,8 @@ import os
 import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._archive import target_below
+from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import set_marker_attributes
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
     TEMP_SUFFIX, remove_durably, temps_for_names, write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
@@ -55,11 +57,14 @@ def matches(name, patterns):
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
-def inbox_files(directory, patterns):
+def inbox_files(directory, patterns, skipped=None):
     """Names in ``directory`` that are data files matching ``patterns``: not hidden, no marker, lock or temp.
 
     A file listed but gone by the time it is looked at was taken by another
     consumer draining the same inbox: it is no longer this inbox's to move.
+    Symlinks, FIFOs, sockets and devices that match are appended to
+    ``skipped`` as ``{path, reason}``, so an operator sees them; directories
+    are not files to move and are passed over.
     """
     names = []
     for name in sorted(os.listdir(directory)):
@@ -73,7 +78,21 @@ def inbox_files(directory, patterns):
             continue
         if stat.S_ISREG(mode):
             names.append(name)
+        elif not stat.S_ISDIR(mode) and skipped is not None:
+            skipped.append({'path': os.path.join(directory, name), 'reason': 'not a regular file (%s); only regular '
+                            'files are moved' % _kind(mode)})
     return names
+
+
+def _kind(mode):
+    if stat.S_ISLNK(mode):
+        return 'a symlink'
+    if stat.S_ISFIFO(mode):
+        return 'a FIFO'
+    if stat.S_ISSOCK(mode):
+        return 'a socket'
+    return 'a device'
+
 
 
 class InboxMove:
@@ -120,11 +139,12 @@ class InboxMove:
 
     def run(self):
         self._check_options()
-        outcome = {'moved': [], 'already_moved': [], 'not_ready': [], 'busy': [], 'failed_by_producer': []}
+        outcome = {'moved': [], 'already_moved': [], 'not_ready': [], 'busy': [], 'failed_by_producer': [],
+                   'skipped': []}
         manifest = self._manifest() if self.params['require_marker'] else None
         covered = {entry.path: entry for entry in manifest.files} if manifest is not None else {}
         with explained('listing', self.src):
-            names = sorted(set(inbox_files(self.src, self.params['patterns'])) |
+            names = sorted(set(inbox_files(self.src, self.params['patterns'], outcome['skipped'])) |
                            {path for path in covered if matches(path, self.params['patterns'])})
         batch_lock = self.params['lock_path']
         with optional_lock(bool(batch_lock) and not self.module.check_mode, batch_lock, holder=HOLDER,
@@ -159,11 +179,22 @@ class InboxMove:
         if current is None or current.generation != manifest.generation or current.files != manifest.files:
             return 'replaced by the producer'
         if action == 'move':
+            mode, owner = set_marker_attributes(self._moved_stats(manifest))
             with explained('writing manifest', self.dest_manifest_path):
-                write_bytes_durably(self.dest_manifest_path, current.to_bytes())
+                write_bytes_durably(self.dest_manifest_path, current.to_bytes(), mode, owner)
         with explained('removing manifest', self.manifest_path):
             remove_durably(self.manifest_path)
         return 'moved' if action == 'move' else 'removed'
+
+    def _moved_stats(self, manifest):
+        """The stat of each file of the set now below dest: the moved manifest is no wider than they are."""
+        stats = []
+        for entry in manifest.files:
+            try:
+                stats.append(os.lstat(os.path.join(self.dest, entry.path)))
+            except FileNotFoundError:
+                continue
+        return stats
 
     def _move_one(self, name, batch_lock, lock, outcome, entry=None):
         if entry is not None:
@@ -183,6 +214,8 @@ class InboxMove:
             outcome['failed_by_producer'].append({'src': mover.src, 'reason': exc.msg})
         except LockTimeout as exc:
             outcome['busy'].append({'src': mover.src, 'reason': exc.msg})
+        except (UnsafeFile, MarkerError) as exc:
+            outcome['skipped'].append({'path': mover.src, 'reason': exc.msg})
         else:
             entry = {key: result.get(key) for key in ('src', 'dest', 'sha256', 'size', 'cross_device', 'msg')}
             outcome['moved' if result['changed'] else 'already_moved'].append(entry)
@@ -197,10 +230,10 @@ class InboxMove:
 
     def _result(self, outcome, lock_wait):
         moved = len(outcome['moved'])
-        msg = ('%s %d file(s) from %s to %s; %d not ready, %d busy, %d already moved, %d failed by their producer'
-               % ('would move' if self.module.check_mode else 'moved', moved, self.src, self.dest,
-                  len(outcome['not_ready']), len(outcome['busy']), len(outcome['already_moved']),
-                  len(outcome['failed_by_producer'])))
+        msg = ('%s %d file(s) from %s to %s; %d not ready, %d busy, %d already moved, %d failed by their producer, '
+               '%d skipped' % ('would move' if self.module.check_mode else 'moved', moved, self.src, self.dest,
+                               len(outcome['not_ready']), len(outcome['busy']), len(outcome['already_moved']),
+                               len(outcome['failed_by_producer']), len(outcome['skipped'])))
         leftover = report_leftover_temps(self.module, {}, self._leftover_temps(outcome), self.dest)
         if outcome['failed_by_producer']:
             raise HandoffError(msg + ': ' + '; '.join(item['reason'] for item in outcome['failed_by_producer']),

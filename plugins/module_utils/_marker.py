@@ -161,27 +161,9 @@ class Marker:
 
     @classmethod
     def read(cls, path):
-        """Read and parse the marker at ``path``; None when there is none.
-
-        Opened non-blocking and without following links, then checked to be a
-        regular file: a FIFO, directory or symlink planted there is refused at
-        once instead of hanging or being followed.
-        """
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            kind = 'a symlink' if exc.errno == errno.ELOOP else 'unreadable (%s)' % exc.strerror
-            raise MarkerError('marker %s is %s; a marker must be a regular file' % (path, kind), marker_path=path)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise MarkerError('marker %s is not a regular file (a directory, FIFO or device)' % path,
-                                  marker_path=path)
-            raw = _read_up_to(fd, MAX_MANIFEST_BYTES + 1)
-        finally:
-            os.close(fd)
-        return cls.parse(raw, path)
+        """Read and parse the marker at ``path``; None when there is none (see ``read_marker_bytes``)."""
+        found = read_marker_bytes(path)
+        return None if found is None else cls.parse(found[0], path)
 
     def to_dict(self):
         """The marker as a result value (legacy markers say so)."""
@@ -209,9 +191,34 @@ class Marker:
         """True when this is a complete manifest listing exactly ``entries``."""
         return self.state == STATE_COMPLETE and self.files is not None and self.files == tuple(sorted(entries))
 
-    def write(self, path, mode=0o644):
-        """Publish this marker at ``path`` durably (temp, fsync, rename, fsync dir)."""
-        write_bytes_durably(path, self.to_bytes(), mode)
+    def write(self, path, mode=0o644, owner=None):
+        """Publish this marker at ``path`` durably (temp, fsync, rename, fsync dir), with ``mode`` and
+        ``owner`` (``(uid, gid)``, where this user may give it): those of the data it describes."""
+        write_bytes_durably(path, self.to_bytes(), mode, owner)
+
+
+def read_marker_bytes(path):
+    """``(raw bytes, stat)`` of the marker file at ``path`` (at most a manifest's limit + 1); None when absent.
+
+    Opened non-blocking and without following links, then checked to be a
+    regular file: a FIFO, directory or symlink planted there is refused at
+    once instead of hanging or being followed.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        kind = 'a symlink' if exc.errno == errno.ELOOP else 'unreadable (%s)' % exc.strerror
+        raise MarkerError('marker %s is %s; a marker must be a regular file' % (path, kind), marker_path=path)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise MarkerError('marker %s is not a regular file (a directory, FIFO or device)' % path,
+                              marker_path=path)
+        return _read_up_to(fd, MAX_MANIFEST_BYTES + 1), st
+    finally:
+        os.close(fd)
 
 
 def _read_up_to(fd, limit):

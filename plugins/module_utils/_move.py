@@ -15,15 +15,15 @@ import errno
 import os
 import stat
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes
-from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
-    create_temp_beside, fsync_directory, publish_durably, remove_durably, remove_quietly, temps_of,
-    write_bytes_durably)
+from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes, marker_attributes
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, same_inode
+from ansible_collections.lockstep.handoff.plugins.module_utils._durable import remove_durably, temps_of, write_bytes_durably
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import copy_with_sha256, sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import copy_with_sha256, sha256_of_fd, sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import default_lock_path, lock_settings, optional_lock
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker, MarkerError, default_marker_path
-from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, WAITING, observe, observe_entry
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
+    STATE_COMPLETE, Marker, MarkerError, default_marker_path, read_marker_bytes)
+from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, READY, WAITING, Observation, observe, observe_entry
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain, explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_not_directory
 
@@ -41,6 +41,17 @@ class NotReady(HandoffError):
 
 class ProducerFailed(HandoffError):
     """The source's marker says the producer failed."""
+
+
+def _still_describes(marker, seen, data_st):
+    """True when the marker read for moving is the one judged, or a complete one describing the moved data."""
+    if seen is not None and seen.marker is not None and marker.to_dict() == seen.marker.to_dict():
+        return True
+    if seen is None:
+        return True
+    if marker.state != STATE_COMPLETE:
+        return False
+    return marker.legacy or (marker.sha256 == seen.sha256 and marker.size in (None, data_st.st_size))
 
 
 def report_leftover_temps(module, result, temps, where):
@@ -170,8 +181,8 @@ class Move:
         except FileNotFoundError:
             raise _SourceVanished()
         if stat.S_ISLNK(src_st.st_mode) or not stat.S_ISREG(src_st.st_mode):
-            raise HandoffError('src %s is not a regular file (a symlink, device or directory); only regular '
-                               'files are moved' % self.src, src=self.src)
+            raise UnsafeFile('src %s is not a regular file (a symlink, device or directory); only regular '
+                             'files are moved' % self.src, src=self.src)
         dest_directory = os.path.dirname(os.path.abspath(self.dest))
         cross_device = os.path.isdir(dest_directory) and src_st.st_dev != os.stat(dest_directory).st_dev
         seen = self._judge_source(verify_here=not cross_device)
@@ -184,89 +195,137 @@ class Move:
         backup_file = None
         if self.params['backup'] and os.path.lexists(self.dest):
             backup_file = self.module.backup_local(self.dest)
-        moved = None if cross_device else self._rename(seen)
-        if moved is None:
-            cross_device = True
-            moved = self._copy_across(src_st, seen)
-        sha256, size = moved
-        self._handle_marker()
+        with Directory.open(os.path.dirname(self.src)) as src_dir, Directory.open(dest_directory) as dest_dir:
+            fd = self._open_source(src_dir, seen)
+            try:
+                moved = None if cross_device else self._rename(src_dir, dest_dir, fd, seen)
+                if moved is None:
+                    cross_device = True
+                    moved = self._copy_across(src_dir, dest_dir, fd, seen)
+            finally:
+                os.close(fd)
+        sha256, size, data_st = moved
+        self._handle_marker(seen, data_st)
         return self._result(True, 'moved %s to %s' % (self.src, self.dest), cross_device=cross_device,
                             sha256=sha256, size=size, backup_file=backup_file, diff=diff,
                             marker=seen.marker.to_dict() if seen and seen.marker else None)
 
-    def _rename(self, seen):
-        """Rename src onto dest; None when they are on different filesystems after all (EXDEV)."""
+    def _open_source(self, src_dir, seen):
+        """Open src (a regular file, never through a link); it must be the file judged, when one was."""
+        try:
+            fd = src_dir.open_regular(os.path.basename(self.src))
+        except FileNotFoundError:
+            raise _SourceVanished()
+        if seen is not None and seen.st is not None and not same_inode(os.fstat(fd), seen.st):
+            os.close(fd)
+            raise NotReady('not moving %s: it was replaced by another file after its marker was checked; '
+                           'another user of the directory changed it' % self.src, src=self.src)
+        return fd
+
+    def _rename(self, src_dir, dest_dir, fd, seen):
+        """Rename src (open as ``fd``) onto dest; None when they are on different filesystems after all (EXDEV)."""
         if seen is not None and seen.sha256:
             sha256, size = seen.sha256, seen.size
         else:
             with explained('hashing', self.src):
-                sha256, size = sha256_of_path(self.src)
+                sha256, size = sha256_of_fd(fd)
         with explained('setting attributes of', self.src):
-            apply_file_attributes(self.module, self.src)
+            apply_file_attributes(self.module, fd, self.src)
         self.lock.confirm_before_publish(self.dest)
+        src_st = os.fstat(fd)
         try:
-            os.rename(self.src, self.dest)
+            src_dir.rename_verified(os.path.basename(self.src), src_st, dest_dir, os.path.basename(self.dest))
         except FileNotFoundError:
             raise _SourceVanished()
+        except UnsafeFile:
+            raise
         except OSError as exc:
             if exc.errno == errno.EXDEV:
                 return None
             raise explain(exc, 'renaming %s onto' % self.src, self.dest)
         with explained('flushing the directory of', self.dest):
-            fsync_directory(os.path.dirname(self.dest))
-            if os.path.dirname(os.path.abspath(self.src)) != os.path.dirname(os.path.abspath(self.dest)):
-                fsync_directory(os.path.dirname(self.src))
-        return sha256, size
+            dest_dir.fsync()
+            if not same_inode(os.fstat(src_dir.fd), os.fstat(dest_dir.fd)):
+                src_dir.fsync()
+        return sha256, size, src_st
 
-    def _copy_across(self, src_st, seen):
-        """Copy to a temp beside dest (hashing on the way), verify, rename, then drop the source."""
+    def _copy_across(self, src_dir, dest_dir, src_fd, seen):
+        """Copy to a temp beside dest (hashing on the way), verify, rename, then drop the source.
+
+        The copy gets src's permission bits only (0777: no setuid, setgid or
+        sticky bit travels from a file someone else may own), through its fd.
+        """
         expected = seen.sha256 if seen is not None and self.params['verify_checksum'] else None
-        directory = os.path.dirname(self.dest) or '.'
-        with explained('creating temp file in', directory):
-            fd, temp = create_temp_beside(self.dest)
+        name = os.path.basename(self.dest)
+        with explained('creating temp file in', dest_dir.path):
+            fd, temp = dest_dir.create_temp(name)
+        temp_st = os.fstat(fd)
         try:
             try:
-                try:
-                    src_fd = os.open(self.src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                except FileNotFoundError:
-                    raise _SourceVanished()
-                with explained('copying %s to' % self.src, temp):
-                    try:
-                        sha256, size = copy_with_sha256(src_fd, fd)
-                    finally:
-                        os.close(src_fd)
+                with explained('copying %s to' % self.src, dest_dir.join(temp)):
+                    sha256, size = copy_with_sha256(src_fd, fd)
                     os.fsync(fd)
+                if expected and sha256 != expected:
+                    raise HandoffError('checksum mismatch copying %s: marker %s says sha256 %s, the data has %s; '
+                                       'nothing was moved' % (self.src, self.marker_path, expected, sha256),
+                                       src=self.src)
+                with explained('setting attributes of', dest_dir.join(temp)):
+                    os.fchmod(fd, stat.S_IMODE(os.fstat(src_fd).st_mode) & 0o777)
+                    apply_file_attributes(self.module, fd, dest_dir.join(temp))
+                    os.fsync(fd)
+                data_st = os.fstat(fd)
             finally:
                 os.close(fd)
-            if expected and sha256 != expected:
-                raise HandoffError('checksum mismatch copying %s: marker %s says sha256 %s, the data has %s; '
-                                   'nothing was moved' % (self.src, self.marker_path, expected, sha256),
-                                   src=self.src)
-            with explained('setting attributes of', temp):
-                os.chmod(temp, stat.S_IMODE(src_st.st_mode))
-                apply_file_attributes(self.module, temp)
             self.lock.confirm_before_publish(self.dest)
             with explained('renaming the copy onto', self.dest):
-                publish_durably(temp, self.dest)
-            temp = None
+                dest_dir.rename_verified(temp, data_st, dest_dir, name)
+                dest_dir.fsync()
         finally:
-            if temp is not None:
-                remove_quietly(temp)
+            dest_dir.unlink_if_same(temp, temp_st)
         with explained('removing the moved source', self.src):
-            remove_durably(self.src)
-        return sha256, size
+            if src_dir.unlink_if_same(os.path.basename(self.src), os.fstat(src_fd)):
+                src_dir.fsync()
+        return sha256, size, data_st
 
-    def _handle_marker(self):
-        """Remove, move or keep the source's marker, after the data has moved."""
+    def _handle_marker(self, seen=None, data_st=None):
+        """Remove, move or keep the source's marker, after the data has moved.
+
+        Moved, the marker must still say what was judged (or at least describe
+        the moved data); it is renamed when both markers share a filesystem,
+        else its exact bytes are written with the data's mode and owner.
+        """
         action = self.params['marker']
         if action == 'keep' or self.entry is not None or not os.path.lexists(self.marker_path):
             return
         if action == 'move':
-            with explained('reading marker', self.marker_path):
-                with open(self.marker_path, 'rb') as handle:
-                    raw = handle.read()
-            with explained('writing marker', self.dest_marker_path):
-                write_bytes_durably(self.dest_marker_path, raw)
+            self._move_marker(seen, data_st)
+            return
+        with explained('removing marker', self.marker_path):
+            remove_durably(self.marker_path)
+
+    def _move_marker(self, seen, data_st):
+        with explained('reading marker', self.marker_path):
+            found = read_marker_bytes(self.marker_path)
+        if found is None:
+            return
+        raw, marker_st = found
+        marker = Marker.parse(raw, self.marker_path)
+        if not _still_describes(marker, seen, data_st):
+            raise HandoffError('marker %s changed after %s was judged and moved: it no longer describes the data now '
+                               'at %s. It was left in place; look at who rewrote it' % (
+                                   self.marker_path, self.src, self.dest), marker_path=self.marker_path)
+        with Directory.open(os.path.dirname(self.marker_path)) as src_dir, \
+                Directory.open(os.path.dirname(self.dest_marker_path)) as dest_dir:
+            if marker_st.st_dev == os.fstat(dest_dir.fd).st_dev:
+                with explained('moving marker %s to' % self.marker_path, self.dest_marker_path):
+                    src_dir.rename_verified(os.path.basename(self.marker_path), marker_st, dest_dir,
+                                            os.path.basename(self.dest_marker_path))
+                    dest_dir.fsync()
+                    src_dir.fsync()
+                return
+        mode, owner = marker_attributes(data_st) if data_st is not None else (0o644, None)
+        with explained('writing marker', self.dest_marker_path):
+            write_bytes_durably(self.dest_marker_path, raw, mode, owner)
         with explained('removing marker', self.marker_path):
             remove_durably(self.marker_path)
 
@@ -278,18 +337,21 @@ class Move:
                         'the producer, or wait for the file with lockstep.handoff.wait_for_marker'
                         % (self.src, self.dest), src=self.src, dest=self.dest)
         with explained('hashing', self.dest):
-            sha256, size = sha256_of_path(self.dest)
-        if self.params['marker'] != 'keep' and self.entry is None and self._leftover_marker_describes(sha256, size):
+            dest_st = os.lstat(self.dest)
+            sha256, size = sha256_of_path(self.dest, expected=dest_st)
+        leftover = self._leftover_marker(sha256, size) if self.params['marker'] != 'keep' and self.entry is None else None
+        if leftover is not None:
             if not self.module.check_mode:
-                self._handle_marker()
+                self._handle_marker(Observation(READY, '', leftover, sha256, size, dest_st), dest_st)
             return self._result(True, 'completed an interrupted move: %s was already at %s, its marker is now '
                                 'handled' % (self.src, self.dest), sha256=sha256, size=size)
         return self._result(False, 'already moved: %s is absent and %s is in place' % (self.src, self.dest),
                             sha256=sha256, size=size)
 
-    def _leftover_marker_describes(self, sha256, size):
+    def _leftover_marker(self, sha256, size):
+        """The marker src left behind when it describes the data at dest, else None."""
         try:
             marker = Marker.read(self.marker_path)
         except MarkerError:
-            return False
-        return marker is not None and marker.describes(sha256, size)
+            return None
+        return marker if marker is not None and marker.describes(sha256, size) else None

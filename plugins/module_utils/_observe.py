@@ -14,6 +14,7 @@ import os
 import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._archive import target_below
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker, MarkerError
@@ -24,16 +25,21 @@ FAILED = 'failed'
 
 
 class Observation:
-    """One look at a hand-off: ``status`` is READY, WAITING or FAILED; ``reason`` says why."""
+    """One look at a hand-off: ``status`` is READY, WAITING or FAILED; ``reason`` says why.
 
-    __slots__ = ('status', 'reason', 'marker', 'sha256', 'size')
+    ``st`` is the stat of the data file judged READY: a mover takes that inode
+    and no other one swapped in since.
+    """
 
-    def __init__(self, status, reason, marker=None, sha256=None, size=None):
+    __slots__ = ('status', 'reason', 'marker', 'sha256', 'size', 'st')
+
+    def __init__(self, status, reason, marker=None, sha256=None, size=None, st=None):
         self.status = status
         self.reason = reason
         self.marker = marker
         self.sha256 = sha256
         self.size = size
+        self.st = st
 
 
 class HashCache:
@@ -47,11 +53,22 @@ class HashCache:
         self._known = {}
 
     def sha256(self, path, st):
+        """The sha256 of the file ``st`` at ``path``; UnsafeFile when another file is there by now."""
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         known = self._known.get(path)
         if known is None or known[0] != key:
-            known = self._known[path] = (key, sha256_of_path(path)[0])
+            known = self._known[path] = (key, sha256_of_path(path, expected=st)[0])
         return known[1]
+
+
+def _hash_or_reason(hash_cache, path, st):
+    """``(sha256, None)``, or ``(None, why not)`` when the file was swapped for another or removed meanwhile."""
+    try:
+        return (hash_cache or HashCache()).sha256(path, st), None
+    except UnsafeFile as exc:
+        return None, exc.msg
+    except FileNotFoundError:
+        return None, '%s was removed while it was being judged' % path
 
 
 def observe(data_path, marker_path, verify_checksum=True, require_checksum=False,
@@ -93,12 +110,14 @@ def observe(data_path, marker_path, verify_checksum=True, require_checksum=False
                            % (marker_path, marker.size, data_path, st.st_size), marker)
     sha256 = marker.sha256
     if verify_checksum and marker.sha256:
-        sha256 = (hash_cache or HashCache()).sha256(data_path, st)
+        sha256, why_not = _hash_or_reason(hash_cache, data_path, st)
+        if why_not:
+            return Observation(WAITING, why_not, marker)
         if sha256 != marker.sha256:
             return Observation(WAITING, 'checksum mismatch: marker %s says sha256 %s, data file %s has %s'
                                % (marker_path, marker.sha256, data_path, sha256), marker)
     return Observation(READY, 'marker %s is complete and describes %s' % (marker_path, data_path),
-                       marker, sha256, st.st_size)
+                       marker, sha256, st.st_size, st)
 
 
 def _producer_verdict(data_path, marker_path, marker, newer_than_generation):
@@ -149,8 +168,10 @@ def observe_entry(directory, entry, marker_path, verify_checksum=True, hash_cach
                            % (marker_path, path, entry.size, st.st_size))
     sha256 = entry.sha256
     if verify_checksum:
-        sha256 = (hash_cache or HashCache()).sha256(path, st)
+        sha256, why_not = _hash_or_reason(hash_cache, path, st)
+        if why_not:
+            return Observation(WAITING, why_not)
         if sha256 != entry.sha256:
             return Observation(WAITING, 'checksum mismatch: manifest %s says %s has sha256 %s, it has %s'
                                % (marker_path, path, entry.sha256, sha256))
-    return Observation(READY, 'manifest %s describes %s' % (marker_path, path), None, sha256, st.st_size)
+    return Observation(READY, 'manifest %s describes %s' % (marker_path, path), None, sha256, st.st_size, st)

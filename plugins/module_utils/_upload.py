@@ -18,8 +18,9 @@ import socket
 import stat
 import time
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, open_regular
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
-    create_temp_beside, is_temp_of, publish_durably, remove_durably, remove_quietly, temps_of)
+    create_temp_beside, is_temp_of, remove_durably, remove_quietly, temps_of)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import (
     copy_with_sha256, sha256_of_fd, sha256_of_path)
@@ -27,11 +28,13 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._locking import d
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
     STATE_COMPLETE, Marker, MarkerError, default_marker_path)
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explained, filesystem_space
-from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes
+from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import (
+    apply_file_attributes, marker_attributes, mode_of, trusted_owner)
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_not_directory, check_parent_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import LeaseLost
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_state import PublishStateMirror
+from ansible_collections.lockstep.handoff.plugins.module_utils._trusted_path import others_can_replace
 
 
 class Upload:
@@ -157,13 +160,13 @@ class Upload:
             st = os.lstat(self.dest)
         except FileNotFoundError:
             return False, False
-        if not stat.S_ISREG(st.st_mode) or st.st_size != self.size:
+        if not stat.S_ISREG(st.st_mode) or st.st_size != self.size or not trusted_owner(st, self.params):
             return False, True
         if (marker is not None and marker.state == STATE_COMPLETE and marker.sha256 and marker.size == st.st_size
                 and marker.sha256 != self.sha256):
             return False, True
         with explained('reading current', self.dest):
-            return sha256_of_path(self.dest)[0] == self.sha256, True
+            return sha256_of_path(self.dest, expected=st)[0] == self.sha256, True
 
     def _dest_may_hold_data(self):
         """Whether dest is a regular file of the source's size, which only the checksum can tell apart."""
@@ -197,20 +200,43 @@ class Upload:
         result = self._base_result(True, 'transfer')
         if self.module._diff:
             result['diff_before'] = read_for_diff(self.dest, self.params['_max_diff_size'])
-        if self.params['_direct'] and not self.module.check_mode:
-            with explained('creating temp file in', self.directory):
-                fd, temp = create_temp_beside(self.dest)
-            os.close(fd)
-            result['staging_path'] = temp
+        if not self.module.check_mode:
+            self._offer_direct_transfer(result, self.dest, self.directory)
         return result
+
+    def _offer_direct_transfer(self, result, staging_for, directory):
+        """Create the temp the controller fills by name, where no other user can replace that name.
+
+        The controller's transfer (sftp, scp, a local copy) writes a path and
+        follows a symlink swapped in there; so it writes straight into dest's
+        directory only when nobody but this user and root can write on the way.
+        Otherwise it stages in the connection user's private tmp, and publish
+        copies from there into a temp this process holds open.
+        """
+        result['transfer_path'] = 'staged'
+        if not self.params['_direct']:
+            return
+        reason = others_can_replace(directory)
+        if reason:
+            result['direct_transfer_refused'] = reason
+            return
+        with explained('creating temp file in', directory):
+            result['staging_path'] = create_temp_beside(staging_for)
+        result['transfer_path'] = 'direct'
 
     def _probe_same_data(self, marker):
         """The bytes are already there: fix attributes and the marker, transfer nothing."""
-        changed = apply_file_attributes(self.module, self.dest)
+        with Directory.open(self.directory) as directory:
+            fd = directory.open_regular(os.path.basename(self.dest))
+            try:
+                changed = apply_file_attributes(self.module, fd, self.dest)
+                data_st = os.fstat(fd)
+            finally:
+                os.close(fd)
         action = 'attributes' if changed else 'none'
         if self.marker_path and not (marker is not None and marker.describes(self.sha256, self.size)):
             if not self.module.check_mode:
-                self._write_marker(marker)
+                self._write_marker(marker, data_st)
             changed, action = True, 'marker'
         return self._base_result(changed, action)
 
@@ -240,10 +266,16 @@ class Upload:
         generation = ((current.generation if current is not None else None) or 0) + 1
         marker = Marker.failed(reason, self._producer(), generation)
         try:
-            marker.write(self.marker_path)
+            marker.write(self.marker_path, self._failed_marker_mode())
         except OSError as exc:
             return ' Writing a failed marker to %s failed too: %s.' % (self.marker_path, exc.strerror)
         return ' A failed marker was written to %s, so waiting consumers fail at once.' % self.marker_path
+
+    def _failed_marker_mode(self):
+        """0644, narrowed by the task's ``mode`` when it gives one: a marker is never wider than its data."""
+        if self.params.get('mode') is None:
+            return 0o644
+        return 0o644 & mode_of(self.params['mode'], os.stat_result((stat.S_IFREG | 0o644,) + (0,) * 9))
 
     def _producer(self):
         return '%s on %s' % (self.params['_producer'] or 'lockstep.handoff.atomic_upload', socket.gethostname())
@@ -257,34 +289,47 @@ class Upload:
             raise HandoffError(exc.msg + self._mark_failed(exc.msg), **exc.details) from exc
 
     def _publish_or_fail(self):
-        temp = None
-        try:
-            temp, actual_sha256, actual_size = self._stage_beside_dest()
-            if (actual_sha256, actual_size) != (self.sha256, self.size):
-                raise HandoffError('checksum mismatch after transfer to %s: expected sha256 %s (%d bytes), '
-                                   'received %s (%d bytes); dest was not touched, re-run the task'
-                                   % (temp, self.sha256, self.size, actual_sha256, actual_size), dest=self.dest)
-            with explained('setting attributes of', temp):
-                apply_file_attributes(self.module, temp, like=self.dest)
-            self._validate(temp)
-            with self._lock(self.params['lock']) as lock:
-                result = self._base_result(True, 'transfer')
-                if self.params['backup'] and os.path.lexists(self.dest):
-                    result['backup_file'] = self.module.backup_local(self.dest)
-                previous = self._current_marker()
-                fencing_token = self._confirm_lease(lock, result)
-                if self.marker_path:
-                    with explained('removing the previous marker', self.marker_path):
-                        remove_durably(self.marker_path)
-                with explained('renaming the temp file onto', self.dest):
-                    publish_durably(temp, self.dest)
-                temp = None
-                if self.marker_path:
-                    result['generation'] = self._write_marker(previous, fencing_token)
-                return self._with_lock_wait(result, lock)
-        finally:
-            if temp is not None:
-                remove_quietly(temp)
+        with Directory.open(self.directory) as directory:
+            fd, temp, received = self._stage_beside_dest(directory)
+            temp_st = os.fstat(fd)
+            try:
+                try:
+                    return self._publish_temp(directory, fd, temp, received)
+                finally:
+                    os.close(fd)
+            finally:
+                directory.unlink_if_same(temp, temp_st)
+
+    def _publish_temp(self, directory, fd, temp, received):
+        """Check ``received`` (sha256, size), give attributes to, validate and rename the temp ``fd`` onto dest."""
+        temp_path = directory.join(temp)
+        actual_sha256, actual_size = received
+        if (actual_sha256, actual_size) != (self.sha256, self.size):
+            raise HandoffError('checksum mismatch after transfer to %s: expected sha256 %s (%d bytes), '
+                               'received %s (%d bytes); dest was not touched, re-run the task'
+                               % (temp_path, self.sha256, self.size, actual_sha256, actual_size), dest=self.dest)
+        name = os.path.basename(self.dest)
+        with explained('setting attributes of', temp_path):
+            apply_file_attributes(self.module, fd, temp_path, like=directory.lstat(name), inherit=True)
+            os.fsync(fd)
+        self._validate(temp_path)
+        with self._lock(self.params['lock']) as lock:
+            result = self._base_result(True, 'transfer')
+            result['transfer_path'] = 'direct' if self.params['_direct'] else 'staged'
+            if self.params['backup'] and os.path.lexists(self.dest):
+                result['backup_file'] = self.module.backup_local(self.dest)
+            previous = self._current_marker()
+            fencing_token = self._confirm_lease(lock, result)
+            if self.marker_path:
+                with explained('removing the previous marker', self.marker_path):
+                    remove_durably(self.marker_path)
+            data_st = os.fstat(fd)
+            with explained('renaming the temp file onto', self.dest):
+                directory.rename_verified(temp, data_st, directory, name)
+                directory.fsync()
+            if self.marker_path:
+                result['generation'] = self._write_marker(previous, data_st, fencing_token)
+            return self._with_lock_wait(result, lock)
 
     def _confirm_lease(self, lock, result):
         """Right before replacing dest: refuse a stale Redis lease; return its fencing token (also put in ``result``).
@@ -298,38 +343,49 @@ class Upload:
             result['fencing_token'] = lock.fencing_token
         return lock.fencing_token
 
-    def _stage_beside_dest(self):
-        """Return ``(temp, sha256, size)`` of the transferred bytes, fsynced, beside dest."""
+    def _stage_beside_dest(self, directory):
+        """Return ``(fd, name, (sha256, size))`` of the fsynced temp beside dest holding the transferred bytes.
+
+        A direct transfer's temp was filled by name, so it must still be the
+        probe's: a regular file of this user with no other link. A staged
+        upload is copied into a fresh temp this process creates.
+        """
         staged = self.params['_staged_path']
         if self.params['_direct']:
             if not is_temp_of(self.staging_for, staged):
                 raise HandoffError('_staged_path %s is not a temp file of %s; this option is set by the '
                                    'action plugin only' % (staged, self.dest))
-            with explained('reading the transferred temp file', staged):
-                fd = os.open(staged, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with explained('opening the transferred temp file', staged):
+                fd = directory.open_regular(os.path.basename(staged), os.O_RDWR)
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid() or st.st_nlink != 1:
+                os.close(fd)
+                raise UnsafeFile('the transferred temp file %s is not the one the probe created (owner uid %d, %d '
+                                 'links); another user changed it. Nothing was published' % (staged, st.st_uid,
+                                                                                           st.st_nlink), path=staged)
             try:
                 with explained('hashing the transferred temp file', staged):
-                    sha256, size = sha256_of_fd(fd)
+                    received = sha256_of_fd(fd)
                     os.fsync(fd)
-            finally:
+            except BaseException:
                 os.close(fd)
-            return staged, sha256, size
+                raise
+            return fd, os.path.basename(staged), received
         with explained('creating temp file in', self.directory):
-            fd, temp = create_temp_beside(self.dest)
+            fd, temp = directory.create_temp(os.path.basename(self.dest))
         try:
-            with explained('copying the staged upload into', temp):
-                src_fd = os.open(staged, os.O_RDONLY | os.O_CLOEXEC)
+            with explained('copying the staged upload into', directory.join(temp)):
+                src_fd = open_regular(staged)
                 try:
-                    sha256, size = copy_with_sha256(src_fd, fd)
+                    received = copy_with_sha256(src_fd, fd)
                 finally:
                     os.close(src_fd)
                 os.fsync(fd)
         except BaseException:
-            remove_quietly(temp)
-            raise
-        finally:
             os.close(fd)
-        return temp, sha256, size
+            os.unlink(temp, dir_fd=directory.fd)
+            raise
+        return fd, temp, received
 
     def _validate(self, temp):
         command = self.params['validate']
@@ -342,12 +398,12 @@ class Upload:
             raise HandoffError('validate command %r failed (rc=%d); dest %s was not touched'
                                % (command % temp, rc, self.dest), rc=rc, stdout=out, stderr=err)
 
-    def _write_marker(self, previous, fencing_token=None):
-        """Write a fresh complete marker; return its generation (previous + 1)."""
+    def _write_marker(self, previous, data_st, fencing_token=None):
+        """Write a fresh complete marker, with the data's (``data_st``) mode and owner; return its generation."""
         generation = ((previous.generation if previous is not None else None) or 0) + 1
         marker = Marker.complete(self.sha256, self.size, self._producer(), generation, fencing_token)
         with explained('writing marker', self.marker_path):
-            marker.write(self.marker_path)
+            marker.write(self.marker_path, *marker_attributes(data_st))
         return generation
 
     def _abort(self):

@@ -20,10 +20,12 @@ import stat
 import tarfile
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._archive import checked_members, target_below
-from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes
+from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import (
+    apply_file_attributes, set_marker_attributes, trusted_owner)
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_parent_directory
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, open_regular
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
-    create_temp_beside, fsync_directory, is_temp_of, remove_durably, remove_quietly, temp_target_name)
+    is_temp_of, remove_durably, remove_quietly, temp_target_name)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import copy_reader_with_sha256, sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import entries_from_list, set_digest
@@ -103,12 +105,12 @@ class UploadSet(Upload):
             st = os.lstat(target)
         except FileNotFoundError:
             return False, None
-        if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+        if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size or not trusted_owner(st, self.params):
             return False, None
         if known is not None and known.size == entry.size and known.sha256 != entry.sha256:
             return False, known.sha256
         with explained('reading current', target):
-            sha256 = sha256_of_path(target)[0]
+            sha256 = sha256_of_path(target, expected=st)[0]
         return sha256 == entry.sha256, sha256
 
     def _probe(self):
@@ -134,12 +136,18 @@ class UploadSet(Upload):
                                   after=''.join('%s  %s\n' % (entry.sha256, entry.path) for entry in changed))
         if not self.module.check_mode:
             self._ensure_dest_directory()
-            if self.params['_direct']:
-                with explained('creating the archive temp file in', self.dest):
-                    fd, temp = create_temp_beside(self.staging_for)
-                os.close(fd)
-                result['staging_path'] = temp
+            self._offer_direct_transfer(result, self.staging_for, self.dest)
         return result
+
+    def _published_stats(self):
+        """The stat of every file of the set now in place (what the manifest's mode is derived from)."""
+        stats = []
+        for entry in self.entries:
+            try:
+                stats.append(os.lstat(os.path.join(self.dest, entry.path)))
+            except FileNotFoundError:
+                continue
+        return stats
 
     def _ensure_dest_directory(self):
         if not os.path.isdir(self.dest):
@@ -149,10 +157,16 @@ class UploadSet(Upload):
     def _probe_same_set(self, marker):
         """Every file is in place: fix attributes and the manifest, transfer nothing."""
         changed = False
-        for entry in self.entries:
-            target = os.path.join(self.dest, entry.path)
-            with explained('setting attributes of', target):
-                changed = apply_file_attributes(self.module, target) or changed
+        with _Tree(self.dest, create=False) as tree:
+            for entry in self.entries:
+                directory, name = tree.directory_of(entry.path)
+                target = directory.join(name)
+                with explained('setting attributes of', target):
+                    fd = directory.open_regular(name)
+                    try:
+                        changed = apply_file_attributes(self.module, fd, target) or changed
+                    finally:
+                        os.close(fd)
         action = 'attributes' if changed else 'none'
         if self.marker_path and not (marker is not None and marker.describes_set(self.entries)):
             if not self.module.check_mode:
@@ -164,53 +178,76 @@ class UploadSet(Upload):
         staged = self.params['_staged_path']
         changed = [self.by_path[path] for path in self.params['_changed']]
         temps = []
-        try:
-            with explained('unpacking the transferred archive', staged):
-                self._unpack(staged, {entry.path: entry for entry in changed}, temps)
-            self._check_unsent_files_in_place(set(self.params['_changed']))
-            with self._lock(self.params['lock']) as lock:
-                result = self._base_result(True, 'transfer')
-                result['files_changed'] = [entry.path for entry in changed]
-                result['backup_files'] = self._backups(temps)
-                previous = self._current_marker()
-                fencing_token = self._confirm_lease(lock, result)
-                if self.marker_path:
-                    with explained('removing the previous manifest', self.marker_path):
-                        remove_durably(self.marker_path)
-                self._rename_all(temps)
-                temps = []
-                if self.marker_path:
-                    result['generation'] = self._write_marker(previous, fencing_token)
-                return self._with_lock_wait(result, lock)
-        finally:
-            for temp, dummy in temps:
-                remove_quietly(temp)
-            if self.params['_direct']:
-                remove_quietly(staged)
+        with _Tree(self.dest, create=True) as tree:
+            try:
+                with explained('unpacking the transferred archive', staged):
+                    self._unpack(tree, staged, {entry.path: entry for entry in changed}, temps)
+                self._check_unsent_files_in_place(set(self.params['_changed']))
+                with self._lock(self.params['lock']) as lock:
+                    result = self._base_result(True, 'transfer')
+                    result['transfer_path'] = 'direct' if self.params['_direct'] else 'staged'
+                    result['files_changed'] = [entry.path for entry in changed]
+                    result['backup_files'] = self._backups(temps)
+                    previous = self._current_marker()
+                    fencing_token = self._confirm_lease(lock, result)
+                    if self.marker_path:
+                        with explained('removing the previous manifest', self.marker_path):
+                            remove_durably(self.marker_path)
+                    self._rename_all(tree, temps)
+                    temps = []
+                    if self.marker_path:
+                        result['generation'] = self._write_marker(previous, fencing_token)
+                    return self._with_lock_wait(result, lock)
+            finally:
+                for directory, temp, st, dummy in temps:
+                    directory.unlink_if_same(temp, st)
+                if self.params['_direct']:
+                    remove_quietly(staged)
 
-    def _unpack(self, staged, expected, temps):
-        """Copy every checked member into a verified, fsynced temp beside its target; append ``(temp, target)``."""
-        if self.params['_direct'] and not is_temp_of(self.staging_for, staged):
+    def _open_archive(self, staged):
+        """The transferred archive, open: in dest (direct: the probe's temp, still ours) or in the private tmp."""
+        if not self.params['_direct']:
+            return open_regular(staged)
+        if not is_temp_of(self.staging_for, staged):
             raise HandoffError('_staged_path %s is not an archive temp file in %s; this option is set by the '
                                'action plugin only' % (staged, self.dest))
-        fd = os.open(staged, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_regular(staged)
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_nlink != 1:
+            os.close(fd)
+            raise UnsafeFile('the transferred archive %s is not the one the probe created (owner uid %d, %d links); '
+                             'another user changed it. Nothing was published' % (staged, st.st_uid, st.st_nlink),
+                             path=staged)
+        return fd
+
+    def _unpack(self, tree, staged, expected, temps):
+        """Copy every checked member into a verified, fsynced temp beside its target.
+
+        Appends ``(Directory, temp name, stat, name)``: each temp gets its
+        attributes through its fd, and is renamed later only while its name
+        still holds that inode.
+        """
+        fd = self._open_archive(staged)
         with os.fdopen(fd, 'rb') as handle, tarfile.open(fileobj=handle, mode='r:') as tar:
             for member, entry in checked_members(tar, expected):
-                target = target_below(self.dest, entry.path, create_directories=True)
-                temp_fd, temp = create_temp_beside(target)
-                temps.append((temp, target))
+                directory, name = tree.directory_of(entry.path)
+                target = directory.join(name)
+                temp_fd, temp = directory.create_temp(name)
                 try:
+                    temps.append((directory, temp, os.fstat(temp_fd), name))
                     sha256, size = copy_reader_with_sha256(tar.extractfile(member), temp_fd)
                     os.fsync(temp_fd)
+                    if (sha256, size) != (entry.sha256, entry.size):
+                        raise HandoffError('checksum mismatch after transfer of %s: expected sha256 %s (%d bytes), '
+                                           'received %s (%d bytes); dest was not touched, re-run the task'
+                                           % (target, entry.sha256, entry.size, sha256, size), dest=self.dest)
+                    with explained('setting attributes of', directory.join(temp)):
+                        apply_file_attributes(self.module, temp_fd, directory.join(temp), like=directory.lstat(name),
+                                              inherit=True)
+                        os.fsync(temp_fd)
                 finally:
                     os.close(temp_fd)
-                if (sha256, size) != (entry.sha256, entry.size):
-                    raise HandoffError('checksum mismatch after transfer of %s: expected sha256 %s (%d bytes), '
-                                       'received %s (%d bytes); dest was not touched, re-run the task'
-                                       % (target, entry.sha256, entry.size, sha256, size), dest=self.dest)
-                with explained('setting attributes of', temp):
-                    apply_file_attributes(self.module, temp, like=target)
-                self._validate(temp)
+                self._validate(directory.join(temp))
 
     def _check_unsent_files_in_place(self, sent):
         """Files the probe found in place must still be there (size checked; the probe checked content)."""
@@ -230,30 +267,55 @@ class UploadSet(Upload):
     def _backups(self, temps):
         if not self.params['backup']:
             return []
-        return [self.module.backup_local(target) for dummy, target in temps if os.path.lexists(target)]
+        targets = [directory.join(name) for directory, dummy, dummy2, name in temps]
+        return [self.module.backup_local(target) for target in targets if os.path.lexists(target)]
 
-    def _rename_all(self, temps):
-        """Rename each temp onto its target (each file atomically), then flush every directory once.
-
-        Directories made for the set are flushed too, up to dest's parent, so
-        that their entries survive a power cut along with the files.
-        """
-        directories = {os.path.dirname(self.dest) or '.', self.dest}
-        for temp, target in temps:
-            with explained('renaming the temp file onto', target):
-                os.rename(temp, target)
-            directory = os.path.dirname(target)
-            while directory != self.dest and directory not in directories:
-                directories.add(directory)
-                directory = os.path.dirname(directory)
-        for directory in sorted(directories):
-            with explained('flushing directory', directory):
-                fsync_directory(directory)
+    def _rename_all(self, tree, temps):
+        """Rename each temp onto its target (each file atomically, each still the inode written), then flush
+        every directory of the set once, and dest's parent, so their entries survive a power cut."""
+        for directory, temp, st, name in temps:
+            with explained('renaming the temp file onto', directory.join(name)):
+                directory.rename_verified(temp, st, directory, name)
+        tree.fsync_all()
 
     def _write_marker(self, previous, fencing_token=None):
         """Write a fresh complete manifest (under a lease: its fencing token); return its generation (previous + 1)."""
         generation = ((previous.generation if previous is not None else None) or 0) + 1
         marker = Marker.complete_set(self.entries, self._producer(), generation, fencing_token)
         with explained('writing manifest', self.marker_path):
-            marker.write(self.marker_path)
+            marker.write(self.marker_path, *set_marker_attributes(self._published_stats()))
         return generation
+
+
+class _Tree:
+    """dest and its subdirectories, each opened once through its parent's fd (never through a link)."""
+
+    def __init__(self, root, create):
+        self.create = create
+        self.parent = Directory.open(os.path.dirname(root))
+        self.directories = {'': self.parent.subdirectory(os.path.basename(root), create=create)}
+
+    def directory_of(self, relative_path):
+        """``(Directory, name)`` holding ``relative_path`` below dest (already checked to be relative)."""
+        parts = relative_path.split('/')
+        key = ''
+        for part in parts[:-1]:
+            child = part if not key else key + '/' + part
+            if child not in self.directories:
+                self.directories[child] = self.directories[key].subdirectory(part, create=self.create)
+            key = child
+        return self.directories[key], parts[-1]
+
+    def fsync_all(self):
+        for key in sorted(self.directories):
+            with explained('flushing directory', self.directories[key].path):
+                self.directories[key].fsync()
+        self.parent.fsync()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        for directory in self.directories.values():
+            directory.close()
+        self.parent.close()

@@ -15,6 +15,7 @@ import stat
 import time
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
@@ -143,7 +144,11 @@ class Stability:
             self._due = now + max(waits)
             return False, None, ('no marker; %s has been unchanged for %.1fs (stable_for=%s) and is %.1fs old '
                                  '(min_age=%s)' % (path, unchanged, self.stable_for, age, self.min_age))
-        sha256, size = sha256_of_path(path)
+        try:
+            sha256, size = sha256_of_path(path, expected=st)
+        except (UnsafeFile, FileNotFoundError):
+            self._signature = None
+            return False, None, '%s was replaced while it was being hashed' % path
         after = os.lstat(path)
         if (after.st_ino, after.st_size, after.st_mtime_ns) != (st.st_ino, size, st.st_mtime_ns):
             self._signature = None

@@ -8,10 +8,10 @@ import stat
 
 import pytest
 
-from ansible_collections.lockstep.handoff.plugins.module_utils import _durable
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile
+
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
-    create_temp_beside, fsync_directory, is_temp_of, publish_durably, remove_durably, remove_quietly,
-    temp_prefix, temps_for_names, write_bytes_durably)
+    create_temp_beside, is_temp_of, remove_durably, remove_quietly, temp_prefix, temps_for_names, write_bytes_durably)
 
 
 @pytest.fixture
@@ -26,87 +26,36 @@ def leftovers(directory):
     return sorted(name for name in os.listdir(directory) if name.endswith('.tmp'))
 
 
-def fixed_tokens(monkeypatch, *tokens):
-    """Make the random part of temp names follow ``tokens`` (the last one repeats)."""
-    queue = list(tokens)
-    monkeypatch.setattr(_durable.secrets, 'token_hex', lambda nbytes: queue.pop(0) if len(queue) > 1 else queue[0])
-
-
 def test_temp_prefix_is_dot_name_dot():
     assert temp_prefix('/srv/in/x.tar') == '.x.tar.'
 
 
 def test_temp_file_is_hidden_beside_dest_with_mode_0600(tmp_path, loose_umask):
     dest = tmp_path / 'x.tar'
-    fd, path = create_temp_beside(str(dest))
-    os.close(fd)
+    path = create_temp_beside(str(dest))
     assert os.path.dirname(path) == str(tmp_path)
     assert re.match(r'^\.x\.tar\.[0-9a-f]+\.tmp$', os.path.basename(path))
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert not dest.exists()
 
 
-def test_temp_file_takes_the_mode_asked_for_whatever_the_umask(tmp_path):
-    previous = os.umask(0o077)
-    try:
-        fd, path = create_temp_beside(str(tmp_path / 'x'), mode=0o640)
-    finally:
-        os.umask(previous)
-    os.close(fd)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
-
-
 def test_temp_files_for_one_dest_get_distinct_names(tmp_path):
     paths = set()
     for dummy in range(20):
-        fd, path = create_temp_beside(str(tmp_path / 'x'))
-        os.close(fd)
+        path = create_temp_beside(str(tmp_path / 'x'))
         paths.add(path)
     assert len(paths) == 20
 
 
 def test_temp_file_is_created_in_the_current_directory_for_a_bare_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    fd, path = create_temp_beside('x')
-    os.close(fd)
+    path = create_temp_beside('x')
     assert os.path.dirname(os.path.abspath(path)) == str(tmp_path)
-
-
-def test_symlink_planted_at_the_temp_name_is_not_followed(tmp_path, monkeypatch):
-    victim = tmp_path / 'victim'
-    victim.write_bytes(b'precious')
-    planted = tmp_path / '.x.aaaa.tmp'
-    planted.symlink_to(victim)
-    fixed_tokens(monkeypatch, 'aaaa', 'bbbb')
-    fd, path = create_temp_beside(str(tmp_path / 'x'))
-    os.write(fd, b'new data')
-    os.close(fd)
-    assert path == str(tmp_path / '.x.bbbb.tmp')
-    assert victim.read_bytes() == b'precious'
-    assert os.readlink(planted) == str(victim)
-
-
-def test_dangling_symlink_at_the_temp_name_creates_nothing_at_its_target(tmp_path, monkeypatch):
-    target = tmp_path / 'elsewhere' / 'created-through-link'
-    target.parent.mkdir()
-    (tmp_path / '.x.aaaa.tmp').symlink_to(target)
-    fixed_tokens(monkeypatch, 'aaaa', 'bbbb')
-    fd, dummy = create_temp_beside(str(tmp_path / 'x'))
-    os.close(fd)
-    assert not target.exists()
-
-
-def test_temp_creation_gives_up_when_every_name_is_taken(tmp_path, monkeypatch):
-    (tmp_path / '.x.aaaa.tmp').write_bytes(b'')
-    fixed_tokens(monkeypatch, 'aaaa')
-    with pytest.raises(FileExistsError):
-        create_temp_beside(str(tmp_path / 'x'))
 
 
 def test_a_created_temp_is_a_temp_of_its_dest(tmp_path):
     dest = str(tmp_path / 'x.tar')
-    fd, path = create_temp_beside(dest)
-    os.close(fd)
+    path = create_temp_beside(dest)
     assert is_temp_of(dest, path)
 
 
@@ -188,27 +137,6 @@ def test_write_bytes_durably_failing_rename_leaves_no_temp_and_dest_as_it_was(tm
     assert (dest / 'inside').read_bytes() == b'kept'
 
 
-def test_publish_durably_renames_the_temp_onto_dest(tmp_path):
-    dest = str(tmp_path / 'x')
-    fd, temp = create_temp_beside(dest)
-    os.write(fd, b'data')
-    os.close(fd)
-    publish_durably(temp, dest)
-    assert (tmp_path / 'x').read_bytes() == b'data'
-    assert not os.path.exists(temp)
-
-
-def test_fsync_directory_of_empty_name_is_the_current_directory(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    fsync_directory('')
-
-
-def test_fsync_directory_refuses_a_file(tmp_path):
-    (tmp_path / 'file').write_bytes(b'')
-    with pytest.raises(NotADirectoryError):
-        fsync_directory(str(tmp_path / 'file'))
-
-
 def test_remove_durably_says_whether_the_file_existed(tmp_path):
     path = tmp_path / 'x'
     path.write_bytes(b'')
@@ -223,3 +151,26 @@ def test_remove_quietly_ignores_missing_files_and_removes_present_ones(tmp_path)
     path.write_bytes(b'')
     remove_quietly(str(path))
     assert not path.exists()
+
+
+def test_remove_durably_removes_a_planted_symlink_not_its_target(tmp_path):
+    victim = tmp_path / 'victim'
+    victim.write_bytes(b'precious')
+    (tmp_path / 'x.done').symlink_to(victim)
+    assert remove_durably(str(tmp_path / 'x.done')) is True
+    assert not os.path.lexists(tmp_path / 'x.done')
+    assert victim.read_bytes() == b'precious'
+
+
+def test_write_bytes_durably_gives_the_owner_asked_for(as_root, tmp_path):
+    write_bytes_durably(str(tmp_path / 'x'), b'payload', mode=0o600, owner=(65534, 65534))
+    st = os.stat(tmp_path / 'x')
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o600)
+
+
+def test_write_bytes_durably_through_a_symlinked_directory_is_refused(tmp_path):
+    (tmp_path / 'real').mkdir()
+    (tmp_path / 'link').symlink_to(tmp_path / 'real')
+    with pytest.raises(UnsafeFile):
+        write_bytes_durably(str(tmp_path / 'link' / 'x'), b'payload')
+    assert os.listdir(tmp_path / 'real') == []

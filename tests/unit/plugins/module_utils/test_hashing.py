@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import random
@@ -10,6 +9,8 @@ import threading
 
 import pytest
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile
+from tests.support.hostile_user import fails_instead_of_hanging  # noqa: F401 (fixture)
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import (
     CHUNK_SIZE, copy_with_sha256, sha256_of_fd, sha256_of_path)
 
@@ -36,9 +37,24 @@ def test_sha256_of_path_equals_hashlib(data_file):
 def test_sha256_of_path_refuses_a_symlink(tmp_path):
     (tmp_path / 'data').write_bytes(b'x')
     (tmp_path / 'link').symlink_to(tmp_path / 'data')
-    with pytest.raises(OSError) as caught:
+    with pytest.raises(UnsafeFile, match='symlink'):
         sha256_of_path(str(tmp_path / 'link'))
-    assert caught.value.errno == errno.ELOOP
+
+
+def test_sha256_of_path_refuses_a_fifo_at_once(tmp_path, fails_instead_of_hanging):
+    """A FIFO swapped in for a data file used to block the reader (and a mover holding its lock) for ever."""
+    os.mkfifo(tmp_path / 'data')
+    with pytest.raises(UnsafeFile, match='not a regular file'):
+        sha256_of_path(str(tmp_path / 'data'))
+
+
+def test_sha256_of_path_refuses_a_file_other_than_the_one_judged(tmp_path):
+    (tmp_path / 'data').write_bytes(b'judged')
+    judged = os.stat(tmp_path / 'data')
+    (tmp_path / 'other').write_bytes(b'swapped in')
+    os.rename(tmp_path / 'other', tmp_path / 'data')
+    with pytest.raises(UnsafeFile, match='replaced by another file'):
+        sha256_of_path(str(tmp_path / 'data'), expected=judged)
 
 
 def test_sha256_of_fd_hashes_from_the_current_offset_and_leaves_fd_open(tmp_path):

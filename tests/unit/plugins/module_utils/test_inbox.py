@@ -137,9 +137,8 @@ def test_a_drain_lists_the_dest_directory_once_for_leftover_temps_not_once_per_f
         src = inbox / ('f%03d.csv' % index)
         src.write_bytes(data)
         Marker.complete(hashlib.sha256(data).hexdigest(), len(data), 'test', 1).write(str(src) + '.done')
-    fd, temp = create_temp_beside(str(tmp_path / 'out' / 'f007.csv'))
-    os.close(fd)
-    os.close(create_temp_beside(str(tmp_path / 'out' / 'elsewhere.csv'))[0])
+    temp = create_temp_beside(str(tmp_path / 'out' / 'f007.csv'))
+    create_temp_beside(str(tmp_path / 'out' / 'elsewhere.csv'))
     listed = []
     real_listdir, real_scandir = os.listdir, os.scandir
     monkeypatch.setattr(os, 'listdir', lambda path='.': listed.append(str(path)) or real_listdir(path))

@@ -84,9 +84,9 @@ def test_a_partial_copy_left_beside_dest_is_reported_and_kept(mover, inbox, outb
     """What a consumer SIGKILLed mid cross-device copy leaves: a temp beside dest. The next run
     names it (it may be a live upload's, so it is not removed)."""
     src = produce(inbox)
-    fd, temp = create_temp_beside(str(outbox / 'x.tar'))
-    os.write(fd, DATA[:10])
-    os.close(fd)
+    temp = create_temp_beside(str(outbox / 'x.tar'))
+    with open(temp, 'r+b') as handle:
+        handle.write(DATA[:10])
     result = mover(src, outbox / 'x.tar').run()
     assert result['changed'] is True and result['leftover_temps'] == [temp]
     assert os.path.exists(temp)

@@ -1,0 +1,184 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""File-descriptor primitives for directories that other users may write.
+
+Another user of a hand-off directory can replace any name in it between two
+system calls (with a symlink to a root-only file, a FIFO, a hard link). So the
+directory is opened once and every step goes through its fd: temps are created
+exclusively and kept open, files are read only once they are known to be
+regular, and a rename happens only while the name still holds the inode this
+process judged, which is checked again right after.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import secrets
+import stat
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+
+TEMP_SUFFIX = '.tmp'
+TOKEN_BYTES = 6
+_TEMP_ATTEMPTS = 16
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class UnsafeFile(HandoffError):
+    """A name that should hold a regular file holds something else, or changed under us."""
+
+
+def same_inode(one, other):
+    """True when two stat results describe the same file."""
+    return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
+
+
+def open_regular(path, flags=os.O_RDONLY, dir_fd=None):
+    """Open the regular file at ``path`` without following a symlink or blocking on a FIFO; return the fd.
+
+    The fd is checked to be a regular file, then made blocking again for reading.
+    """
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFile('%s is a symlink; only regular files are read, never through a link' % path, path=path)
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafeFile('%s is not a regular file (a FIFO, directory or device); only regular files are read'
+                             % path, path=path)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def fchown_quietly(fd, uid, gid):
+    """``fchown`` where allowed: an unprivileged user's new file stays its own, as with cp."""
+    try:
+        os.fchown(fd, uid, gid)
+    except PermissionError:
+        pass
+
+
+def temp_name(name):
+    """A fresh protocol temp name for ``name``: ``.NAME.<12 hex>.tmp``."""
+    return '.%s.%s%s' % (name, secrets.token_hex(TOKEN_BYTES), TEMP_SUFFIX)
+
+
+class Directory:
+    """An open directory: every name below is looked up relative to this fd, never through ``path`` again."""
+
+    def __init__(self, fd, path):
+        self.fd = fd
+        self.path = path
+
+    @classmethod
+    def open(cls, path):
+        """Open ``path`` (its last component may not be a symlink)."""
+        path = path or '.'
+        try:
+            return cls(os.open(path, _DIRECTORY_FLAGS), path)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise UnsafeFile('%s is not a directory (a symlink or a file); the hand-off directory must be a '
+                                 'real directory' % path, path=path)
+            raise
+
+    def subdirectory(self, name, create=False):
+        """Open the directory ``name`` in this one (made when missing and ``create``); a symlink there is refused."""
+        if create:
+            try:
+                os.mkdir(name, 0o777, dir_fd=self.fd)
+            except FileExistsError:
+                pass
+        try:
+            return Directory(os.open(name, _DIRECTORY_FLAGS, dir_fd=self.fd), self.join(name))
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise UnsafeFile('%s is not a directory (a symlink or a file); files are never written through a '
+                                 'link, which could lead elsewhere. Replace it with a directory' % self.join(name),
+                                 path=self.join(name))
+            raise
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def join(self, name):
+        return os.path.join(self.path, name)
+
+    def listdir(self):
+        return os.listdir(self.fd)
+
+    def lstat(self, name):
+        """The entry ``name`` itself (a symlink is not followed), or None when there is none."""
+        try:
+            return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def open_regular(self, name, flags=os.O_RDONLY):
+        return open_regular(name, flags, dir_fd=self.fd)
+
+    def create_temp(self, name, mode=0o600):
+        """Create ``.NAME.<random>.tmp`` exclusively (never through a symlink); return ``(fd, temp name)``."""
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        attempts_left = _TEMP_ATTEMPTS
+        while True:
+            temp = temp_name(name)
+            try:
+                fd = os.open(temp, flags, mode, dir_fd=self.fd)
+            except FileExistsError:
+                attempts_left -= 1
+                if not attempts_left:
+                    raise
+                continue
+            os.fchmod(fd, mode)
+            return fd, temp
+
+    def rename_verified(self, name, st, target, target_name):
+        """Rename ``name`` (which must still be the file ``st``) to ``target_name`` in the Directory ``target``.
+
+        Checked before and after: another user who swapped either name makes
+        this raise UnsafeFile instead of publishing their file.
+        """
+        current = self.lstat(name)
+        if current is None or not same_inode(current, st):
+            raise UnsafeFile('%s was replaced by another file before it could be renamed onto %s; another user of '
+                             'the directory changed it. Nothing was published; make sure only trusted users can '
+                             'write %s' % (self.join(name), target.join(target_name), self.path),
+                             path=self.join(name))
+        os.rename(name, target_name, src_dir_fd=self.fd, dst_dir_fd=target.fd)
+        placed = target.lstat(target_name)
+        if placed is None or not same_inode(placed, st):
+            raise UnsafeFile('%s was replaced by another file right after the rename; another user of the directory '
+                             'changed it. Make sure only trusted users can write %s'
+                             % (target.join(target_name), target.path), path=target.join(target_name))
+
+    def unlink_if_same(self, name, st):
+        """Unlink ``name`` only while it is still the file ``st``; return whether it was removed."""
+        current = self.lstat(name)
+        if current is None or not same_inode(current, st):
+            return False
+        try:
+            os.unlink(name, dir_fd=self.fd)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def fsync(self):
+        """Flush the directory's entries (a rename is only durable once this returns)."""
+        os.fsync(self.fd)

@@ -1,0 +1,92 @@
+"""A real second account for attack tests: a member of a shared hand-off directory's group.
+
+The attacker acts through ``su`` as that user, so what it can do is what the
+kernel lets another user of the directory do, no more.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import signal
+import subprocess
+from collections import namedtuple
+
+import pytest
+
+USER = 'lscore-attacker'
+GROUP = 'lscore-shared'
+
+Attacker = namedtuple('Attacker', 'name uid gid group')
+
+
+def ensure_attacker():
+    """Create the attacker account and its group once (needs root); return an Attacker."""
+    try:
+        grp.getgrnam(GROUP)
+    except KeyError:
+        subprocess.run(['groupadd', GROUP], check=False, capture_output=True)
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(['useradd', '-M', '-N', '-g', GROUP, USER], check=False, capture_output=True)
+        subprocess.run(['usermod', '-p', '*', USER], check=True, capture_output=True)
+    entry = pwd.getpwnam(USER)
+    return Attacker(USER, entry.pw_uid, entry.pw_gid, GROUP)
+
+
+def run_as(attacker, script):
+    """Run the shell ``script`` as the attacker; fail the test when it fails."""
+    done = subprocess.run(['su', attacker.name, '-s', '/bin/sh', '-c', script], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, 'attacker script failed: %s\n%s' % (script, done.stderr)
+
+
+def shared_directory(path, attacker):
+    """Make ``path`` the realistic shared inbox: ``root:GROUP`` 2775 (members may rename each other's entries)."""
+    path.mkdir(exist_ok=True)
+    os.chown(path, 0, attacker.gid)
+    os.chmod(path, 0o2775)
+    for parent in path.parents:
+        if not os.stat(parent).st_mode & 0o001:
+            os.chmod(parent, os.stat(parent).st_mode | 0o011)
+    return path
+
+
+def canary_file(path):
+    """A root-only file the attack aims at: 0600 root, known content."""
+    path.write_bytes(b'root-only canary\n')
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o600)
+    return path
+
+
+def unchanged(canary):
+    """True when the canary still is root's 0600 file with its content."""
+    st = os.lstat(canary)
+    with open(canary, 'rb') as handle:
+        content = handle.read()
+    return (st.st_uid, st.st_gid, st.st_mode & 0o7777, content) == (0, 0, 0o600, b'root-only canary\n')
+
+
+@pytest.fixture
+def attacker(as_root):
+    return ensure_attacker()
+
+
+class Hung(Exception):
+    """The code under test blocked (on a FIFO, say) instead of refusing at once."""
+
+
+@pytest.fixture
+def fails_instead_of_hanging():
+    """Turn a hang of more than 10 s into a test failure (SIGALRM interrupts the blocked system call)."""
+    def on_alarm(signum, frame):
+        raise Hung('blocked for 10 s: something opened or read a FIFO')
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(10)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
