@@ -9,12 +9,14 @@ import stat
 
 import pytest
 
+from ansible_collections.lockstep.handoff.plugins.module_utils import _upload
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import upload_module_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import is_temp_of
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
+from tests.support.hostile_user import attacker, canary_file, run_as, shared_directory, unchanged  # noqa: F401
 
 DATA = b'listen 80;\n'
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -319,3 +321,160 @@ def test_publish_needs_the_checksum(make_module, dest):
                          _direct=True, _staged_path=str(dest.parent / '.site.conf.0123456789ab.tmp'))
     with pytest.raises(HandoffError, match='_sha256 is required to publish'):
         Upload(module).run()
+
+
+def _temp_in(directory):
+    (name,) = [name for name in os.listdir(directory) if name.endswith('.tmp')]
+    return directory / name
+
+
+def test_direct_transfer_into_a_directory_others_can_write_is_not_offered(attacker, upload, tmp_path):
+    """Attack 1: the controller writes the probe's temp by name (sftp/copy follow a symlink swapped in there).
+
+    As the controller would: write the offered temp by name right after the
+    attacker swapped it for a link to a root-only file; else stage privately.
+    """
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    canary = canary_file(tmp_path / 'canary')
+    dest = shared / 'site.conf'
+    probe = upload('probe', dest=str(dest), _direct=True)
+    if probe.get('staging_path'):
+        run_as(attacker, 'mv %s %s/stolen && ln -s %s %s' % (probe['staging_path'], shared, canary,
+                                                            probe['staging_path']))
+        with open(probe['staging_path'], 'wb') as handle:
+            handle.write(DATA)
+        with pytest.raises(HandoffError):
+            upload('publish', dest=str(dest), _direct=True, _staged_path=probe['staging_path'])
+    else:
+        assert probe['transfer_path'] == 'staged'
+        assert 'writable by its group' in probe['direct_transfer_refused']
+        staged = tmp_path / 'private-tmp' / 'atomic_upload.src'
+        staged.parent.mkdir()
+        staged.write_bytes(DATA)
+        result = upload('publish', dest=str(dest), _staged_path=str(staged))
+        assert result['transfer_path'] == 'staged'
+        assert dest.read_bytes() == DATA
+    assert unchanged(canary)
+
+
+def test_direct_transfer_is_offered_where_only_this_user_and_root_can_write(upload, dest):
+    assert upload('probe', _direct=True)['transfer_path'] == 'direct'
+    assert transfer_direct(upload)['transfer_path'] == 'direct'
+
+
+def test_a_direct_temp_replaced_by_another_users_file_is_refused(attacker, upload, dest):
+    probe = upload('probe', _direct=True)
+    os.chown(probe['staging_path'], attacker.uid, attacker.gid)
+    with open(probe['staging_path'], 'r+b') as handle:
+        handle.write(DATA)
+    with pytest.raises(HandoffError, match='not the one the probe created'):
+        upload('publish', _direct=True, _staged_path=probe['staging_path'])
+    assert not dest.exists()
+
+
+def test_a_direct_temp_with_a_second_link_is_refused(upload, dest, tmp_path):
+    probe = upload('probe', _direct=True)
+    with open(probe['staging_path'], 'r+b') as handle:
+        handle.write(DATA)
+    os.link(probe['staging_path'], tmp_path / 'second-name')
+    with pytest.raises(HandoffError, match='2 links'):
+        upload('publish', _direct=True, _staged_path=probe['staging_path'])
+    assert not dest.exists()
+
+
+def test_a_direct_temp_swapped_for_a_symlink_is_refused(upload, dest, tmp_path):
+    probe = upload('probe', _direct=True)
+    os.unlink(probe['staging_path'])
+    (tmp_path / 'elsewhere').write_bytes(DATA)
+    os.symlink(tmp_path / 'elsewhere', probe['staging_path'])
+    with pytest.raises(HandoffError, match='symlink'):
+        upload('publish', _direct=True, _staged_path=probe['staging_path'])
+    assert not dest.exists()
+
+
+def test_a_staged_source_swapped_for_a_symlink_is_refused(upload, dest, tmp_path):
+    (tmp_path / 'elsewhere').write_bytes(DATA)
+    (tmp_path / 'atomic_upload.src').symlink_to(tmp_path / 'elsewhere')
+    with pytest.raises(HandoffError, match='symlink'):
+        upload('publish', _staged_path=str(tmp_path / 'atomic_upload.src'))
+    assert not dest.exists()
+
+
+def test_temp_swapped_for_a_symlink_before_attributes_changes_no_other_file(attacker, upload, tmp_path, monkeypatch):
+    """Attack 2 (become, staged): right after the copy the attacker swaps the temp for a link to a root-only
+    file; chmod/chown by name would make it 0666 and theirs, and the rename would publish the link."""
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    canary = canary_file(tmp_path / 'canary')
+    dest = shared / 'site.conf'
+    staged = tmp_path / 'atomic_upload.src'
+    staged.write_bytes(DATA)
+    real_copy = _upload.copy_with_sha256
+
+    def copy_then_swap(src_fd, dst_fd):
+        copied = real_copy(src_fd, dst_fd)
+        temp = _temp_in(shared)
+        run_as(attacker, 'mv %s %s/stolen && ln -s %s %s' % (temp, shared, canary, temp))
+        return copied
+
+    monkeypatch.setattr(_upload, 'copy_with_sha256', copy_then_swap)
+    with pytest.raises(HandoffError, match='replaced by another file'):
+        upload('publish', dest=str(dest), _staged_path=str(staged), mode='0666', owner=attacker.name)
+    assert unchanged(canary)
+    assert not os.path.lexists(dest)
+
+
+@pytest.mark.parametrize('content', [DATA, b'planted by another user\n'])
+def test_dest_planted_by_another_user_in_a_sticky_directory_is_replaced_by_roots_file(attacker, upload, tmp_path,
+                                                                                     content):
+    sticky = tmp_path / 'sticky'
+    sticky.mkdir()
+    os.chmod(sticky, 0o1777)
+    dest = sticky / 'secret'
+    dest.write_bytes(content)
+    os.chown(dest, attacker.uid, attacker.gid)
+    os.chmod(dest, 0o666)
+    result = transfer_direct(upload, dest=str(dest), mode='0600')
+    assert result['changed'] is True
+    st = os.lstat(dest)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode), dest.read_bytes()) == (0, 0o600, DATA)
+
+
+def test_dest_of_another_user_lends_no_mode(attacker, upload, dest):
+    dest.write_bytes(b'old')
+    os.chown(dest, attacker.uid, attacker.gid)
+    os.chmod(dest, 0o666)
+    previous = os.umask(0o077)
+    try:
+        transfer_direct(upload)
+    finally:
+        os.umask(previous)
+    st = os.lstat(dest)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o600)
+
+
+def test_marker_of_a_0600_secret_is_0600(upload, dest):
+    transfer_direct(upload, mode='0600')
+    assert stat.S_IMODE(os.stat(str(dest) + '.done').st_mode) == 0o600
+
+
+def test_marker_takes_the_data_owner(as_root, upload, dest):
+    transfer_direct(upload, mode='0640', owner='nobody', group='65534')
+    st = os.stat(str(dest) + '.done')
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o640)
+
+
+def test_marker_written_for_data_already_in_place_takes_its_mode(upload, dest):
+    transfer_direct(upload, mode='0600')
+    os.unlink(str(dest) + '.done')
+    assert upload('probe', mode='0600')['action'] == 'marker'
+    assert stat.S_IMODE(os.stat(str(dest) + '.done').st_mode) == 0o600
+
+
+def test_failed_marker_is_no_wider_than_the_task_mode(upload, dest):
+    probe = upload('probe', _direct=True)
+    with open(probe['staging_path'], 'r+b') as handle:
+        handle.write(DATA.upper())
+    with pytest.raises(HandoffError, match='checksum mismatch'):
+        upload('publish', _direct=True, _staged_path=probe['staging_path'], mode='0600')
+    assert marker_of(dest).state == 'failed'
+    assert stat.S_IMODE(os.stat(str(dest) + '.done').st_mode) == 0o600
