@@ -10,12 +10,15 @@ import sys
 
 import pytest
 
+from ansible_collections.lockstep.handoff.plugins.module_utils import _move
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import create_temp_beside
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
+from tests.support.hostile_user import (  # noqa: F401 (fixtures)
+    attacker, canary_file, fails_instead_of_hanging, run_as, shared_directory, unchanged)
 
 DATA = b'release 42\n' * 100
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -267,3 +270,145 @@ def test_move_across_filesystems_refuses_data_that_does_not_match_its_marker(mov
         mover(src, other_filesystem / 'x.tar').run()
     assert src.read_bytes() == DATA.upper() and marker_of(src).exists()
     assert sorted(os.listdir(other_filesystem)) == ['x.tar.lock']
+
+
+def _temp_in(directory):
+    (name,) = [name for name in os.listdir(directory) if name.endswith('.tmp')]
+    return directory / name
+
+
+@pytest.fixture
+def shared_inbox(attacker, tmp_path):
+    return shared_directory(tmp_path / 'shared-in', attacker)
+
+
+def attackers_source(inbox, attacker, mode):
+    """A marked file the attacker produced, with ``mode`` (they may give their own file any mode)."""
+    src = produce(inbox)
+    os.chown(src, attacker.uid, attacker.gid)
+    os.chmod(src, mode)
+    return src
+
+
+def test_move_across_filesystems_never_copies_setuid_setgid_or_sticky_bits(attacker, mover, shared_inbox,
+                                                                           other_filesystem):
+    src = attackers_source(shared_inbox, attacker, 0o7777)
+    mover(src, other_filesystem / 'x.tar').run()
+    st = os.stat(other_filesystem / 'x.tar')
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o777)
+
+
+def test_copy_temp_swapped_for_a_symlink_makes_no_root_file_setuid(attacker, mover, shared_inbox, other_filesystem,
+                                                                   tmp_path, monkeypatch):
+    """Attack 3: right after the cross-device copy the attacker swaps the temp for a link to a root-only
+    file; a chmod by name to the 4777 source mode would make that file setuid root and world-writable."""
+    os.chown(other_filesystem, 0, attacker.gid)
+    os.chmod(other_filesystem, 0o2775)
+    canary = canary_file(tmp_path / 'canary')
+    src = attackers_source(shared_inbox, attacker, 0o4777)
+    real_copy = _move.copy_with_sha256
+
+    def copy_then_swap(src_fd, dst_fd):
+        copied = real_copy(src_fd, dst_fd)
+        temp = _temp_in(other_filesystem)
+        run_as(attacker, 'mv %s %s/stolen && ln -s %s %s' % (temp, other_filesystem, canary, temp))
+        return copied
+
+    monkeypatch.setattr(_move, 'copy_with_sha256', copy_then_swap)
+    with pytest.raises(HandoffError, match='replaced by another file'):
+        mover(src, other_filesystem / 'x.tar').run()
+    assert unchanged(canary)
+    assert not os.path.lexists(other_filesystem / 'x.tar')
+    assert src.read_bytes() == DATA
+
+
+def _judge_then(monkeypatch, action):
+    """Run ``action()`` right after the mover judged src and its marker under the lock."""
+    real_observe = _move.observe
+
+    def observe_then_act(*args, **kwargs):
+        seen = real_observe(*args, **kwargs)
+        action()
+        return seen
+
+    monkeypatch.setattr(_move, 'observe', observe_then_act)
+
+
+def test_marker_swapped_for_a_symlink_after_it_was_judged_is_not_copied(attacker, mover, shared_inbox, outbox,
+                                                                        tmp_path, monkeypatch):
+    """Attack 4: marker=move used to open the marker by name (following a link) and copy it 0644 beside dest."""
+    canary = canary_file(tmp_path / 'canary')
+    src = produce(shared_inbox)
+    marker = marker_of(src)
+    _judge_then(monkeypatch, lambda: run_as(attacker, 'rm -f %s && ln -s %s %s' % (marker, canary, marker)))
+    with pytest.raises(HandoffError, match='symlink'):
+        mover(src, outbox / 'x.tar', marker='move').run()
+    assert unchanged(canary)
+    assert not os.path.lexists(outbox / 'x.tar.done')
+
+
+def test_marker_swapped_for_a_fifo_after_it_was_judged_fails_at_once(attacker, mover, shared_inbox, outbox,
+                                                                     monkeypatch, fails_instead_of_hanging):
+    src = produce(shared_inbox)
+    marker = marker_of(src)
+    _judge_then(monkeypatch, lambda: run_as(attacker, 'rm -f %s && mkfifo %s' % (marker, marker)))
+    with pytest.raises(HandoffError, match='not a regular file'):
+        mover(src, outbox / 'x.tar', marker='move').run()
+    assert not os.path.lexists(outbox / 'x.tar.done')
+
+
+def test_marker_rewritten_after_it_was_judged_is_not_moved(mover, inbox, outbox, monkeypatch):
+    src = produce(inbox)
+    other = Marker.complete('0' * 64, 3, 'someone else', 7)
+    _judge_then(monkeypatch, lambda: other.write(str(marker_of(src))))
+    with pytest.raises(HandoffError, match='no longer describes'):
+        mover(src, outbox / 'x.tar', marker='move').run()
+    assert not os.path.lexists(outbox / 'x.tar.done')
+
+
+def test_source_swapped_for_a_fifo_after_it_was_judged_fails_without_hanging(mover, inbox, outbox, monkeypatch,
+                                                                            fails_instead_of_hanging):
+    """A FIFO swapped in for the data made the mover block for ever while holding the lock."""
+    src = inbox / 'x.tar'
+    src.write_bytes(DATA)
+    real_judge = _move.Move._judge_source
+
+    def judge_then_swap(self, verify_here):
+        seen = real_judge(self, verify_here)
+        os.unlink(src)
+        os.mkfifo(src)
+        return seen
+
+    monkeypatch.setattr(_move.Move, '_judge_source', judge_then_swap)
+    with pytest.raises(HandoffError, match='not a regular file'):
+        mover(src, outbox / 'x.tar', require_marker=False).run()
+    assert not os.path.lexists(outbox / 'x.tar')
+
+
+def test_source_swapped_after_it_was_judged_is_not_moved(mover, inbox, outbox, monkeypatch):
+    src = produce(inbox)
+
+    def swap():
+        (inbox / 'other').write_bytes(b'unverified bytes')
+        os.rename(inbox / 'other', src)
+
+    _judge_then(monkeypatch, swap)
+    with pytest.raises(HandoffError, match='replaced by another file'):
+        mover(src, outbox / 'x.tar').run()
+    assert not os.path.lexists(outbox / 'x.tar')
+
+
+def test_marker_moved_within_a_filesystem_is_renamed(mover, inbox, outbox):
+    src = produce(inbox)
+    inode = os.stat(marker_of(src)).st_ino
+    mover(src, outbox / 'x.tar', marker='move').run()
+    assert os.stat(outbox / 'x.tar.done').st_ino == inode
+
+
+def test_marker_moved_across_filesystems_is_no_wider_than_its_data(mover, inbox, other_filesystem):
+    src = produce(inbox)
+    os.chmod(src, 0o600)
+    marker = marker_of(src).read_bytes()
+    mover(src, other_filesystem / 'x.tar', marker='move').run()
+    assert (other_filesystem / 'x.tar.done').read_bytes() == marker
+    assert stat.S_IMODE(os.stat(other_filesystem / 'x.tar.done').st_mode) == 0o600
