@@ -7,12 +7,14 @@ import os
 
 import pytest
 
+from ansible_collections.lockstep.handoff.plugins.module_utils import _move
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import create_temp_beside
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove, inbox_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import FileEntry
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
+from tests.support.hostile_user import fails_instead_of_hanging  # noqa: F401 (fixture)
 
 
 def test_inbox_files_takes_only_matching_data_files(tmp_path):
@@ -147,3 +149,43 @@ def test_a_drain_lists_the_dest_directory_once_for_leftover_temps_not_once_per_f
     assert len(result['moved']) == 200
     assert result['leftover_temps'] == [temp]
     assert sorted(listed) == sorted([str(inbox), str(tmp_path / 'out')])
+
+
+def test_symlinks_fifos_and_sockets_in_the_inbox_are_listed_as_skipped(drain, tmp_path):
+    inbox = tmp_path / 'in'
+    inbox.mkdir()
+    for name in ('a.csv', 'b.csv'):
+        data = name.encode()
+        (inbox / name).write_bytes(data)
+        Marker.complete(hashlib.sha256(data).hexdigest(), len(data), 'test', 1).write(str(inbox / name) + '.done')
+    (inbox / 'link.csv').symlink_to('/etc/shadow')
+    os.mkfifo(inbox / 'pipe.csv')
+    (inbox / 'subdir').mkdir()
+    result = drain()
+    assert [item['src'] for item in result['moved']] == [str(inbox / 'a.csv'), str(inbox / 'b.csv')]
+    assert [(item['path'], item['reason'].split(';')[0]) for item in result['skipped']] == [
+        (str(inbox / 'link.csv'), 'not a regular file (a symlink)'),
+        (str(inbox / 'pipe.csv'), 'not a regular file (a FIFO)')]
+    assert '2 skipped' in result['msg']
+
+
+def test_a_file_swapped_for_a_fifo_during_the_drain_does_not_stop_the_others(drain, tmp_path, monkeypatch,
+                                                                             fails_instead_of_hanging):
+    inbox = tmp_path / 'in'
+    inbox.mkdir()
+    for name in ('a.csv', 'b.csv', 'c.csv'):
+        (inbox / name).write_bytes(name.encode())
+    real_judge = _move.Move._judge_source
+
+    def judge_then_swap_b(self, verify_here):
+        seen = real_judge(self, verify_here)
+        if self.src.endswith('b.csv'):
+            os.unlink(self.src)
+            os.mkfifo(self.src)
+        return seen
+
+    monkeypatch.setattr(_move.Move, '_judge_source', judge_then_swap_b)
+    result = drain(require_marker=False)
+    assert [item['src'] for item in result['moved']] == [str(inbox / 'a.csv'), str(inbox / 'c.csv')]
+    assert [item['path'] for item in result['skipped']] == [str(inbox / 'b.csv')]
+    assert 'not a regular file' in result['skipped'][0]['reason']

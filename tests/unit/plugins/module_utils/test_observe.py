@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.lockstep.handoff.plugins.module_utils import _observe
 from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import FileEntry, set_digest
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import PROTOCOL, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import (
     FAILED, READY, WAITING, HashCache, observe)
+from tests.support.hostile_user import fails_instead_of_hanging  # noqa: F401 (fixture)
 
 DATA = b'hello, consumer\n'
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -298,3 +300,57 @@ def test_newer_generation_is_awaited_for_a_manifest_too(tmp_path):
     publish_set(directory, SET, marker, generation=2)
     assert observe(directory, marker, newer_than_generation=2).status == WAITING
     assert observe(directory, marker, newer_than_generation=1).status == READY
+
+
+class _SwapAfterLstat:
+    """``os`` for _observe whose ``lstat`` of ``path`` lets ``swap()`` run right after it looked."""
+
+    def __init__(self, path, swap):
+        self._path, self._swap = path, swap
+
+    def lstat(self, path):
+        st = os.lstat(path)
+        if str(path) == self._path:
+            self._swap()
+        return st
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+
+def test_data_swapped_for_a_fifo_after_the_look_waits_instead_of_hanging(paths, monkeypatch, fails_instead_of_hanging):
+    """A FIFO swapped in for the data file used to block wait_for_marker (and a mover under its lock) for ever."""
+    data, marker = paths
+    publish(data, marker)
+
+    def swap():
+        os.unlink(data)
+        os.mkfifo(data)
+
+    monkeypatch.setattr(_observe, 'os', _SwapAfterLstat(data, swap))
+    seen = observe(data, marker)
+    assert seen.status == WAITING
+    assert 'not a regular file' in seen.reason
+
+
+def test_data_swapped_for_another_file_after_the_look_is_not_judged_ready(paths, monkeypatch):
+    data, marker = paths
+    publish(data, marker)
+
+    def swap():
+        with open(data + '.other', 'wb') as handle:
+            handle.write(DATA)
+        os.rename(data + '.other', data)
+
+    monkeypatch.setattr(_observe, 'os', _SwapAfterLstat(data, swap))
+    seen = observe(data, marker)
+    assert seen.status == WAITING
+    assert 'replaced by another file' in seen.reason
+
+
+def test_a_ready_verdict_names_the_inode_judged(paths):
+    data, marker = paths
+    publish(data, marker)
+    seen = observe(data, marker)
+    assert seen.status == READY
+    assert os.path.samestat(seen.st, os.lstat(data))
