@@ -9,6 +9,7 @@ import tarfile
 
 import pytest
 
+from ansible_collections.lockstep.handoff.plugins.module_utils import _upload_set
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import upload_module_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import acquire
@@ -17,6 +18,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._marker import ST
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import LeaseLost, lock_keys
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_settings import RedisLockSettings
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
+from tests.support.hostile_user import attacker, canary_file, run_as, shared_directory, unchanged  # noqa: F401
 
 REDIS_PREFIX = 'test:set:'
 FILES = {'a.csv': b'alpha\n', 'b.csv': b'bravo\n', 'sub/c.csv': b'charlie\n'}
@@ -243,3 +245,59 @@ def test_relocated_manifest_and_leftover_temps_are_reaped(phase, dest, tmp_path)
     assert probe['removed_temps'] == [str(leftover)]
     assert not leftover.exists()
     assert Marker.read(str(marker_path)).is_manifest
+
+
+def test_a_set_into_a_directory_others_can_write_is_staged_not_sent_direct(attacker, phase, tmp_path):
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    probe = phase('probe', dest=str(shared / 'batch'), _direct=True)
+    assert 'staging_path' not in probe
+    assert probe['transfer_path'] == 'staged'
+    staged = tmp_path / 'atomic_upload.tar'
+    write_tar(staged, FILES)
+    result = phase('publish', dest=str(shared / 'batch'), _staged_path=str(staged), _changed=sorted(FILES))
+    assert result['transfer_path'] == 'staged'
+    assert tree(shared / 'batch') == FILES
+
+
+def test_a_set_member_temp_swapped_for_a_symlink_changes_no_other_file(attacker, phase, tmp_path, monkeypatch):
+    """Attack 2 for sets: the attacker swaps a member's temp for a link to a root-only file right after the copy."""
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    batch = shared_directory(shared / 'batch', attacker)
+    canary = canary_file(tmp_path / 'canary')
+    staged = tmp_path / 'atomic_upload.tar'
+    write_tar(staged, FILES)
+    real_copy = _upload_set.copy_reader_with_sha256
+
+    def copy_then_swap(reader, dst_fd):
+        copied = real_copy(reader, dst_fd)
+        temps = [name for name in os.listdir(batch) if name.startswith('.a.csv.') and name.endswith('.tmp')]
+        if temps:
+            temp = batch / temps[0]
+            run_as(attacker, 'mv %s %s/stolen && ln -s %s %s' % (temp, batch, canary, temp))
+        return copied
+
+    monkeypatch.setattr(_upload_set, 'copy_reader_with_sha256', copy_then_swap)
+    with pytest.raises(HandoffError, match='replaced by another file'):
+        phase('publish', dest=str(batch), _staged_path=str(staged), _changed=sorted(FILES), mode='0666',
+              owner=attacker.name)
+    assert unchanged(canary)
+    assert not os.path.lexists(batch / 'a.csv')
+    assert Marker.read(str(batch) + '.done').state == STATE_FAILED
+
+
+def test_a_set_subdirectory_swapped_for_a_symlink_is_not_written_through(attacker, phase, tmp_path):
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    batch = shared_directory(shared / 'batch', attacker)
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    (batch / 'sub').symlink_to(elsewhere)
+    staged = tmp_path / 'atomic_upload.tar'
+    write_tar(staged, FILES)
+    with pytest.raises(HandoffError, match='symlink'):
+        phase('publish', dest=str(batch), _staged_path=str(staged), _changed=sorted(FILES))
+    assert os.listdir(elsewhere) == []
+
+
+def test_a_manifest_is_no_wider_than_the_files_it_lists(phase, dest):
+    upload(phase, mode='0640')
+    assert os.stat(str(dest) + '.done').st_mode & 0o777 == 0o640
