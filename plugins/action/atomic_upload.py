@@ -4,8 +4,9 @@
 """Controller side of ``atomic_upload``: hash the source, probe, send the bytes, publish.
 
 Three steps per host: a probe (is anything to send? where may it go?), the
-transfer (straight into the temp file beside dest when the connection user
-owns it, else through the remote temp directory), and the publish. Unchanged
+transfer (straight into the temp file beside dest when the probe says no other
+user can replace that name, else through the connection user's remote temp
+directory), and the publish. Unchanged
 data costs one module run and no transfer.
 
 A directory ``src``, or a list of files, takes the same three steps once for
@@ -74,7 +75,7 @@ class ActionModule(ActionBase):
             args['src'] = check_src(args['src'])
         except ValueError as exc:
             raise AnsibleActionFail(to_text(exc))
-        found, sources = self._set_sources(args['src'])
+        found, sources = self._set_sources(args['src'], args['dest'])
         if sources is not None:
             try:
                 return self._upload_set(args, sources, task_vars)
@@ -97,17 +98,28 @@ class ActionModule(ActionBase):
             return path, True
         return os.path.realpath(self._loader.get_real_file(found, decrypt=args['decrypt'])), False
 
-    def _set_sources(self, src):
+    def _set_sources(self, src, dest):
         """``(found src, None)`` for one file or content; ``(None, [(relative path, path)])`` for a set."""
         if isinstance(src, list):
             return None, _listed_files(src, [self._find_source(item) for item in src])
         found = self._find_source(src) if src is not None else None
         if found is not None and os.path.isdir(found):
+            self._check_dest_outside_src(found, dest)
             sources = _files_below(found)
             if not sources:
                 raise AnsibleActionFail('src %s holds no files; there is nothing to publish' % found)
             return None, sources
         return found, None
+
+    def _check_dest_outside_src(self, src_directory, dest):
+        """With the local connection dest is on this machine: a dest inside src would nest one level deeper on
+        every run (the published tree becomes part of the next run's src)."""
+        if self._connection.transport not in ('local', 'ansible.builtin.local'):
+            return
+        if _inside(os.path.realpath(dest), os.path.realpath(src_directory)):
+            raise AnsibleActionFail('dest %s is inside src %s on this machine (local connection): each run would '
+                                    'publish the previous run\'s copy again, one level deeper. Choose a dest outside '
+                                    'src' % (dest, src_directory))
 
     def _find_source(self, src):
         try:
@@ -265,6 +277,11 @@ class ActionModule(ActionBase):
         return _with_probe_findings(publish, probe)
 
 
+def _inside(path, directory):
+    """True when ``path`` is ``directory`` or below it (both resolved)."""
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
 def _digest_if_done(hashing, size, local_path):
     """The source's sha256 when its hash has finished, else None: the probe asks for it when it must."""
     return _digest_of(hashing, size, local_path) if hashing.done() else None
@@ -287,11 +304,12 @@ def _with_checksum(result, hashing, size, local_path):
 
 
 def _with_probe_findings(publish, probe):
-    """The publish result, with the probe's warnings and the temps it removed."""
+    """The publish result, with the probe's warnings, the temps it removed and why it refused a direct transfer."""
     if probe.get('warnings'):
         publish['warnings'] = probe['warnings'] + publish.get('warnings', [])
-    if 'removed_temps' in probe:
-        publish['removed_temps'] = probe['removed_temps']
+    for key in ('removed_temps', 'direct_transfer_refused'):
+        if key in probe:
+            publish[key] = probe[key]
     return publish
 
 
