@@ -18,9 +18,10 @@ description:
   - A reader of O(dest) sees the old file or the new one, never a part; a consumer that waits for the marker
     (M(lockstep.handoff.wait_for_marker)) never picks up data that is still arriving. A crash at any point
     leaves the old O(dest), or the new one without its marker; re-running the task converges.
-  - When the connection user can write to the destination directory, the bytes are transferred straight into
-    the temp file there (no second copy through the remote temp directory). With become the transfer goes
-    through the remote temp directory and the module copies it into place, hashing as it copies.
+  - When no user but the connection user and root can replace names in the destination directory (see O(dest)),
+    the bytes are transferred straight into the temp file there (no second copy through the remote temp
+    directory). Otherwise, and with become, the transfer goes through the remote temp directory and the module
+    copies it into a temp file it holds open, hashing as it copies.
   - When O(dest) already holds the same bytes and a marker that describes them, nothing is transferred and the
     task reports C(changed=false). When only the marker is missing or stale, only the marker is written.
   - This module runs partly on the controller (an action plugin hashes and sends the source), partly on the
@@ -96,6 +97,18 @@ options:
     description:
       - Absolute path of the file to publish on the target. Its directory must exist.
       - A symlink at O(dest) is replaced by the file, not followed.
+      - A new O(dest) takes the mode, owner and group of the file it replaces (as with M(ansible.builtin.copy))
+        only when that file belongs to the connecting (or become) user or to root. Another user's file lends
+        nothing - O(dest) then gets mode 0666 minus the umask and this user's ownership unless O(mode), O(owner),
+        O(group) say otherwise - and is replaced by the new file (a rename), so a file pre-created by another user
+        in a sticky directory such as C(/tmp) never keeps that user as owner.
+      - The bytes go straight into a temp file beside O(dest) only when no user but the connecting user and root
+        can replace names on the way to its directory (every directory from C(/) down owned by one of them and not
+        group- or world-writable unless sticky). Otherwise - a shared inbox such as C(root:app 2775), or with
+        O(ignore:become) - they are staged in the connecting user's private remote temp directory and copied from
+        there into a temp file the module holds open, which costs one extra copy on the target; RV(transfer_path)
+        says which way was taken. In such a directory the SELinux options and O(attributes) are refused, as they
+        can only be applied by name.
       - With a directory or list O(src), the directory the set goes into; it is created when missing (its parent
         must exist). Files in it that are not part of the set are left alone.
     type: path
@@ -104,6 +117,10 @@ options:
     description:
       - Write the done marker after the data is durable. Set V(false) to use this module only as a crash-safe
         replacement for M(ansible.builtin.copy); an existing marker is then left as it is.
+      - The marker is never readable by more users than the data is - it carries the data's sha256 - it gets the
+        data file's permission bits without execute bits (a 0600 file gets a 0600 marker, a 0644 file a 0644 one),
+        and the data's owner and group where this user may give them. A set's manifest gets the narrowest mode of
+        its files. A C(failed) marker written with no new data is 0644, narrowed by O(mode) when given.
     type: bool
     default: true
   marker_path:
@@ -369,6 +386,20 @@ generation:
   returned: when a marker was written with the data
   type: int
   sample: 3
+transfer_path:
+  description:
+    - How the bytes reached the target - V(direct) (straight into a temp file beside O(dest)) or V(staged) (through
+      the connecting user's private remote temp directory, then copied into a temp file the module holds open;
+      see O(dest)).
+  returned: when data was transferred
+  type: str
+  sample: direct
+direct_transfer_refused:
+  description: Why the bytes were not written straight beside O(dest) - which directory on the way another user can
+    write.
+  returned: when a direct transfer was possible for the connection but refused for the directory
+  type: str
+  sample: /srv/handoff/inbox is writable by its group (mode 2775)
 removed_temps:
   description: Temp files of interrupted uploads removed because of O(remove_temps_older_than) (in check mode, those
     that would be).

@@ -16,7 +16,10 @@ description:
   - On one filesystem the move is a rename(2) followed by fsyncs of the directories. Across filesystems the file
     is copied to a temp file beside O(dest) (hashing while copying and checking the marker's sha256), fsynced,
     renamed onto O(dest), and only then is O(src) unlinked. A crash at any point leaves O(src), or a complete O(dest),
-    never a partial one.
+    never a partial one. The copy takes O(src)'s permission bits only (never setuid, setgid or sticky).
+  - Another user of the directories can make the move fail, never redirect it - O(src) is opened without following
+    a symlink and must be the very file its marker was checked against, and every rename is checked to move the
+    file judged.
   - Exactly once - a second run, or a second consumer that lost the race for the same lock, finds O(src) gone and
     O(dest) in place and reports C(changed=false). A run that finds the move done but the marker step left undone
     (a crash in between) finishes it.
@@ -84,7 +87,11 @@ options:
       - What to do with the source's marker after the data has moved.
       - V(remove) deletes it, so that M(lockstep.handoff.wait_for_marker) with O(lockstep.handoff.wait_for_marker#module:state=absent)
         sees the file consumed.
-      - V(move) writes it to O(dest_marker_path) and deletes the original.
+      - V(move) puts it at O(dest_marker_path) and deletes the original - by a rename when both are on one
+        filesystem, else by writing the exact bytes read, with the moved data's permission bits (without execute
+        bits), owner and group. The marker is read without following a symlink and must be a regular file; one
+        that no longer describes the moved data when it is read (rewritten by someone else) is left in place and
+        the task fails.
       - V(keep) leaves it where it is.
     type: str
     choices: [remove, move, keep]
@@ -286,6 +293,15 @@ failed_by_producer:
   type: list
   elements: dict
   sample: []
+skipped:
+  description:
+    - With a directory O(src), entries that are not regular files (a symlink, FIFO, socket or device; directories
+      are passed over) and files that changed into one, or whose marker did, while they were being moved. They are
+      never followed or read; the other files are moved all the same.
+  returned: when O(src) is a directory
+  type: list
+  elements: dict
+  sample: [{"path": "/srv/handoff/inbox/link.csv", "reason": "not a regular file (a symlink); only regular files are moved"}]
 manifest:
   description:
     - With a directory O(src) described by a manifest marker - its path, file count and generation, and C(state),
