@@ -105,7 +105,7 @@ options:
       - The bytes go straight into a temp file beside O(dest) only when no user but the connecting user and root
         can replace names on the way to its directory (every directory from C(/) down owned by one of them and not
         group- or world-writable unless sticky). Otherwise - a shared inbox such as C(root:app 2775), or with
-        O(ignore:become) - they are staged in the connecting user's private remote temp directory and copied from
+        C(become) - they are staged in the connecting user's private remote temp directory and copied from
         there into a temp file the module holds open, which costs one extra copy on the target; RV(transfer_path)
         says which way was taken. In such a directory the SELinux options and O(attributes) are refused, as they
         can only be applied by name.
