@@ -312,7 +312,7 @@ class Upload:
         with explained('setting attributes of', temp_path):
             apply_file_attributes(self.module, fd, temp_path, like=directory.lstat(name), inherit=True)
             os.fsync(fd)
-        self._validate(temp_path)
+        self._validate(temp_path, fd)
         with self._lock(self.params['lock']) as lock:
             result = self._base_result(True, 'transfer')
             result['transfer_path'] = 'direct' if self.params['_direct'] else 'staged'
@@ -387,12 +387,20 @@ class Upload:
             raise
         return fd, temp, received
 
-    def _validate(self, temp):
+    def _validate(self, temp, fd):
+        """Run ``validate`` on the temp ``fd`` (named ``temp``).
+
+        Where another user can replace that name, the command gets
+        ``/proc/PID/fd/N`` instead, which always reaches the file this process
+        holds: it must not be made to read a file of someone else's choosing.
+        """
         command = self.params['validate']
         if not command:
             return
         if '%s' not in command:
             raise HandoffError('validate must contain %%s (the path of the file to check); got %r' % command)
+        if others_can_replace(os.path.dirname(temp) or '.'):
+            temp = '/proc/%d/fd/%d' % (os.getpid(), fd)
         rc, out, err = self.module.run_command(command % temp)
         if rc != 0:
             raise HandoffError('validate command %r failed (rc=%d); dest %s was not touched'

@@ -245,9 +245,9 @@ class UploadSet(Upload):
                         apply_file_attributes(self.module, temp_fd, directory.join(temp), like=directory.lstat(name),
                                               inherit=True)
                         os.fsync(temp_fd)
+                    self._validate(directory.join(temp), temp_fd)
                 finally:
                     os.close(temp_fd)
-                self._validate(directory.join(temp))
 
     def _check_unsent_files_in_place(self, sent):
         """Files the probe found in place must still be there (size checked; the probe checked content)."""

@@ -478,3 +478,25 @@ def test_failed_marker_is_no_wider_than_the_task_mode(upload, dest):
         upload('publish', _direct=True, _staged_path=probe['staging_path'], mode='0600')
     assert marker_of(dest).state == 'failed'
     assert stat.S_IMODE(os.stat(str(dest) + '.done').st_mode) == 0o600
+
+
+def test_validate_reads_the_file_held_even_when_its_name_was_swapped(attacker, upload, tmp_path, monkeypatch):
+    """validate runs by name; in a shared directory it must not be made to read a root-only file."""
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    canary = canary_file(tmp_path / 'canary')
+    staged = tmp_path / 'atomic_upload.src'
+    staged.write_bytes(DATA)
+    seen = tmp_path / 'seen-by-validate'
+    real_copy = _upload.copy_with_sha256
+
+    def copy_then_swap(src_fd, dst_fd):
+        copied = real_copy(src_fd, dst_fd)
+        temp = _temp_in(shared)
+        run_as(attacker, 'mv %s %s/stolen && ln -s %s %s' % (temp, shared, canary, temp))
+        return copied
+
+    monkeypatch.setattr(_upload, 'copy_with_sha256', copy_then_swap)
+    with pytest.raises(HandoffError, match='replaced by another file'):
+        upload('publish', dest=str(shared / 'site.conf'), _staged_path=str(staged), validate='cp %%s %s' % seen)
+    assert seen.read_bytes() == DATA
+    assert unchanged(canary)
