@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile, open_regular
+
 
 def read_for_diff(path, max_size):
-    """Return ``{'content': text}``, or ``{'absent'|'binary'|'larger': ...}`` when text cannot be shown."""
+    """Return ``{'content': text}``, or ``{'absent'|'binary'|'larger': ...}`` when text cannot be shown.
+
+    Only a regular file is read (a symlink or FIFO swapped in shows as binary, never followed or waited on).
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_regular(path)
     except FileNotFoundError:
         return {'absent': True}
-    except OSError:
+    except (OSError, UnsafeFile):
         return {'binary': True}
     with os.fdopen(fd, 'rb') as handle:
         raw = handle.read(max_size + 1)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
+from tests.support.hostile_user import fails_instead_of_hanging  # noqa: F401 (fixture)
 
 
 def test_absent_file(tmp_path):
@@ -40,3 +43,8 @@ def test_symlink_is_not_followed(tmp_path):
     (tmp_path / 'target').write_text('secret')
     (tmp_path / 'x').symlink_to(tmp_path / 'target')
     assert read_for_diff(str(tmp_path / 'x'), 100) == {'binary': True}
+
+
+def test_a_fifo_shows_as_binary_at_once_instead_of_hanging(tmp_path, fails_instead_of_hanging):
+    os.mkfifo(tmp_path / 'fifo')
+    assert read_for_diff(str(tmp_path / 'fifo'), 1024) == {'binary': True}
