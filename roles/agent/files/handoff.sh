@@ -191,7 +191,10 @@ _handoff_sha256_stdin() {
 _handoff_digest() {
   local path=$1 before after sum
   before=$(_handoff_regular_id "$path") || return
-  sum=$(dd if="$path" iflag=nofollow,nonblock bs=1M status=none | _handoff_sha256_stdin) || return 1
+  sum=$(
+    dd if="$path" iflag=nofollow,nonblock bs=1M status=none | _handoff_sha256_stdin
+    [ "${PIPESTATUS[*]}" = "0 0" ]
+  ) || return 1
   after=$(_handoff_regular_id "$path") || return
   [ "$before" = "$after" ] || return 3
   printf '%s %s %s\n' "$sum" "${after##*:}" "${after%:*}"
@@ -378,7 +381,10 @@ _handoff_parse_marker() {
 # Returns 1 with HANDOFF_REASON for a marker that is missing, not a regular file, or invalid.
 _handoff_read_marker() {
   local marker=$1 display=${2:-$1} doc status
-  doc=$(_handoff_read_regular "$marker" "$((HANDOFF_MAX_MARKER_BYTES + 1))" | tr '\000' '\001')
+  doc=$(
+    _handoff_read_regular "$marker" "$((HANDOFF_MAX_MARKER_BYTES + 1))" | tr '\000' '\001'
+    exit "${PIPESTATUS[0]}"
+  )
   status=$?
   case $status in
     0) _handoff_parse_marker "$doc" "$display" && return ;;
