@@ -472,22 +472,28 @@ _handoff_write_marker() {
 
 # Open LOCK on HANDOFF_LOCK_FD with a watchdog: bash cannot open without waiting on a FIFO,
 # so if another user swaps one in after the caller's check, the open is ended (SIGALRM)
-# after HANDOFF_LOCK_TIMEOUT + 10 s with a message instead of hanging.
+# after HANDOFF_LOCK_TIMEOUT + 10 s with a message instead of hanging. The watchdog is no
+# child of the caller (so no job of its own), and is stopped with SIGUSR1, which no caller
+# traps: one that arrives before the watchdog's own trap is set just ends it.
 _handoff_open_lock() {
   local who=$1 lock=$2 display=$3 limit me=$BASHPID watchdog
   limit=$((${HANDOFF_LOCK_TIMEOUT:-30} + 10))
-  (
-    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
-    sleep "$limit" >/dev/null 2>&1 &
-    sleeper=$!
-    wait "$sleeper"
-    _handoff_error "$who" "lock $display did not open within ${limit}s: someone replaced it with a FIFO or device"
-    kill -s ALRM "$me"
-  ) >/dev/null &
-  watchdog=$!
+  watchdog=$(
+    (
+      stop='' sleeper=''
+      trap 'stop=1 && [ -z "$sleeper" ] || kill "$sleeper" 2>/dev/null' USR1
+      sleep "$limit" >/dev/null 2>&1 &
+      sleeper=$!
+      [ -z "$stop" ] || kill "$sleeper" 2>/dev/null
+      wait "$sleeper" 2>/dev/null
+      [ -z "$stop" ] || exit 0
+      _handoff_error "$who" "lock $display did not open within ${limit}s: someone replaced it with a FIFO or device"
+      kill -s ALRM "$me"
+    ) >/dev/null &
+    echo "$!"
+  )
   exec {HANDOFF_LOCK_FD}<"$lock"
-  kill "$watchdog" 2>/dev/null
-  wait "$watchdog" 2>/dev/null
+  kill -s USR1 "$watchdog" 2>/dev/null
   [ -n "${HANDOFF_LOCK_FD:-}" ]
 }
 
@@ -623,8 +629,9 @@ handoff_publish() (
   fi
   mode=$(_handoff_publish_mode "$dest_dir" "$name") || exit 1
   _handoff_create_temp "$dest_dir" "$name" "$mode" || exit 1
-  tmp=$HANDOFF_TEMP
-  trap '[ -z "$tmp" ] || rm -f -- "$tmp"' EXIT
+  tmp=$HANDOFF_TEMP owner=$BASHPID
+  # Only this process removes the temp: a subshell that runs an inherited EXIT trap must not.
+  trap '[ -z "$tmp" ] || [ "$BASHPID" != "$owner" ] || rm -f -- "$tmp"' EXIT
   trap 'exit 1' HUP INT TERM
   if [ "$src" = - ]; then
     cat >&"$HANDOFF_TEMP_FD" || exit 1
