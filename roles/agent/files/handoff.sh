@@ -97,7 +97,7 @@ _handoff_require_dev_fd() {
 # files as VAR/NAME reach that directory even if its name is replaced. The directory is
 # entered with cd (which never waits on a FIFO) and "." opened, then the old cwd restored.
 _handoff_open_dir() {
-  local var=$1 dir=$2 back fd
+  local var=$1 dir=$2 back fd CDPATH=
   exec {back}<. || return 1
   if cd -P -- "$dir" 2>/dev/null; then
     exec {fd}<. || fd=
@@ -589,15 +589,20 @@ _handoff_judge() {
   return 0
 }
 
+# Mode (octal) of PATH itself when it is a regular file (one lstat, so never a symlink's 777).
+_handoff_regular_mode() {
+  local info
+  info=$(stat -c '%F:%a' -- "$1" 2>/dev/null) || return 1
+  case $info in
+    'regular file:'* | 'regular empty file:'*) printf '%s\n' "${info##*:}" ;;
+    *) return 2 ;;
+  esac
+}
+
 # Mode (octal) for a file published as NAME in the directory at descriptor path DIR: that of
 # the regular file it replaces, or what cp would give a new file (0666 less the umask).
 _handoff_publish_mode() {
-  local dir=$1 name=$2
-  if _handoff_regular_id "$dir/$name" >/dev/null; then
-    stat -c %a -- "$dir/$name"
-  else
-    printf '%o\n' "$((0666 & ~0$(umask)))"
-  fi
+  _handoff_regular_mode "$1/$2" || printf '%o\n' "$((0666 & ~0$(umask)))"
 }
 
 # handoff_publish SRC DEST [LOCK]: SRC (a file, or - for stdin) goes to a temp file in
@@ -702,7 +707,7 @@ handoff_wait() (
 # check SHA256, fsync, rename, fsync, and only then remove SRC.
 _handoff_copy_across() {
   local src_dir=$1 name=$2 dest_dir=$3 dest_name=$4 dest=$5 sha256=$6 mode tmp
-  mode=$(stat -c %a -- "$src_dir/$name") || return 1
+  mode=$(_handoff_regular_mode "$src_dir/$name") || return 1
   _handoff_create_temp "$dest_dir" "$dest_name" "$mode" || return 1
   tmp=$HANDOFF_TEMP
   if _handoff_read_regular "$src_dir/$name" >&"$HANDOFF_TEMP_FD" && _handoff_temp_exec_bits "$mode" &&
