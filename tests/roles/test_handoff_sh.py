@@ -209,3 +209,21 @@ def test_a_state_dir_that_is_a_symlink_is_refused_and_nothing_is_written_through
     assert done.returncode == 1 and "not a plain directory" in done.stderr, done.stderr
     assert list(elsewhere.iterdir()) == []
     assert not (dirs / "inbox" / "site.conf").exists()
+
+
+def test_a_src_swapped_after_it_was_judged_is_put_back_and_never_reaches_dest(dirs):
+    """The rename goes through a temp beside dest that must be the judged inode: the swapped-in file
+    goes back to src and dest is not touched (an attacker who writes only the inbox gains nothing)."""
+    judged, swapped = dirs / "inbox" / "data.bin", dirs / "inbox" / "forged"
+    judged.write_bytes(b"judged\n")
+    judged_id = "%d:%d" % (judged.stat().st_dev, judged.stat().st_ino)
+    swapped.write_bytes(b"forged\n")
+    os.rename(swapped, judged)
+    done = subprocess.run(
+        ["bash", "-c", '. "$1"; _handoff_open_dir s "$2"; _handoff_open_dir d "$3"; HANDOFF_DATA_ID=$4; '
+         '_handoff_move_same_fs "$s" data.bin "$d" data.bin SRC DEST', "bash", str(HANDOFF_SH),
+         str(dirs / "inbox"), str(dirs / "ready"), judged_id],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}, check=False)
+    assert done.returncode == 1 and "SRC was replaced by someone else" in done.stderr, done
+    assert judged.read_bytes() == b"forged\n"
+    assert list((dirs / "ready").iterdir()) == []

@@ -723,6 +723,30 @@ _handoff_copy_across() {
   return 1
 }
 
+# Rename NAME (judged as HANDOFF_DATA_ID) from SRC_DIR onto DEST_NAME in DEST_DIR on one
+# filesystem, in two steps: first to a temp name beside DEST (RENAME_NOREPLACE), which must
+# then be the file that was judged (else it goes back to SRC and the move fails), then onto
+# DEST. Another user who can write only the inbox cannot get a file of theirs to DEST by
+# swapping SRC after the judgement. Killed between the two steps, the file waits in that
+# temp (named as the modules' temps, which report leftovers) and the marker stays.
+_handoff_move_same_fs() {
+  local src_dir=$1 name=$2 dest_dir=$3 dest_name=$4 src=$5 dest=$6 hex temp id
+  hex=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n') || return 1
+  temp="$dest_dir/.$dest_name.$hex.tmp"
+  mv -n -T -- "$src_dir/$name" "$temp" || return 1
+  id=$(_handoff_regular_id "$temp")
+  if [ "${id%:*}" != "$HANDOFF_DATA_ID" ]; then
+    if [ -e "$temp" ] || [ -L "$temp" ]; then
+      mv -n -T -- "$temp" "$src_dir/$name"
+    fi
+    _handoff_error handoff_move "$src was replaced by someone else (another user of the directory?) after it was checked; not moved"
+    return 1
+  fi
+  HANDOFF_TEMP_ID=$HANDOFF_DATA_ID
+  _handoff_rename_own handoff_move "$temp" "$dest_dir/$dest_name" "$dest" || return 1
+  _handoff_fsync "$dest_dir" "$src_dir"
+}
+
 # handoff_move SRC DEST [LOCK]: take LOCK (default DEST.lock, as locked_move), judge SRC's
 # marker and checksum again under it, move SRC onto DEST, remove the marker, release.
 # Exactly once: when SRC is gone and DEST is there, another mover won; that is success.
@@ -776,9 +800,7 @@ handoff_move() (
     exit "$verdict"
   fi
   if [ "$(stat -c %d -- "$src_dir/$name")" = "$(stat -c %d -- "$dest_dir/.")" ]; then
-    HANDOFF_TEMP_ID=$HANDOFF_DATA_ID
-    _handoff_rename_own handoff_move "$src_dir/$name" "$dest_dir/$dest_name" "$dest" || exit 1
-    _handoff_fsync "$dest_dir" "$src_dir" || exit 1
+    _handoff_move_same_fs "$src_dir" "$name" "$dest_dir" "$dest_name" "$src" "$dest" || exit 1
   else
     _handoff_copy_across "$src_dir" "$name" "$dest_dir" "$dest_name" "$dest" "$HANDOFF_DATA_SHA256" || exit 1
   fi
