@@ -136,9 +136,9 @@ def test_a_valid_manifest_is_refused_by_handoff_sh_saying_it_does_not_support_th
     path = tmp_path / "set.done"
     Marker.complete_set([FileEntry("a.csv", SIZE, SHA)], "test", 1).write(str(path))
     assert Marker.read(str(path)).is_manifest
-    verdict, _, _, reason = shell_verdict(path)
-    assert verdict == "invalid"
-    assert "manifest markers are not supported by handoff.sh" in reason
+    verdict = shell_verdict(path)
+    assert verdict[0] == "invalid"
+    assert "manifest markers are not supported by handoff.sh" in verdict[3]
 
 
 @pytest.fixture

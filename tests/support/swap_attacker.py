@@ -32,7 +32,7 @@ def main(directory, target):
         events = os.read(watch, 65536)
         offset = 0
         while offset < len(events):
-            _, _, _, length = EVENT.unpack_from(events, offset)
+            length = EVENT.unpack_from(events, offset)[3]
             name = events[offset + EVENT.size:offset + EVENT.size + length].rstrip(b'\0').decode()
             offset += EVENT.size + length
             if not TEMP.match(name) or name in planted:
