@@ -504,14 +504,18 @@ _handoff_followed_id() {
   printf '%s\n' "${id/#regular empty file/regular file}"
 }
 
-# Open the lock NAME in the directory at descriptor path DIR (creating it 0664, exclusively,
-# never deleting it) on HANDOFF_LOCK_FD, and take an exclusive flock within
+# Open the lock NAME in the directory at descriptor path DIR (creating it 0664 from an
+# exclusive temp, never deleting it) on HANDOFF_LOCK_FD, and take an exclusive flock within
 # HANDOFF_LOCK_TIMEOUT seconds. A lock must be a regular file or a directory, and the open
 # one must be what was checked. DISPLAY names it in messages. Runs in the caller's subshell.
 _handoff_lock() {
   local who=$1 dir=$2 name=$3 display=$4 timeout=${HANDOFF_LOCK_TIMEOUT:-30} id
-  if [ ! -e "$dir/$name" ] && [ ! -L "$dir/$name" ]; then
-    (set -C && umask 0002 && : >"$dir/$name") 2>/dev/null
+  if [ ! -e "$dir/$name" ] && [ ! -L "$dir/$name" ] && _handoff_create_temp "$dir" "$name" 664; then
+    # Renamed into place without replacing anything (RENAME_NOREPLACE): whatever another
+    # process put there first stays, and is checked below; no open ever follows a name here.
+    exec {HANDOFF_TEMP_FD}>&-
+    mv -n -T -- "$HANDOFF_TEMP" "$dir/$name" 2>/dev/null
+    rm -f -- "$HANDOFF_TEMP"
   fi
   id=$(stat -c '%F:%d:%i' -- "$dir/$name" 2>/dev/null)
   id=${id/#regular empty file/regular file}
