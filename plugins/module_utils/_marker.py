@@ -104,7 +104,7 @@ class Marker:
         if not raw.strip():
             return cls(STATE_COMPLETE, legacy=True)
         try:
-            doc = json.loads(raw.decode('utf-8'))
+            doc = json.loads(raw.decode('utf-8'), object_pairs_hook=_unique_keys, parse_constant=_no_constant)
         except (UnicodeDecodeError, ValueError) as exc:
             raise MarkerError('marker %s is neither empty nor JSON (%s); a protocol v1 marker is '
                               'one JSON object, or an empty file' % (path, exc), marker_path=path)
@@ -112,6 +112,10 @@ class Marker:
             raise MarkerError('marker %s holds JSON %s, not an object' % (path, type(doc).__name__),
                               marker_path=path)
         marker = cls._from_document(doc, path)
+        nested = sorted(key for key, value in doc.items() if key != 'files' and isinstance(value, (dict, list)))
+        if nested:
+            raise MarkerError('marker %s: field %r holds an object or list; a protocol v1 marker is a flat object '
+                              '(only a manifest\'s "files" is a list)' % (path, nested[0]), marker_path=path)
         if len(raw) > MAX_MARKER_BYTES and not marker.is_manifest:
             raise MarkerError('marker %s is %d bytes; a protocol v1 marker is at most %d bytes (only a manifest '
                               'marker, one with "files", may be larger)' % (path, len(raw), MAX_MARKER_BYTES),
@@ -219,6 +223,19 @@ def read_marker_bytes(path):
         return _read_up_to(fd, MAX_MANIFEST_BYTES + 1), st
     finally:
         os.close(fd)
+
+
+def _unique_keys(pairs):
+    """A JSON object as a dict, refusing a key given twice (json would keep the last one silently)."""
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        raise ValueError('a key appears twice in one object')
+    return doc
+
+
+def _no_constant(name):
+    """Refuse NaN and Infinity, which Python's json accepts but JSON (and handoff.sh) does not."""
+    raise ValueError('%s is not JSON' % name)
 
 
 def _read_up_to(fd, limit):

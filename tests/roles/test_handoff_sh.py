@@ -161,3 +161,69 @@ def test_a_publisher_killed_mid_write_leaves_a_temp_the_modules_recognise(dirs):
     (temp,) = temps_of(str(dest))
     assert Path(temp).read_bytes() == b"partial data, the rest never comes\n"
     assert sorted(p.name for p in (dirs / "inbox").iterdir()) == [Path(temp).name]
+
+
+def test_markers_get_the_data_read_and_write_bits_and_setuid_is_never_kept(dirs):
+    secret, script = dirs / "inbox" / "secret.env", dirs / "inbox" / "run.sh"
+    secret.write_bytes(b"old")
+    secret.chmod(0o600)
+    script.write_bytes(b"old")
+    script.chmod(0o4755)
+    assert handoff("publish", dirs / "src", secret).returncode == 0
+    assert handoff("publish", dirs / "src", script).returncode == 0
+    modes = {path.name: path.stat().st_mode & 0o7777 for path in (dirs / "inbox").iterdir()}
+    assert modes == {"secret.env": 0o600, "secret.env.done": 0o600, "run.sh": 0o755, "run.sh.done": 0o644}
+
+
+def test_a_lock_that_is_a_fifo_or_symlink_is_refused_at_once(dirs):
+    data = dirs / "inbox" / "data.bin"
+    assert handoff("publish", dirs / "src", data).returncode == 0
+    os.mkfifo(dirs / "ready" / "data.bin.lock")
+    done = handoff("move", data, dirs / "ready" / "data.bin")
+    assert done.returncode == 2 and "is not a regular file or directory" in done.stderr, done.stderr
+    (dirs / "ready" / "data.bin.lock").unlink()
+    (dirs / "ready" / "data.bin.lock").symlink_to(dirs / "src")
+    done = handoff("move", data, dirs / "ready" / "data.bin")
+    assert done.returncode == 2 and "is not a regular file or directory" in done.stderr, done.stderr
+    assert data.exists() and not (dirs / "ready" / "data.bin").exists()
+
+
+def test_a_lock_open_that_blocks_on_a_fifo_swapped_in_is_ended_with_a_message(dirs):
+    """The race after the type check: bash's open of a FIFO waits for a writer; the watchdog ends it."""
+    fifo = dirs / "swapped-in.lock"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    done = subprocess.run(["bash", "-c", '. "$1"; _handoff_open_lock handoff_move "$2" shown.lock; echo opened',
+                           "bash", str(HANDOFF_SH), str(fifo)], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HANDOFF_LOCK_TIMEOUT": "0"}, check=False)
+    assert done.returncode == -signal.SIGALRM and done.stdout == "", done
+    assert "lock shown.lock did not open within 10s: someone replaced it with a FIFO or device" in done.stderr
+    assert 9 < time.monotonic() - started < 30
+
+
+def test_a_state_dir_that_is_a_symlink_is_refused_and_nothing_is_written_through_it(dirs):
+    elsewhere = dirs / "elsewhere"
+    elsewhere.mkdir()
+    (dirs / "inbox" / ".handoff").symlink_to(elsewhere)
+    done = handoff("publish", dirs / "src", dirs / "inbox" / "site.conf", env={"HANDOFF_STATE_DIR": ".handoff"})
+    assert done.returncode == 1 and "not a plain directory" in done.stderr, done.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert not (dirs / "inbox" / "site.conf").exists()
+
+
+def test_a_src_swapped_after_it_was_judged_is_put_back_and_never_reaches_dest(dirs):
+    """The rename goes through a temp beside dest that must be the judged inode: the swapped-in file
+    goes back to src and dest is not touched (an attacker who writes only the inbox gains nothing)."""
+    judged, swapped = dirs / "inbox" / "data.bin", dirs / "inbox" / "forged"
+    judged.write_bytes(b"judged\n")
+    judged_id = "%d:%d" % (judged.stat().st_dev, judged.stat().st_ino)
+    swapped.write_bytes(b"forged\n")
+    os.rename(swapped, judged)
+    done = subprocess.run(
+        ["bash", "-c", '. "$1"; _handoff_open_dir s "$2"; _handoff_open_dir d "$3"; HANDOFF_DATA_ID=$4; '
+         '_handoff_move_same_fs "$s" data.bin "$d" data.bin SRC DEST', "bash", str(HANDOFF_SH),
+         str(dirs / "inbox"), str(dirs / "ready"), judged_id],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}, check=False)
+    assert done.returncode == 1 and "SRC was replaced by someone else" in done.stderr, done
+    assert judged.read_bytes() == b"forged\n"
+    assert list((dirs / "ready").iterdir()) == []

@@ -6,7 +6,7 @@
 # takes a file whose done marker says it is complete, checks it under a lock that
 # lockstep.handoff.locked_move and flock(1) also take, and moves it exactly once.
 #
-# Use it as a library (bash 4.1 or later, GNU coreutils, util-linux flock):
+# Use it as a library (bash 4.1 or later, GNU coreutils, util-linux flock, Linux /proc):
 #   . /usr/local/lib/lockstep-handoff/handoff.sh
 #   handoff_publish SRC DEST [LOCK]   copy SRC (or - for stdin) to DEST by protocol v1
 #   handoff_wait DEST [TIMEOUT]       wait until DEST's marker says complete and matches
@@ -14,8 +14,8 @@
 #   handoff_promote_inbox INBOX DIR   handoff_move every marked file of INBOX into DIR
 # or as a command: bash handoff.sh publish|wait|move|promote-inbox ARGS...
 #
-# Exit status: 0 done; 1 not done (timed out, not ready, lock busy, I/O error);
-# 2 wrong usage; 3 the producer marked the file failed.
+# Exit status: 0 done; 1 not done (timed out, not ready, lock busy, I/O error, a file
+# replaced by someone else); 2 wrong usage; 3 the producer marked the file failed.
 #
 # Settings, from the environment:
 #   HANDOFF_STATE_DIR         where markers and move locks live: empty (default) beside
@@ -29,11 +29,25 @@
 #   HANDOFF_REQUIRE_CHECKSUM  1: refuse markers without a sha256 (empty legacy markers)
 #   HANDOFF_PRODUCER          who publishes, recorded in the marker (handoff.sh@HOST)
 #
+# Other users who can write the hand-off directories (a group inbox, /tmp) can at most make
+# a call fail: every directory is entered once and then named through /dev/fd/N, which
+# follows the directory and not its name; temps are created exclusively (noclobber, a
+# random name) with their mode set by the umask, written through the descriptor that
+# created them, and checked to be the same inode just before and after each rename;
+# markers and data are read only when they are regular files, with O_NOFOLLOW|O_NONBLOCK
+# (dd), so a symlink or FIFO planted there is refused instead of followed or waited on.
+# What bash cannot do: open the lock without following a symlink or waiting on a FIFO,
+# so the lock is checked to be a regular file first and a watchdog ends an open that
+# still blocks; and a file replaced and put back between two checks (the same inode both
+# times) is taken as it is. Markers get the data's read and write bits, never more.
+#
 # Do not call these functions while your own script holds a flock on the same lock
 # file: a second open of it in one process waits for the first, for ever.
 
 HANDOFF_PROTOCOL='lockstep.handoff/1'
 HANDOFF_MAX_MARKER_BYTES=65536
+# Python's json refuses an integer of more digits (its int limit); so does this reader.
+HANDOFF_MAX_INT_DIGITS=4300
 
 # Print an error for function $1 on stderr.
 _handoff_error() {
@@ -69,22 +83,121 @@ _handoff_fsync() {
   sync -- "$@" 2>/dev/null || sync
 }
 
-# sha256 of FILE as 64 lowercase hex digits, read through stdin so no name is escaped.
-_handoff_sha256() {
+# Fail with a message unless /dev/fd/N names open files (Linux /proc): handoff.sh names
+# directories and temps through their descriptors, and without that it would have to
+# use names that another user of the directory can replace.
+_handoff_require_dev_fd() {
+  if [ ! -d /proc/self/fd ] || [ ! -d /dev/fd/ ]; then
+    _handoff_error "$1" "/dev/fd is missing (mount /proc): without it handoff.sh would write through names another user could replace, so it refuses"
+    return 2
+  fi
+}
+
+# Set variable VAR to /dev/fd/N, a descriptor on directory DIR: later commands that name
+# files as VAR/NAME reach that directory even if its name is replaced. The directory is
+# entered with cd (which never waits on a FIFO) and "." opened, then the old cwd restored.
+_handoff_open_dir() {
+  local var=$1 dir=$2 back fd CDPATH=
+  exec {back}<. || return 1
+  if cd -P -- "$dir" 2>/dev/null; then
+    exec {fd}<. || fd=
+  fi
+  cd -P -- "/dev/fd/$back" || return 1
+  exec {back}<&-
+  [ -n "${fd:-}" ] || return 1
+  printf -v "$var" '/dev/fd/%s' "$fd"
+}
+
+# Set VAR to a descriptor path on the subdirectory SUB of the directory at descriptor path
+# PARENT, creating missing components when CREATE is 1. Each component must be a real
+# directory (not a symlink) and is checked to be the same inode after entering it.
+_handoff_open_subdir() {
+  local var=$1 parent=$2 sub=$3 create=$4 part id here
+  here=$parent
+  local IFS=/
+  for part in $sub; do
+    case $part in
+      '' | .) continue ;;
+    esac
+    if [ "$create" = 1 ] && [ ! -e "$here/$part" ] && [ ! -L "$here/$part" ]; then
+      mkdir -- "$here/$part" 2>/dev/null || [ -d "$here/$part" ] || return 1
+    fi
+    id=$(stat -c '%F:%d:%i' -- "$here/$part" 2>/dev/null) || return 1
+    case $id in
+      directory:*) ;;
+      *) return 2 ;;
+    esac
+    _handoff_open_dir "$var" "$here/$part" || return 1
+    [ "$(stat -L -c '%F:%d:%i' -- "${!var}")" = "$id" ] || return 2
+    here=${!var}
+  done
+  printf -v "$var" '%s' "$here"
+}
+
+# Set VAR to a descriptor path on the directory holding the markers and locks of files in
+# the directory at descriptor path DATA_DIR (HANDOFF_STATE_DIR); CREATE 1 creates it.
+_handoff_open_state_dir() {
+  local var=$1 data_dir=$2 create=$3
+  case ${HANDOFF_STATE_DIR:-} in
+    '') printf -v "$var" '%s' "$data_dir" ;;
+    /*)
+      if [ "$create" = 1 ]; then
+        mkdir -p -- "$HANDOFF_STATE_DIR" || return 1
+      fi
+      _handoff_open_dir "$var" "$HANDOFF_STATE_DIR"
+      ;;
+    *) _handoff_open_subdir "$var" "$data_dir" "$HANDOFF_STATE_DIR" "$create" ;;
+  esac
+}
+
+# dev:inode:size of PATH when PATH itself (not what a symlink points to) is a regular file.
+# Returns 1 when it does not exist (or cannot be looked at), 2 when it is something else.
+_handoff_regular_id() {
+  local id
+  id=$(stat -c '%F:%d:%i:%s' -- "$1" 2>/dev/null) || return 1
+  case $id in
+    'regular file:'* | 'regular empty file:'*) printf '%s\n' "${id#*file:}" ;;
+    *) return 2 ;;
+  esac
+}
+
+# Copy the regular file PATH to stdout, at most LIMIT bytes when given: opened with
+# O_NOFOLLOW|O_NONBLOCK, so neither a symlink nor a FIFO swapped in after the check is
+# followed or waited on; its dev:inode:size must be the same before and after (status 3).
+_handoff_read_regular() {
+  local path=$1 limit=${2:-} before after
+  before=$(_handoff_regular_id "$path") || return
+  if [ -n "$limit" ]; then
+    dd if="$path" iflag=nofollow,nonblock,count_bytes,fullblock bs=65536 count="$limit" status=none || return 1
+  else
+    dd if="$path" iflag=nofollow,nonblock bs=1M status=none || return 1
+  fi
+  after=$(_handoff_regular_id "$path") || return
+  [ "$before" = "$after" ] || return 3
+}
+
+# sha256 of stdin as 64 lowercase hex digits.
+_handoff_sha256_stdin() {
   local sum
   if command -v sha256sum >/dev/null 2>&1; then
-    sum=$(sha256sum <"$1") || return 1
+    sum=$(sha256sum) || return 1
   else
-    sum=$(shasum -a 256 <"$1") || return 1
+    sum=$(shasum -a 256) || return 1
   fi
   printf '%s\n' "${sum%% *}"
 }
 
-# Size of FILE in bytes.
-_handoff_size() {
-  local bytes
-  bytes=$(wc -c <"$1") || return 1
-  printf '%d\n' "$((bytes))"
+# "SHA256 SIZE DEV:INODE" of the regular file PATH, read once (see _handoff_read_regular).
+_handoff_digest() {
+  local path=$1 before after sum
+  before=$(_handoff_regular_id "$path") || return
+  sum=$(
+    dd if="$path" iflag=nofollow,nonblock bs=1M status=none | _handoff_sha256_stdin
+    [ "${PIPESTATUS[*]}" = "0 0" ]
+  ) || return 1
+  after=$(_handoff_regular_id "$path") || return
+  [ "$before" = "$after" ] || return 3
+  printf '%s %s %s\n' "$sum" "${after##*:}" "${after%:*}"
 }
 
 # TEXT made safe inside a JSON string: control characters dropped, \ and " escaped.
@@ -92,36 +205,334 @@ _handoff_json_escape() {
   printf '%s' "$1" | tr -d '\000-\037' | sed 's/\\/\\\\/g; s/"/\\"/g'
 }
 
-# The string value of "KEY" in the one-line JSON DOC, or nothing (also for escaped values).
-_handoff_json_string() {
-  printf '%s\n' "$1" | sed -n 's/.*"'"$2"'"[[:space:]]*:[[:space:]]*"\([^"\\]*\)".*/\1/p'
+# The pieces of the one marker grammar handoff.sh accepts: a flat JSON object whose values
+# are strings, numbers, true, false or null (what Python's json reads, without NaN and
+# Infinity; strings must be valid UTF-8 without raw control characters).
+_handoff_marker_grammar() {
+  local ws=$'[ \t\r\n]*' tail=$'[\200-\277]' utf8 string number value
+  utf8=$'[\302-\337]'$tail$'|\340[\240-\277]'$tail$'|[\341-\354\356\357]'$tail$tail
+  utf8+=$'|\355[\200-\237]'$tail$'|\360[\220-\277]'$tail$tail$'|[\361-\363]'$tail$tail$tail
+  utf8+=$'|\364[\200-\217]'$tail$tail
+  string="\"([^\"\\\\"$'\001-\037\200-\377'"]|\\\\[\"\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4}|$utf8)*\""
+  number='-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?'
+  value="($string|$number|true|false|null)"
+  HANDOFF_RE_OBJECT="^$ws\\{$ws($string$ws:$ws$value($ws,$ws$string$ws:$ws$value)*)?$ws\\}$ws\$"
+  HANDOFF_RE_PAIR="^$ws($string)$ws:$ws($value)$ws(,|\\})"
+  HANDOFF_RE_FILES="\"files\"$ws:"
 }
 
-# The non-negative integer value of "KEY" in the one-line JSON DOC, or nothing.
-_handoff_json_number() {
-  printf '%s\n' "$1" | sed -n 's/.*"'"$2"'"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p'
+# Set VAR to the text of JSON string BODY (without its quotes) as Python's json decodes it,
+# to compare keys and values: printable ASCII as it is; anything else as \001 and its code
+# points (surrogate pairs joined, as json does).
+_handoff_json_decode() {
+  local var=$1 s=$2 i=0 n=${#2} c b cp codes=() out='' plain=1 j
+  if [[ $s != *[\\$'\200-\377']* ]]; then
+    printf -v "$var" '%s' "$s"
+    return
+  fi
+  while [ "$i" -lt "$n" ]; do
+    c=${s:i:1}
+    if [ "$c" = "\\" ]; then
+      c=${s:i+1:1}
+      case $c in
+        u) cp=$((16#${s:i+2:4})) && i=$((i + 6)) ;;
+        b) cp=8 i=$((i + 2)) ;;
+        f) cp=12 i=$((i + 2)) ;;
+        n) cp=10 i=$((i + 2)) ;;
+        r) cp=13 i=$((i + 2)) ;;
+        t) cp=9 i=$((i + 2)) ;;
+        *) printf -v cp '%d' "'$c" && i=$((i + 2)) ;;
+      esac
+    else
+      printf -v b '%d' "'$c"
+      if [ "$b" -lt 128 ]; then
+        cp=$b i=$((i + 1))
+      elif [ "$b" -lt 224 ]; then
+        printf -v j '%d' "'${s:i+1:1}"
+        cp=$(((b & 31) << 6 | (j & 63))) i=$((i + 2))
+      elif [ "$b" -lt 240 ]; then
+        cp=$((b & 15))
+        for j in 1 2; do
+          printf -v b '%d' "'${s:i+j:1}"
+          cp=$((cp << 6 | (b & 63)))
+        done
+        i=$((i + 3))
+      else
+        cp=$((b & 7))
+        for j in 1 2 3; do
+          printf -v b '%d' "'${s:i+j:1}"
+          cp=$((cp << 6 | (b & 63)))
+        done
+        i=$((i + 4))
+      fi
+    fi
+    j=${#codes[@]}
+    if [ "$j" -gt 0 ] && [ "$cp" -ge 56320 ] && [ "$cp" -le 57343 ] &&
+      [ "${codes[j - 1]}" -ge 55296 ] && [ "${codes[j - 1]}" -le 56319 ]; then
+      codes[j - 1]=$((65536 + ((codes[j - 1] - 55296) << 10) + cp - 56320))
+    else
+      codes+=("$cp")
+    fi
+  done
+  for cp in "${codes[@]}"; do
+    if [ "$cp" -lt 32 ] || [ "$cp" -gt 126 ]; then
+      plain=0
+      break
+    fi
+  done
+  if [ "$plain" = 1 ]; then
+    for cp in "${codes[@]}"; do
+      printf -v c '%x' "$cp"
+      printf -v c '%b' "\\x$c"
+      out+=$c
+    done
+  else
+    printf -v out '.%x' "${codes[@]}"
+    out=$'\001'$out
+  fi
+  printf -v "$var" '%s' "$out"
 }
 
-# Mode of a new file as cp or scp would create it: 0666 less the umask.
-_handoff_new_file_mode() {
-  printf '%04o\n' "$((0666 & ~0$(umask)))"
+# Parse marker text DOC (read from MARKER, named in messages) exactly as the modules'
+# Marker.parse does. Sets HANDOFF_M_STATE (complete|failed), HANDOFF_M_SIZE and
+# HANDOFF_M_SHA256 (empty when absent or null), HANDOFF_M_REASON (its JSON text) and
+# HANDOFF_M_LEGACY (1 for an empty marker). Returns 1 with HANDOFF_REASON for anything else.
+_handoff_parse_marker() {
+  local doc=$1 marker=$2 rest key value name number seen=$'\n' LC_ALL=C
+  HANDOFF_M_PROTOCOL='' HANDOFF_M_STATE='' HANDOFF_M_SIZE='' HANDOFF_M_SHA256='' HANDOFF_M_REASON='' HANDOFF_M_LEGACY=0
+  if [ "${#doc}" -gt "$HANDOFF_MAX_MARKER_BYTES" ]; then
+    HANDOFF_REASON="marker $marker is larger than $HANDOFF_MAX_MARKER_BYTES bytes; not a protocol v1 marker"
+    return 1
+  fi
+  if [ -z "${doc//[[:space:]]/}" ]; then
+    HANDOFF_M_STATE=complete HANDOFF_M_LEGACY=1
+    return 0
+  fi
+  [ -n "${HANDOFF_RE_OBJECT:-}" ] || _handoff_marker_grammar
+  if ! [[ $doc =~ $HANDOFF_RE_OBJECT ]]; then
+    if [[ $doc =~ $HANDOFF_RE_FILES ]]; then
+      HANDOFF_REASON="marker $marker: manifest markers are not supported by handoff.sh (move sets of files with lockstep.handoff.locked_move)"
+    else
+      HANDOFF_REASON="marker $marker is neither empty nor one flat JSON object (of strings, numbers, true, false, null); a protocol v1 marker is nothing else"
+    fi
+    return 1
+  fi
+  rest=${doc#*\{}
+  while [[ $rest =~ $HANDOFF_RE_PAIR ]]; do
+    rest=${rest:${#BASH_REMATCH[0]}}
+    key=${BASH_REMATCH[1]} value=${BASH_REMATCH[3]}
+    _handoff_json_decode name "${key:1:${#key}-2}"
+    if [[ $seen == *$'\n'"$name"$'\n'* ]]; then
+      HANDOFF_REASON="marker $marker names the field $key twice; a protocol v1 marker names each field once"
+      return 1
+    fi
+    seen+="$name"$'\n'
+    number=${value#-}
+    if [[ $number =~ ^[0-9]+$ ]] && [ "${#number}" -gt "$HANDOFF_MAX_INT_DIGITS" ]; then
+      HANDOFF_REASON="marker $marker: the value of $key has more than $HANDOFF_MAX_INT_DIGITS digits"
+      return 1
+    fi
+    case $name in
+      protocol | state | sha256)
+        case $value in
+          \"*) _handoff_json_decode "HANDOFF_M_${name^^}" "${value:1:${#value}-2}" ;;
+          null) printf -v "HANDOFF_M_${name^^}" '' ;;
+          *) printf -v "HANDOFF_M_${name^^}" '(%s)' "$value" ;;
+        esac
+        ;;
+      size | generation | fencing_token)
+        if [ "$value" != null ] && ! [[ $value =~ ^(-0|0|[1-9][0-9]*)$ ]]; then
+          HANDOFF_REASON="marker $marker: field '$name' is $value; expected a non-negative integer"
+          return 1
+        fi
+        [ "$name" != size ] || [ "$value" = null ] || HANDOFF_M_SIZE=${value#-}
+        ;;
+      written_at | producer | reason)
+        if [ "$value" != null ] && [ "${value:0:1}" != '"' ]; then
+          HANDOFF_REASON="marker $marker: field '$name' is $value; expected a string"
+          return 1
+        fi
+        [ "$name" != reason ] || [ "$value" = null ] || HANDOFF_M_REASON=${value:1:${#value}-2}
+        ;;
+      files)
+        HANDOFF_REASON="marker $marker: manifest markers are not supported by handoff.sh (move sets of files with lockstep.handoff.locked_move)"
+        return 1
+        ;;
+    esac
+  done
+  if [ "$HANDOFF_M_PROTOCOL" != "$HANDOFF_PROTOCOL" ]; then
+    HANDOFF_REASON="marker $marker: protocol is '$HANDOFF_M_PROTOCOL'; expected '$HANDOFF_PROTOCOL' (neither empty nor a v1 marker)"
+    return 1
+  fi
+  case $HANDOFF_M_STATE in
+    complete | failed) ;;
+    *)
+      HANDOFF_REASON="marker $marker: state is '$HANDOFF_M_STATE'; expected 'complete' or 'failed'"
+      return 1
+      ;;
+  esac
+  if [ -n "$HANDOFF_M_SHA256" ] && ! [[ $HANDOFF_M_SHA256 =~ ^[0-9a-f]{64}$ ]]; then
+    HANDOFF_REASON="marker $marker: sha256 is not 64 lowercase hex digits"
+    return 1
+  fi
 }
 
-# Open LOCK (creating it 0664, never deleting it) on fd HANDOFF_LOCK_FD and take an
-# exclusive flock within HANDOFF_LOCK_TIMEOUT seconds. Runs in the caller's subshell.
+# Read and parse MARKER (see _handoff_parse_marker); DISPLAY names it in messages.
+# Returns 1 with HANDOFF_REASON for a marker that is missing, not a regular file, or invalid.
+_handoff_read_marker() {
+  local marker=$1 display=${2:-$1} doc status
+  doc=$(
+    _handoff_read_regular "$marker" "$((HANDOFF_MAX_MARKER_BYTES + 1))" | tr '\000' '\001'
+    exit "${PIPESTATUS[0]}"
+  )
+  status=$?
+  case $status in
+    0) _handoff_parse_marker "$doc" "$display" && return ;;
+    1) HANDOFF_REASON="marker $display vanished or cannot be read" ;;
+    2) HANDOFF_REASON="marker $display is not a regular file (a symlink, directory or FIFO); refused" ;;
+    *) HANDOFF_REASON="marker $display was replaced while it was read; refused" ;;
+  esac
+  return 1
+}
+
+# Create a new temp file for NAME in the directory at descriptor path DIR, with the
+# permission bits MODE (octal) less any execute bit, set by the umask at creation; keep it
+# open for writing. noclobber makes the creation O_EXCL, so a symlink or file another user
+# plants at the (random) name fails it instead of being followed. The name is the one the
+# modules use, .NAME.<12 hex digits>.tmp, so their leftover-temp reports and
+# remove_temps_older_than see handoff.sh's leftovers too. Sets HANDOFF_TEMP (its path),
+# HANDOFF_TEMP_FD and HANDOFF_TEMP_ID (dev:inode of what was created).
+_handoff_create_temp() {
+  local dir=$1 name=$2 mode=$3 hex tries saved_umask created=
+  saved_umask=$(umask)
+  for tries in 1 2 3 4 5; do
+    hex=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n') || return 1
+    HANDOFF_TEMP="$dir/.$name.$hex.tmp"
+    if [ -e "$HANDOFF_TEMP" ] || [ -L "$HANDOFF_TEMP" ]; then
+      continue
+    fi
+    umask "$(printf '%04o' "$((~8#$mode & 0777))")"
+    set -C
+    exec {HANDOFF_TEMP_FD}>"$HANDOFF_TEMP" && created=1
+    set +C
+    umask "$saved_umask"
+    [ -n "$created" ] || return 1
+    HANDOFF_TEMP_ID=$(stat -L -c %d:%i -- "/dev/fd/$HANDOFF_TEMP_FD") || return 1
+    return 0
+  done
+  _handoff_error handoff.sh "no free temp name beside $name after $tries random names"
+  return 1
+}
+
+# Give the temp open on HANDOFF_TEMP_FD the execute bits of MODE too (the umask cannot):
+# chmod through /dev/fd/N changes the file that descriptor holds, whatever its name is now.
+_handoff_temp_exec_bits() {
+  local mode=$1
+  if [ "$((8#$mode & 0111))" -ne 0 ]; then
+    chmod "$(printf '%04o' "$((8#$mode & 0777))")" -- "/dev/fd/$HANDOFF_TEMP_FD"
+  fi
+}
+
+# Rename TEMP (created as HANDOFF_TEMP_ID) onto TARGET with rename(2) semantics (mv -T: a
+# directory at TARGET fails it, a symlink there is replaced, never followed), after checking
+# that TEMP is still that regular file and before trusting it, that TARGET now is.
+_handoff_rename_own() {
+  local who=$1 temp=$2 target=$3 display=$4 id
+  id=$(_handoff_regular_id "$temp")
+  if [ "${id%:*}" != "$HANDOFF_TEMP_ID" ]; then
+    _handoff_error "$who" "the temp file for $display was replaced by someone else (another user of the directory?); $display was not touched"
+    return 1
+  fi
+  mv -f -T -- "$temp" "$target" || return 1
+  id=$(_handoff_regular_id "$target")
+  if [ "${id%:*}" != "$HANDOFF_TEMP_ID" ]; then
+    _handoff_error "$who" "$display is not the file handoff.sh renamed there: someone else replaced the temp or $display during the rename"
+    return 1
+  fi
+}
+
+# Write DATA's complete marker in the state directory at descriptor path STATE (temp, fsync,
+# rename, fsync dir): SIZE and SHA256 describe DATA; MODE is DATA's, less execute bits.
+_handoff_write_marker() {
+  local state=$1 name=$2 display=$3 size=$4 sha256=$5 mode=$6 producer text
+  producer=$(_handoff_json_escape "${HANDOFF_PRODUCER:-handoff.sh@$(uname -n)}")
+  printf -v text '{"protocol":"%s","state":"complete","size":%s,"sha256":"%s","written_at":"%s","producer":"%s"}\n' \
+    "$HANDOFF_PROTOCOL" "$size" "$sha256" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$producer"
+  _handoff_create_temp "$state" "$name.done" "$(printf '%o' "$((8#$mode & 0666))")" || return 1
+  if printf '%s' "$text" >&"$HANDOFF_TEMP_FD" && _handoff_fsync "/dev/fd/$HANDOFF_TEMP_FD" &&
+    _handoff_rename_own handoff_publish "$HANDOFF_TEMP" "$state/$name.done" "the marker of $display"; then
+    exec {HANDOFF_TEMP_FD}>&-
+    _handoff_fsync "$state"
+    return 0
+  fi
+  exec {HANDOFF_TEMP_FD}>&-
+  rm -f -- "$HANDOFF_TEMP"
+  return 1
+}
+
+# Open LOCK on HANDOFF_LOCK_FD with a watchdog: bash cannot open without waiting on a FIFO,
+# so if another user swaps one in after the caller's check, the open is ended (SIGALRM)
+# after HANDOFF_LOCK_TIMEOUT + 10 s with a message instead of hanging. The watchdog is no
+# child of the caller (so no job of its own), and is stopped with SIGUSR1, which no caller
+# traps: one that arrives before the watchdog's own trap is set just ends it.
+_handoff_open_lock() {
+  local who=$1 lock=$2 display=$3 limit me=$BASHPID watchdog
+  limit=$((${HANDOFF_LOCK_TIMEOUT:-30} + 10))
+  watchdog=$(
+    (
+      stop='' sleeper=''
+      trap 'stop=1 && [ -z "$sleeper" ] || kill "$sleeper" 2>/dev/null' USR1
+      sleep "$limit" >/dev/null 2>&1 &
+      sleeper=$!
+      [ -z "$stop" ] || kill "$sleeper" 2>/dev/null
+      wait "$sleeper" 2>/dev/null
+      [ -z "$stop" ] || exit 0
+      _handoff_error "$who" "lock $display did not open within ${limit}s: someone replaced it with a FIFO or device"
+      kill -s ALRM "$me"
+    ) >/dev/null &
+    echo "$!"
+  )
+  exec {HANDOFF_LOCK_FD}<"$lock"
+  kill -s USR1 "$watchdog" 2>/dev/null
+  [ -n "${HANDOFF_LOCK_FD:-}" ]
+}
+
+# Type:dev:inode of what PATH names, following symlinks (for /dev/fd/N: the open file).
+_handoff_followed_id() {
+  local id
+  id=$(stat -L -c '%F:%d:%i' -- "$1" 2>/dev/null) || return 1
+  printf '%s\n' "${id/#regular empty file/regular file}"
+}
+
+# Open the lock NAME in the directory at descriptor path DIR (creating it 0664 from an
+# exclusive temp, never deleting it) on HANDOFF_LOCK_FD, and take an exclusive flock within
+# HANDOFF_LOCK_TIMEOUT seconds. A lock must be a regular file or a directory, and the open
+# one must be what was checked. DISPLAY names it in messages. Runs in the caller's subshell.
 _handoff_lock() {
-  local who=$1 lock=$2 timeout=${HANDOFF_LOCK_TIMEOUT:-30}
-  if [ -L "$lock" ]; then
-    _handoff_error "$who" "lock $lock is a symlink; a lock must be a plain file or a directory"
-    return 2
+  local who=$1 dir=$2 name=$3 display=$4 timeout=${HANDOFF_LOCK_TIMEOUT:-30} id
+  if [ ! -e "$dir/$name" ] && [ ! -L "$dir/$name" ] && _handoff_create_temp "$dir" "$name" 664; then
+    # Renamed into place without replacing anything (RENAME_NOREPLACE): whatever another
+    # process put there first stays, and is checked below; no open ever follows a name here.
+    exec {HANDOFF_TEMP_FD}>&-
+    mv -n -T -- "$HANDOFF_TEMP" "$dir/$name" 2>/dev/null
+    rm -f -- "$HANDOFF_TEMP"
   fi
-  mkdir -p -- "$(_handoff_dirname "$lock")" || return 1
-  if [ ! -e "$lock" ]; then
-    (umask 0002 && : >>"$lock") || return 1
+  id=$(stat -c '%F:%d:%i' -- "$dir/$name" 2>/dev/null)
+  id=${id/#regular empty file/regular file}
+  case $id in
+    'regular file:'* | directory:*) ;;
+    *)
+      _handoff_error "$who" "lock $display is not a regular file or directory (a symlink or FIFO?); a lock must be a plain file"
+      return 2
+      ;;
+  esac
+  _handoff_open_lock "$who" "$dir/$name" "$display" || return 1
+  if [ "$(_handoff_followed_id "/dev/fd/$HANDOFF_LOCK_FD")" != "$id" ]; then
+    _handoff_error "$who" "lock $display was replaced while it was opened (another user of the directory?)"
+    return 1
   fi
-  exec {HANDOFF_LOCK_FD}<"$lock" || return 1
   if ! flock -w "$timeout" "$HANDOFF_LOCK_FD"; then
-    _handoff_error "$who" "lock $lock is held by another process; waited HANDOFF_LOCK_TIMEOUT=${timeout}s (see lslocks)"
+    _handoff_error "$who" "lock $display is held by another process; waited HANDOFF_LOCK_TIMEOUT=${timeout}s (see lslocks)"
     return 1
   fi
 }
@@ -135,118 +546,81 @@ _handoff_arity() {
   fi
 }
 
-# Create an empty temp file for TARGET beside it and print its path. The name is the one the
-# modules use, .NAME.<12 hex digits>.tmp, so their leftover-temp reports and
-# remove_temps_older_than see handoff.sh's leftovers too; noclobber makes creation exclusive.
-_handoff_temp() {
-  local target=$1 dir hex tmp tries
-  dir=$(_handoff_dirname "$target")
-  for tries in 1 2 3 4 5; do
-    hex=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n') || return 1
-    tmp="$dir/.${target##*/}.$hex.tmp"
-    [ -e "$tmp" ] && continue
-    (set -C && : >"$tmp") || return 1
-    printf '%s\n' "$tmp"
-    return 0
-  done
-  _handoff_error handoff.sh "no free temp name beside $target after $tries random names"
-  return 1
-}
-
-# Write DATA's complete marker (temp, fsync, rename, fsync dir): SIZE and SHA256 describe DATA.
-_handoff_write_marker() {
-  local data=$1 size=$2 sha256=$3 marker dir tmp producer
-  marker=$(_handoff_state_path "$data" .done)
-  dir=$(_handoff_dirname "$marker")
-  mkdir -p -- "$dir" || return 1
-  producer=$(_handoff_json_escape "${HANDOFF_PRODUCER:-handoff.sh@$(uname -n)}")
-  tmp=$(_handoff_temp "$marker") || return 1
-  if printf '{"protocol":"%s","state":"complete","size":%d,"sha256":"%s","written_at":"%s","producer":"%s"}\n' \
-      "$HANDOFF_PROTOCOL" "$size" "$sha256" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$producer" >"$tmp" &&
-    chmod 0644 -- "$tmp" && _handoff_fsync "$tmp" && mv -f -T -- "$tmp" "$marker"; then
-    _handoff_fsync "$dir"
-    return 0
-  fi
-  rm -f -- "$tmp"
-  return 1
-}
-
-# Judge DATA against MARKER once. Prints why it is not ready; returns 0 ready,
-# 1 not ready (yet), 3 the producer marked it failed.
+# Judge the data file PATH against its marker MARKER once; DATA and DISPLAY name them in
+# messages. Returns 0 ready, 1 not ready (yet), 3 the producer marked it failed, with the
+# reason in HANDOFF_REASON; when ready, sets HANDOFF_DATA_SHA256, HANDOFF_DATA_SIZE and
+# HANDOFF_DATA_ID (dev:inode) of what it read.
 _handoff_judge() {
-  local data=$1 marker=$2 doc protocol state size sha256
-  if [ -L "$marker" ] || { [ -e "$marker" ] && [ ! -f "$marker" ]; }; then
-    echo "marker $marker is not a regular file (a symlink, directory or FIFO)"
-    return 1
-  fi
-  if [ ! -e "$marker" ]; then
-    if [ -e "$data" ]; then
-      echo "data file $data exists but its marker $marker does not: the producer is still writing, or stopped before marking it complete"
+  local path=$1 marker=$2 data=$3 display=$4 digest status
+  if [ ! -e "$marker" ] && [ ! -L "$marker" ]; then
+    if [ -e "$path" ] || [ -L "$path" ]; then
+      HANDOFF_REASON="data file $data exists but its marker $display does not: the producer is still writing, or stopped before marking it complete"
     else
-      echo "neither the data file $data nor its marker $marker exists yet"
+      HANDOFF_REASON="neither the data file $data nor its marker $display exists yet"
     fi
     return 1
   fi
-  if ! doc=$(head -c "$((HANDOFF_MAX_MARKER_BYTES + 1))" -- "$marker" 2>/dev/null | tr '\n\r\t' '   '); then
-    echo "marker $marker vanished or cannot be read"
-    return 1
-  fi
-  if [ "${#doc}" -gt "$HANDOFF_MAX_MARKER_BYTES" ]; then
-    echo "marker $marker is larger than $HANDOFF_MAX_MARKER_BYTES bytes; not a protocol v1 marker"
-    return 1
-  fi
-  if [ -L "$data" ] || [ ! -f "$data" ]; then
-    echo "marker $marker exists but the data file $data does not (or is not a regular file)"
-    return 1
-  fi
-  if [ -z "${doc//[[:space:]]/}" ]; then
-    if [ "${HANDOFF_REQUIRE_CHECKSUM:-0}" = 1 ]; then
-      echo "marker $marker is empty (a legacy touch marker, no sha256) and HANDOFF_REQUIRE_CHECKSUM=1"
-      return 1
-    fi
-    return 0
-  fi
-  protocol=$(_handoff_json_string "$doc" protocol)
-  if [ "$protocol" != "$HANDOFF_PROTOCOL" ]; then
-    echo "marker $marker: protocol is '$protocol'; expected '$HANDOFF_PROTOCOL' (neither empty nor a v1 marker)"
-    return 1
-  fi
-  state=$(_handoff_json_string "$doc" state)
-  if [ "$state" = failed ]; then
-    echo "the producer marked $data failed: $(_handoff_json_string "$doc" reason) (marker $marker)"
+  _handoff_read_marker "$marker" "$display" || return 1
+  if [ "$HANDOFF_M_STATE" = failed ]; then
+    HANDOFF_REASON="the producer marked $data failed: $HANDOFF_M_REASON (marker $display)"
     return 3
   fi
-  if [ "$state" != complete ]; then
-    echo "marker $marker: state is '$state'; expected 'complete' or 'failed'"
+  if [ "$HANDOFF_M_LEGACY" = 1 ] && [ "${HANDOFF_REQUIRE_CHECKSUM:-0}" = 1 ]; then
+    HANDOFF_REASON="marker $display is empty (a legacy touch marker, no sha256) and HANDOFF_REQUIRE_CHECKSUM=1"
     return 1
   fi
-  size=$(_handoff_json_number "$doc" size)
-  if [ -n "$size" ] && [ "$size" != "$(_handoff_size "$data")" ]; then
-    echo "size mismatch: marker $marker says $size bytes, data file $data has $(_handoff_size "$data")"
+  if [ -z "$HANDOFF_M_SHA256" ] && [ "${HANDOFF_REQUIRE_CHECKSUM:-0}" = 1 ]; then
+    HANDOFF_REASON="marker $display has no sha256 and HANDOFF_REQUIRE_CHECKSUM=1"
     return 1
   fi
-  sha256=$(_handoff_json_string "$doc" sha256)
-  if [ -z "$sha256" ] && [ "${HANDOFF_REQUIRE_CHECKSUM:-0}" = 1 ]; then
-    echo "marker $marker has no sha256 and HANDOFF_REQUIRE_CHECKSUM=1"
+  digest=$(_handoff_digest "$path")
+  status=$?
+  case $status in
+    0) read -r HANDOFF_DATA_SHA256 HANDOFF_DATA_SIZE HANDOFF_DATA_ID <<<"$digest" ;;
+    2) HANDOFF_REASON="data file $data is not a regular file (a symlink, directory or FIFO); refused" ;;
+    3) HANDOFF_REASON="data file $data was replaced while it was read" ;;
+    *) HANDOFF_REASON="marker $display exists but the data file $data does not (or cannot be read)" ;;
+  esac
+  [ "$status" -eq 0 ] || return 1
+  if [ -n "$HANDOFF_M_SIZE" ] && [ "$HANDOFF_M_SIZE" != "$HANDOFF_DATA_SIZE" ]; then
+    HANDOFF_REASON="size mismatch: marker $display says $HANDOFF_M_SIZE bytes, data file $data has $HANDOFF_DATA_SIZE"
     return 1
   fi
-  if [ -n "$sha256" ] && [ "$sha256" != "$(_handoff_sha256 "$data")" ]; then
-    echo "checksum mismatch: marker $marker says sha256 $sha256, data file $data differs"
+  if [ -n "$HANDOFF_M_SHA256" ] && [ "$HANDOFF_M_SHA256" != "$HANDOFF_DATA_SHA256" ]; then
+    HANDOFF_REASON="checksum mismatch: marker $display says sha256 $HANDOFF_M_SHA256, data file $data differs"
     return 1
   fi
   return 0
 }
 
+# Mode (octal) of PATH itself when it is a regular file (one lstat, so never a symlink's 777).
+_handoff_regular_mode() {
+  local info
+  info=$(stat -c '%F:%a' -- "$1" 2>/dev/null) || return 1
+  case $info in
+    'regular file:'* | 'regular empty file:'*) printf '%s\n' "${info##*:}" ;;
+    *) return 2 ;;
+  esac
+}
+
+# Mode (octal) for a file published as NAME in the directory at descriptor path DIR: that of
+# the regular file it replaces, or what cp would give a new file (0666 less the umask).
+_handoff_publish_mode() {
+  _handoff_regular_mode "$1/$2" || printf '%o\n' "$((0666 & ~0$(umask)))"
+}
+
 # handoff_publish SRC DEST [LOCK]: SRC (a file, or - for stdin) goes to a temp file in
-# DEST's directory, is fsynced and hashed, gets the mode of the DEST it replaces, is renamed
-# onto DEST, the directory fsynced, and only then DEST's marker is written the same way.
+# DEST's directory, is fsynced and hashed, gets the mode of the DEST it replaces (without
+# setuid, setgid or sticky bits), is renamed onto DEST, the directory fsynced, and only
+# then DEST's marker is written the same way with DEST's read and write bits.
 # With LOCK, DEST and its marker are replaced under that flock (give it your movers' LOCK).
 handoff_publish() (
   LC_ALL=C
   set -o pipefail
   _handoff_arity handoff_publish 2 3 $# "handoff_publish SRC DEST [LOCK]" || exit
-  src=$1 dest=$2 lock=${3:-}
-  dir=$(_handoff_dirname "$dest")
+  src=$1 dest=$2 lock=${3:-} dest_dir='' lock_dir='' state_dir=''
+  dir=$(_handoff_dirname "$dest") name=${dest##*/}
+  _handoff_require_dev_fd handoff_publish || exit
   if [ "$src" = - ] && [ -z "${HANDOFF_SHA256:-}" ]; then
     _handoff_error handoff_publish "SRC - (stdin) needs HANDOFF_SHA256: a cut-off stream would look complete"
     exit 2
@@ -255,40 +629,44 @@ handoff_publish() (
     _handoff_error handoff_publish "dest $dest is a directory; give the full path of the file"
     exit 2
   fi
-  if [ ! -d "$dir" ]; then
+  if [ ! -d "$dir" ] || ! _handoff_open_dir dest_dir "$dir"; then
     _handoff_error handoff_publish "directory $dir of dest $dest does not exist; create it first"
     exit 1
   fi
-  tmp=$(_handoff_temp "$dest") || exit 1
-  trap '[ -z "$tmp" ] || rm -f -- "$tmp"' EXIT
+  if [ -n "$lock" ]; then
+    _handoff_open_dir lock_dir "$(_handoff_dirname "$lock")" || exit 1
+  fi
+  mode=$(_handoff_publish_mode "$dest_dir" "$name") || exit 1
+  _handoff_create_temp "$dest_dir" "$name" "$mode" || exit 1
+  tmp=$HANDOFF_TEMP owner=$BASHPID
+  # Only this process removes the temp: a subshell that runs an inherited EXIT trap must not.
+  trap '[ -z "$tmp" ] || [ "$BASHPID" != "$owner" ] || rm -f -- "$tmp"' EXIT
   trap 'exit 1' HUP INT TERM
   if [ "$src" = - ]; then
-    cat >"$tmp" || exit 1
+    cat >&"$HANDOFF_TEMP_FD" || exit 1
   else
-    cat -- "$src" >"$tmp" || exit 1
+    cat -- "$src" >&"$HANDOFF_TEMP_FD" || exit 1
   fi
-  _handoff_fsync "$tmp" || exit 1
-  sha256=$(_handoff_sha256 "$tmp") || exit 1
-  size=$(_handoff_size "$tmp") || exit 1
+  _handoff_temp_exec_bits "$mode" || exit 1
+  _handoff_fsync "/dev/fd/$HANDOFF_TEMP_FD" || exit 1
+  sha256=$(_handoff_sha256_stdin <"/dev/fd/$HANDOFF_TEMP_FD") || exit 1
+  size=$(stat -L -c %s -- "/dev/fd/$HANDOFF_TEMP_FD") || exit 1
   if [ -n "${HANDOFF_SHA256:-}" ] && [ "$sha256" != "$HANDOFF_SHA256" ]; then
     _handoff_error handoff_publish "checksum mismatch: expected sha256 $HANDOFF_SHA256, read $sha256 ($size bytes); $dest was not touched"
     exit 1
   fi
-  # The mode of the file it replaces, or what cp would give a new file: never wider by surprise.
-  if [ -f "$dest" ] && [ ! -L "$dest" ]; then
-    chmod --reference="$dest" -- "$tmp" || exit 1
-  else
-    chmod "$(_handoff_new_file_mode)" -- "$tmp" || exit 1
-  fi
   if [ -n "$lock" ]; then
-    _handoff_lock handoff_publish "$lock" || exit
+    _handoff_lock handoff_publish "$lock_dir" "${lock##*/}" "$lock" || exit
   fi
-  marker=$(_handoff_state_path "$dest" .done)
-  rm -f -- "$marker" || exit 1
-  mv -f -T -- "$tmp" "$dest" || exit 1
+  if ! _handoff_open_state_dir state_dir "$dest_dir" 1; then
+    _handoff_error handoff_publish "state directory $HANDOFF_STATE_DIR of $dest cannot be created or is not a plain directory (a symlink?)"
+    exit 1
+  fi
+  rm -f -- "$state_dir/$name.done" || exit 1
+  _handoff_rename_own handoff_publish "$tmp" "$dest_dir/$name" "$dest" || exit 1
   tmp=
-  _handoff_fsync "$dir" || exit 1
-  _handoff_write_marker "$dest" "$size" "$sha256" || exit 1
+  _handoff_fsync "$dest_dir" || exit 1
+  _handoff_write_marker "$state_dir" "$name" "$dest" "$size" "$sha256" "$mode" || exit 1
 )
 
 # handoff_wait DEST [TIMEOUT]: wait up to TIMEOUT seconds (default 300; 0 looks once)
@@ -305,11 +683,13 @@ handoff_wait() (
       exit 2
       ;;
   esac
+  _handoff_require_dev_fd handoff_wait || exit
   marker=$(_handoff_state_path "$dest" .done)
   deadline=$(($(date +%s) + timeout))
   while :; do
-    reason=$(_handoff_judge "$dest" "$marker")
+    _handoff_judge "$dest" "$marker" "$dest" "$marker"
     verdict=$?
+    reason=$HANDOFF_REASON
     if [ "$verdict" -eq 0 ]; then
       exit 0
     fi
@@ -325,20 +705,50 @@ handoff_wait() (
   done
 )
 
-# Move SRC onto DEST in DEST's directory across filesystems: copy to a temp beside DEST,
-# check SHA256 when given, fsync, rename, fsync, and only then remove SRC.
+# Move NAME from the directory at descriptor path SRC_DIR onto DEST_NAME in DEST_DIR, across
+# filesystems: copy (opened O_NOFOLLOW|O_NONBLOCK) into an exclusive temp beside DEST with
+# SRC's read and write bits (execute bits through the descriptor, never setuid/setgid),
+# check SHA256, fsync, rename, fsync, and only then remove SRC.
 _handoff_copy_across() {
-  local src=$1 dest=$2 sha256=$3 dir tmp
-  dir=$(_handoff_dirname "$dest")
-  tmp=$(_handoff_temp "$dest") || return 1
-  if cat -- "$src" >"$tmp" && chmod --reference="$src" -- "$tmp" && _handoff_fsync "$tmp" &&
-    { [ -z "$sha256" ] || [ "$(_handoff_sha256 "$tmp")" = "$sha256" ]; } &&
-    mv -f -T -- "$tmp" "$dest"; then
-    _handoff_fsync "$dir" && rm -f -- "$src" && _handoff_fsync "$(_handoff_dirname "$src")"
+  local src_dir=$1 name=$2 dest_dir=$3 dest_name=$4 dest=$5 sha256=$6 mode tmp
+  mode=$(_handoff_regular_mode "$src_dir/$name") || return 1
+  _handoff_create_temp "$dest_dir" "$dest_name" "$mode" || return 1
+  tmp=$HANDOFF_TEMP
+  if _handoff_read_regular "$src_dir/$name" >&"$HANDOFF_TEMP_FD" && _handoff_temp_exec_bits "$mode" &&
+    _handoff_fsync "/dev/fd/$HANDOFF_TEMP_FD" &&
+    [ "$(_handoff_sha256_stdin <"/dev/fd/$HANDOFF_TEMP_FD")" = "$sha256" ] &&
+    _handoff_rename_own handoff_move "$tmp" "$dest_dir/$dest_name" "$dest"; then
+    exec {HANDOFF_TEMP_FD}>&-
+    _handoff_fsync "$dest_dir" && rm -f -- "$src_dir/$name" && _handoff_fsync "$src_dir"
     return
   fi
+  exec {HANDOFF_TEMP_FD}>&-
   rm -f -- "$tmp"
   return 1
+}
+
+# Rename NAME (judged as HANDOFF_DATA_ID) from SRC_DIR onto DEST_NAME in DEST_DIR on one
+# filesystem, in two steps: first to a temp name beside DEST (RENAME_NOREPLACE), which must
+# then be the file that was judged (else it goes back to SRC and the move fails), then onto
+# DEST. Another user who can write only the inbox cannot get a file of theirs to DEST by
+# swapping SRC after the judgement. Killed between the two steps, the file waits in that
+# temp (named as the modules' temps, which report leftovers) and the marker stays.
+_handoff_move_same_fs() {
+  local src_dir=$1 name=$2 dest_dir=$3 dest_name=$4 src=$5 dest=$6 hex temp id
+  hex=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n') || return 1
+  temp="$dest_dir/.$dest_name.$hex.tmp"
+  mv -n -T -- "$src_dir/$name" "$temp" || return 1
+  id=$(_handoff_regular_id "$temp")
+  if [ "${id%:*}" != "$HANDOFF_DATA_ID" ]; then
+    if [ -e "$temp" ] || [ -L "$temp" ]; then
+      mv -n -T -- "$temp" "$src_dir/$name"
+    fi
+    _handoff_error handoff_move "$src was replaced by someone else (another user of the directory?) after it was checked; not moved"
+    return 1
+  fi
+  HANDOFF_TEMP_ID=$HANDOFF_DATA_ID
+  _handoff_rename_own handoff_move "$temp" "$dest_dir/$dest_name" "$dest" || return 1
+  _handoff_fsync "$dest_dir" "$src_dir"
 }
 
 # handoff_move SRC DEST [LOCK]: take LOCK (default DEST.lock, as locked_move), judge SRC's
@@ -351,20 +761,33 @@ handoff_move() (
   src=$1 dest=$2
   lock=${3:-$(_handoff_state_path "$dest" .lock)}
   marker=$(_handoff_state_path "$src" .done)
+  name=${src##*/} dest_name=${dest##*/} dest_dir='' src_dir='' lock_dir='' marker_dir=''
+  _handoff_require_dev_fd handoff_move || exit
   if [ -d "$dest" ]; then
     _handoff_error handoff_move "dest $dest is a directory; give the full path of the file"
     exit 2
   fi
-  if [ ! -d "$(_handoff_dirname "$dest")" ]; then
+  if ! _handoff_open_dir dest_dir "$(_handoff_dirname "$dest")"; then
     _handoff_error handoff_move "directory $(_handoff_dirname "$dest") of dest $dest does not exist; create it first"
     exit 1
   fi
-  _handoff_lock handoff_move "$lock" || exit
-  if [ ! -e "$src" ] && [ ! -L "$src" ]; then
-    if [ -f "$dest" ]; then
-      sha256=$(_handoff_json_string "$(head -c "$HANDOFF_MAX_MARKER_BYTES" -- "$marker" 2>/dev/null | tr '\n\r\t' '   ')" sha256)
-      if [ -n "$sha256" ] && [ "$sha256" = "$(_handoff_sha256 "$dest")" ]; then
-        rm -f -- "$marker" && _handoff_fsync "$(_handoff_dirname "$marker")"
+  if ! _handoff_open_dir src_dir "$(_handoff_dirname "$src")"; then
+    _handoff_error handoff_move "directory $(_handoff_dirname "$src") of src $src does not exist"
+    exit 1
+  fi
+  if [ -n "${3:-}" ]; then
+    _handoff_open_dir lock_dir "$(_handoff_dirname "$lock")" || exit 1
+  elif ! _handoff_open_state_dir lock_dir "$dest_dir" 1; then
+    _handoff_error handoff_move "state directory $HANDOFF_STATE_DIR beside $dest cannot be created or is not a plain directory (a symlink?)"
+    exit 1
+  fi
+  _handoff_open_state_dir marker_dir "$src_dir" 0 || marker_dir=/nonexistent
+  _handoff_lock handoff_move "$lock_dir" "${lock##*/}" "$lock" || exit
+  if [ ! -e "$src_dir/$name" ] && [ ! -L "$src_dir/$name" ]; then
+    if _handoff_regular_id "$dest_dir/$dest_name" >/dev/null; then
+      if _handoff_read_marker "$marker_dir/$name.done" "$marker" && [ -n "$HANDOFF_M_SHA256" ] &&
+        [[ $(_handoff_digest "$dest_dir/$dest_name") == "$HANDOFF_M_SHA256 "* ]]; then
+        rm -f -- "$marker_dir/$name.done" && _handoff_fsync "$marker_dir"
         echo "handoff_move: completed an interrupted move: $src was already at $dest, its marker is removed"
       else
         echo "handoff_move: already moved: $src is absent and $dest is in place"
@@ -374,27 +797,27 @@ handoff_move() (
     _handoff_error handoff_move "src $src does not exist, and dest $dest does not either: nothing to move"
     exit 1
   fi
-  reason=$(_handoff_judge "$src" "$marker")
+  _handoff_judge "$src_dir/$name" "$marker_dir/$name.done" "$src" "$marker"
   verdict=$?
   if [ "$verdict" -ne 0 ]; then
-    _handoff_error handoff_move "not moving $src: $reason"
+    _handoff_error handoff_move "not moving $src: $HANDOFF_REASON"
     exit "$verdict"
   fi
-  if [ "$(stat -c %d -- "$src")" = "$(stat -c %d -- "$(_handoff_dirname "$dest")")" ]; then
-    mv -f -T -- "$src" "$dest" || exit 1
-    _handoff_fsync "$(_handoff_dirname "$dest")" "$(_handoff_dirname "$src")" || exit 1
+  if [ "$(stat -c %d -- "$src_dir/$name")" = "$(stat -c %d -- "$dest_dir/.")" ]; then
+    _handoff_move_same_fs "$src_dir" "$name" "$dest_dir" "$dest_name" "$src" "$dest" || exit 1
   else
-    sha256=$(_handoff_json_string "$(head -c "$HANDOFF_MAX_MARKER_BYTES" -- "$marker" | tr '\n\r\t' '   ')" sha256)
-    _handoff_copy_across "$src" "$dest" "$sha256" || exit 1
+    _handoff_copy_across "$src_dir" "$name" "$dest_dir" "$dest_name" "$dest" "$HANDOFF_DATA_SHA256" || exit 1
   fi
-  rm -f -- "$marker" || exit 1
-  _handoff_fsync "$(_handoff_dirname "$marker")" || exit 1
+  rm -f -- "$marker_dir/$name.done" || exit 1
+  _handoff_fsync "$marker_dir" || exit 1
   echo "handoff_move: moved $src to $dest"
 )
 
 # handoff_promote_inbox INBOX DIR: handoff_move each file of INBOX whose marker exists to
 # DIR/NAME (lock DIR/NAME.lock, or per HANDOFF_STATE_DIR). Files without a marker are left
-# for the next run; dot files (temps), *.done and *.lock are never taken. For cron.
+# for the next run; dot files (temps), *.done and *.lock are never taken; symlinks, FIFOs
+# and directories are named on stderr and left. One file that fails does not stop the
+# others; the status is then 1. For cron.
 handoff_promote_inbox() (
   LC_ALL=C
   set -o pipefail
@@ -407,9 +830,14 @@ handoff_promote_inbox() (
     case ${src##*/} in
       *.done | *.lock) continue ;;
     esac
-    if [ -L "$src" ] || [ ! -f "$src" ] || [ ! -e "$(_handoff_state_path "$src" .done)" ]; then
+    if ! _handoff_regular_id "$src" >/dev/null; then
+      if [ -e "$src" ] || [ -L "$src" ]; then
+        _handoff_error handoff_promote_inbox "skipped $src: not a regular file (a symlink, directory or FIFO)"
+      fi
       continue
     fi
+    marker=$(_handoff_state_path "$src" .done)
+    [ -e "$marker" ] || [ -L "$marker" ] || continue
     handoff_move "$src" "$target/${src##*/}" || status=1
   done
   exit "$status"
