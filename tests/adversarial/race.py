@@ -1,0 +1,49 @@
+"""Run one path's trials on this machine while the attacker races them; return its ledger."""
+
+from __future__ import annotations
+
+import json
+
+from .arena import Arena
+from .attacker import RacerProcess, copy_racer
+from .ledger import PathLedger
+
+# On code that hangs, each hang costs a full deadline: after this many the path stops (and fails).
+MAX_HANGS = 3
+
+
+def race_path(path, trials, attacker_uid, gid):
+    """All trials of ``path``: prepare each, start the racer, run them one by one, judge each."""
+    ledger = PathLedger(path.name, 'fast')
+    arena = Arena(gid, trials, path.cross_device)
+    racer = None
+    try:
+        preplants = []
+        for trial in arena.trials:
+            preplants += path.prepare(arena, trial)
+        arguments = ['--canary-dir', str(arena.canaries), '--mode', path.mode]
+        for root in arena.roots():
+            arguments += ['--root', str(root)]
+        for spec in path.on:
+            arguments += ['--on', spec]
+        for spec in preplants:
+            arguments += ['--preplant', spec]
+        racer = RacerProcess.local(copy_racer(arena.base), arguments)
+        for trial in arena.trials:
+            run = path.attempt(arena, trial)
+            compromises = [] if run.failed else path.wrong_success(arena, trial, run, attacker_uid)
+            compromises += arena.verdict(trial, run.output + json.dumps(run.result))
+            if run.hung:
+                compromises.append('hang')
+            ledger.record(trial, run, compromises)
+            if ledger.outcomes['hung'] >= MAX_HANGS:
+                ledger.stopped_early = 'stopped after %d hangs' % MAX_HANGS
+                break
+        ledger.racer = racer.stop()
+        racer = None
+    finally:
+        if racer is not None:
+            racer.stop()
+        arena.remove()
+    ledger.save()
+    return ledger
