@@ -119,6 +119,8 @@ class RacedPath:
     cross_device = False
     mode = 'cycle'
     on = ()
+    # Trials that mostly wait (not compute) run side by side; each has its own directory and canary.
+    parallel_trials = 1
 
     def prepare(self, arena, trial):
         """Make the trial's files (as root, before the racer watches); return the racer's pre-plants."""
@@ -350,6 +352,7 @@ class WaitForMarker(_Move):
     name = 'wait_for_marker'
     mode = 'flip'
     on = ('markerdata:create',)
+    parallel_trials = 4
 
     def prepare(self, arena, trial):
         if int(trial[1:]) % 2:

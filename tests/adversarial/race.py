@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from .arena import Arena
 from .attacker import RacerProcess, copy_racer
@@ -13,7 +14,7 @@ MAX_HANGS = 3
 
 
 def race_path(path, trials, attacker_uid, gid):
-    """All trials of ``path``: prepare each, start the racer, run them one by one, judge each."""
+    """All trials of ``path``: prepare each, start the racer, run them (``path.parallel_trials`` at a time), judge each."""
     ledger = PathLedger(path.name, 'fast')
     arena = Arena(gid, trials, path.cross_device)
     racer = None
@@ -29,16 +30,16 @@ def race_path(path, trials, attacker_uid, gid):
         for spec in preplants:
             arguments += ['--preplant', spec]
         racer = RacerProcess.local(copy_racer(arena.base), arguments)
-        for trial in arena.trials:
-            run = path.attempt(arena, trial)
-            compromises = [] if run.failed else path.wrong_success(arena, trial, run, attacker_uid)
-            compromises += arena.verdict(trial, run.output + json.dumps(run.result))
-            if run.hung:
-                compromises.append('hang')
-            ledger.record(trial, run, compromises)
-            if ledger.outcomes['hung'] >= MAX_HANGS:
-                ledger.stopped_early = 'stopped after %d hangs' % MAX_HANGS
-                break
+        with ThreadPoolExecutor(max_workers=path.parallel_trials) as pool:
+            for trial, run in zip(arena.trials, pool.map(lambda trial: attempt(path, arena, trial, ledger),
+                                                          arena.trials)):
+                if run is None:
+                    continue
+                compromises = [] if run.failed else path.wrong_success(arena, trial, run, attacker_uid)
+                compromises += arena.verdict(trial, run.output + json.dumps(run.result))
+                if run.hung:
+                    compromises.append('hang')
+                ledger.record(trial, run, compromises)
         ledger.racer = racer.stop()
         racer = None
     finally:
@@ -47,3 +48,11 @@ def race_path(path, trials, attacker_uid, gid):
         arena.remove()
     ledger.save()
     return ledger
+
+
+def attempt(path, arena, trial, ledger):
+    """Run one trial, or None once the path has hung too often (each hang costs a whole deadline)."""
+    if ledger.outcomes['hung'] >= MAX_HANGS:
+        ledger.stopped_early = 'stopped after %d hangs' % MAX_HANGS
+        return None
+    return path.attempt(arena, trial)

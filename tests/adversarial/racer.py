@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The attacker: a member of the hand-off directory's group racing root's tasks.
 
 Run as the attacking user (never as root). It watches directory trees with
@@ -116,6 +115,7 @@ class Racer:
         self.roots = [os.path.abspath(root) for root in args.root]
         self.canary = args.canary
         self.canary_dir = args.canary_dir
+        self.canary_depth = args.canary_depth
         self.mode = args.mode
         self.triggers = {}
         for spec in args.on:
@@ -131,12 +131,13 @@ class Racer:
                            landed_by_mode={}, landed_by_kind={}, errors={})
 
     def canary_for(self, path):
-        """The canary a swap at ``path`` points to: the trial's own when ``--canary-dir`` names one per trial."""
+        """The canary a swap at ``path`` points to: with ``--canary-dir``, the trial's own, named after the first
+        ``--canary-depth`` directories below the root (joined by ``-``)."""
         if self.canary_dir:
             for root in self.roots:
                 relative = os.path.relpath(path, root)
                 if not relative.startswith('..'):
-                    return os.path.join(self.canary_dir, relative.split(os.sep)[0])
+                    return os.path.join(self.canary_dir, '-'.join(relative.split(os.sep)[:self.canary_depth]))
         return self.canary
 
     def next_mode(self):
@@ -279,7 +280,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--root', action='append', required=True, help='a directory tree to race in')
     parser.add_argument('--canary', help='what symlinks and hard links point to')
-    parser.add_argument('--canary-dir', help='per-trial canaries: CANARY_DIR/<first directory below the root>')
+    parser.add_argument('--canary-dir', help='per-trial canaries: CANARY_DIR/<directories below the root>')
+    parser.add_argument('--canary-depth', type=int, default=1, help='directories below the root that name a canary')
     parser.add_argument('--mode', choices=MODES + ('cycle',), default='cycle')
     parser.add_argument('--on', action='append', default=[], metavar='KIND:EVENT[,EVENT]',
                         help='swap names of KIND (temp, markertemp, marker, data) on these inotify events '
