@@ -57,6 +57,16 @@ def write_source_with_marker(path, data, mode=0o644):
     write_file(str(path) + '.done', marker.to_bytes(), 0o644)
 
 
+def planted_at_dest(dest, trial):
+    """Every fourth trial, the attacker plants dest and its marker before the task runs: a symlink to the
+    canary and a FIFO, one way round or the other. The task must replace them, or fail."""
+    number = int(trial[1:])
+    if number % 4 != 3:
+        return []
+    kinds = ('symlink', 'fifo') if number % 8 == 3 else ('fifo', 'symlink')
+    return ['%s=%s' % (dest, kinds[0]), '%s.done=%s' % (dest, kinds[1])]
+
+
 def published_wrongly(path, data, attacker_uid):
     """What is wrong with ``path`` as the result of publishing ``data`` (empty when it is right)."""
     try:
@@ -143,6 +153,9 @@ class _Upload(RacedPath):
 
     def dest(self, arena, trial):
         return str(arena.inbox / trial / 'data.bin')
+
+    def prepare(self, arena, trial):
+        return planted_at_dest(self.dest(arena, trial), trial)
 
     def direct_for(self, trial):
         return self.direct
@@ -308,7 +321,7 @@ class MoveCrossDevice(_Move):
     def prepare(self, arena, trial):
         write_source_with_marker(self.src(arena, trial), payload_of(trial), 0o644)
         os.chmod(self.src(arena, trial), self.source_mode)
-        return []
+        return planted_at_dest(self.dest(arena, trial), trial)
 
 
 class MoveMarker(_Move):
@@ -394,7 +407,7 @@ class HandoffPublish(RacedPath):
 
     def prepare(self, arena, trial):
         write_file(arena.private / trial, payload_of(trial), 0o600)
-        return []
+        return planted_at_dest(self.dest(arena, trial), trial)
 
     def dest(self, arena, trial):
         return str(arena.inbox / trial / 'data.bin')
