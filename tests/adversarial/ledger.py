@@ -72,8 +72,8 @@ class PathLedger:
         """Why this path fails the invariant, or '' when every trial ended clearly and safely."""
         if not self.compromised_trials and not self.outcomes['hung'] and not self.outcomes['failed_unclearly']:
             return ''
-        return ('%s: %d of %d trials compromised %s; outcomes %s; racer %s; examples %s'
-                % (self.name, self.compromised_trials, self.trials, self.compromises, self.outcomes, self.racer,
+        return ('%s (%s): %d of %d trials compromised %s; outcomes %s; racer %s; examples %s'
+                % (self.name, self.where, self.compromised_trials, self.trials, self.compromises, self.outcomes, self.racer,
                    json.dumps(self.examples, indent=1)))
 
 
