@@ -29,6 +29,7 @@ class PathLedger:
         self.compromises = {}
         self.examples = []
         self.failure_messages = {}
+        self.failure_examples = []
         self.racer = None
         self.stopped_early = None
 
@@ -42,6 +43,8 @@ class PathLedger:
             self.outcomes['failed_clearly'] += 1
             first_line = run.msg.splitlines()[0][:160] if run.msg else ''
             self.failure_messages[first_line] = self.failure_messages.get(first_line, 0) + 1
+            if len(self.failure_examples) < 3:
+                self.failure_examples.append(dict(trial=trial, msg=run.msg[:1000]))
         else:
             self.outcomes['failed_unclearly'] += 1
         if compromises:
@@ -58,6 +61,7 @@ class PathLedger:
                     compromised_trials=self.compromised_trials, compromises=self.compromises,
                     outcomes=self.outcomes, racer=self.racer, stopped_early=self.stopped_early,
                     examples=self.examples, top_failure_messages=_top(self.failure_messages),
+                    failure_examples=self.failure_examples,
                     finished_at=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
 
     def save(self):

@@ -294,6 +294,8 @@ def main(argv=None):
         parser.error('run the racer as the attacking user, not as root')
     if not (args.canary or args.canary_dir):
         parser.error('give --canary or --canary-dir')
+    # What the attacker plants is open to the victim (a FIFO it can open, a file it can write into).
+    os.umask(0)
     racer = Racer(args)
     racer.preplant(args.preplant)
     stop = []

@@ -138,8 +138,10 @@ def judge(scene, report, name, account, trial, record, attacker_uid):
     """``(Run, compromises)`` of one trial of one alias."""
     result = record['result'] if record else dict(failed=True, msg='no result recorded')
     hung = any(text in (result.get('msg') or '') for text in HUNG)
-    run = Run(dict(result, failed=record is None or record['status'] != 'ok' or bool(result.get('failed')),
-                   msg=(result.get('msg') or '') + ' ' + (result.get('stderr') or '')), hung, '')
+    # handoff.sh (through ansible.builtin.command) says why on stderr; "non-zero return code" alone says nothing.
+    says = result.get('stderr', '').strip() if 'rc' in result and not hung else result.get('msg') or ''
+    run = Run(dict(result, failed=record is None or record['status'] != 'ok' or bool(result.get('failed')), msg=says),
+              hung, '')
     here = '%s/%s/%s' % (scene.inbox, name, trial)
     entries = {path[len(here) + 1:]: entry for path, entry in report['entries'].items() if path.startswith(here + '/')}
     canary = report['canaries'].get('%s-%s' % (name, trial), {})
