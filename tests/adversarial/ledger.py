@@ -32,6 +32,7 @@ class PathLedger:
         self.failure_examples = []
         self.racer = None
         self.stopped_early = None
+        self.started = time.monotonic()
 
     def record(self, trial, run, compromises):
         self.trials += 1
@@ -62,6 +63,7 @@ class PathLedger:
                     outcomes=self.outcomes, racer=self.racer, stopped_early=self.stopped_early,
                     examples=self.examples, top_failure_messages=_top(self.failure_messages),
                     failure_examples=self.failure_examples,
+                    seconds=round(time.monotonic() - self.started, 1),
                     finished_at=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
 
     def save(self):
