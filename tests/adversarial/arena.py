@@ -159,8 +159,8 @@ def _wider_marker(marker_path, marker_st):
         return []
     extra = stat.S_IMODE(marker_st.st_mode) & ~stat.S_IMODE(data_st.st_mode) & 0o777
     if extra:
-        return ['marker_wider:%s(%o>%o)' % (os.path.basename(marker_path), stat.S_IMODE(marker_st.st_mode),
-                                           stat.S_IMODE(data_st.st_mode))]
+        modes = (stat.S_IMODE(marker_st.st_mode), stat.S_IMODE(data_st.st_mode))
+        return ['marker_wider:%s(%o>%o)' % ((os.path.basename(marker_path),) + modes)]
     return []
 
 

@@ -31,8 +31,8 @@ def race_path(path, trials, attacker_uid, gid):
             arguments += ['--preplant', spec]
         racer = RacerProcess.local(copy_racer(arena.base), arguments)
         with ThreadPoolExecutor(max_workers=path.parallel_trials) as pool:
-            for trial, run in zip(arena.trials, pool.map(lambda trial: attempt(path, arena, trial, ledger),
-                                                          arena.trials)):
+            runs = pool.map(lambda trial: attempt(path, arena, trial, ledger), arena.trials)
+            for trial, run in zip(arena.trials, runs):
                 if run is None:
                     continue
                 compromises = [] if run.failed else path.wrong_success(arena, trial, run, attacker_uid)

@@ -166,8 +166,10 @@ def judge(scene, report, name, account, trial, record, attacker_uid):
 
 def wrong_success(path, entries, trial, attacker_uid):
     dummy, dummy, published, marked = FLEET_PATHS[path]
-    expected = {published: payload_of(trial)} if published else {'set/' + relative: payload_of(relative)
-                                                                  for relative in SET_FILES}
+    if published:
+        expected = {published: payload_of(trial)}
+    else:
+        expected = {'set/' + relative: payload_of(relative) for relative in SET_FILES}
     wrong = []
     for relative, data in expected.items():
         entry = entries.get(relative, {})
