@@ -1,0 +1,433 @@
+"""The write paths the attacker races, each driven the way its real caller drives it.
+
+A path prepares every trial's files before the racer starts (so only the
+task's own names are raced), runs one trial with the real target-side code,
+and, when the task reports success, says what is wrong with the result: a
+success must leave exactly the producer's bytes, in a file the task made, with
+a marker that describes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import secrets
+import stat
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
+
+from .arena import parse_marker
+from .targets import Run, run_handoff_sh, run_module
+
+# How long the simulated controller may block writing into the probe's temp (a FIFO blocks for ever).
+CONTROLLER_WRITE_TIMEOUT = 5.0
+PAYLOAD_SIZE = 4096
+PRODUCER = 'lockstep.handoff adversarial suite'
+
+
+def payload_of(trial):
+    """The trial's bytes: distinct per trial, never containing a canary."""
+    seed = hashlib.sha256(trial.encode()).digest()
+    return (seed * (PAYLOAD_SIZE // len(seed) + 1))[:PAYLOAD_SIZE]
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_file(path, data, mode=0o644):
+    """A root-owned file with ``data`` and exactly ``mode``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        os.write(fd, data)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def write_source_with_marker(path, data, mode=0o644):
+    """A producer's finished file in the inbox: the data, then its complete protocol v1 marker."""
+    write_file(path, data, mode)
+    marker = Marker.complete(sha256_hex(data), len(data), PRODUCER, 1)
+    write_file(str(path) + '.done', marker.to_bytes(), 0o644)
+
+
+def planted_at_dest(dest, trial):
+    """Every fourth trial, the attacker plants dest and its marker before the task runs: a symlink to the
+    canary and a FIFO, one way round or the other. The task must replace them, or fail."""
+    number = int(trial[1:])
+    if number % 4 != 3:
+        return []
+    kinds = ('symlink', 'fifo') if number % 8 == 3 else ('fifo', 'symlink')
+    return ['%s=%s' % (dest, kinds[0]), '%s.done=%s' % (dest, kinds[1])]
+
+
+def published_wrongly(path, data, attacker_uid):
+    """What is wrong with ``path`` as the result of publishing ``data`` (empty when it is right)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return ['wrong_result:%s_missing' % os.path.basename(path)]
+    if not stat.S_ISREG(st.st_mode):
+        return ['wrong_result:%s_not_a_regular_file' % os.path.basename(path)]
+    if st.st_uid == attacker_uid:
+        return ['foreign_file_published:%s' % os.path.basename(path)]
+    if Path(path).read_bytes() != data:
+        return ['wrong_result:%s_other_bytes' % os.path.basename(path)]
+    return []
+
+
+def marker_wrongly(path, data):
+    """What is wrong with ``path`` as the marker of ``data`` (a consumer would accept what it describes)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return ['wrong_result:marker_missing']
+    if not stat.S_ISREG(st.st_mode):
+        return ['wrong_result:marker_not_a_regular_file']
+    doc = parse_marker(path)
+    if doc is None or doc.get('state') != 'complete' or doc.get('sha256') != sha256_hex(data):
+        return ['marker_not_describing_data']
+    return []
+
+
+def write_by_name(path, data):
+    """The controller's direct transfer as sftp does it: open the name for writing, following links.
+
+    Returns None, an OSError, or ``'hung'`` when the open blocked (a FIFO) past the timeout; the FIFO is
+    then opened for reading here so that the writer thread ends.
+    """
+    outcome = []
+
+    def write():
+        try:
+            with open(path, 'wb') as handle:
+                handle.write(data)
+        except OSError as exc:
+            outcome.append(exc)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    writer.join(CONTROLLER_WRITE_TIMEOUT)
+    if writer.is_alive():
+        reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        writer.join(CONTROLLER_WRITE_TIMEOUT)
+        os.close(reader)
+        return 'hung'
+    return outcome[0] if outcome else None
+
+
+class RacedPath:
+    """One write path; subclasses say how to prepare, run and judge a trial."""
+
+    name = None
+    cross_device = False
+    mode = 'cycle'
+    on = ()
+    # Trials that mostly wait (not compute) run side by side; each has its own directory and canary.
+    parallel_trials = 1
+
+    def prepare(self, arena, trial):
+        """Make the trial's files (as root, before the racer watches); return the racer's pre-plants."""
+        return []
+
+    def attempt(self, arena, trial):
+        """Run the trial's task; return its Run."""
+        raise NotImplementedError
+
+    def wrong_success(self, arena, trial, run, attacker_uid):
+        """For a task that reported success: everything wrong with what it left."""
+        raise NotImplementedError
+
+
+class _Upload(RacedPath):
+    """``atomic_upload`` of one file, phases driven as the action plugin drives them."""
+
+    on = ('temp:create,close_write', 'markertemp:create,close_write')
+    direct = None
+
+    def dest(self, arena, trial):
+        return str(arena.inbox / trial / 'data.bin')
+
+    def prepare(self, arena, trial):
+        return planted_at_dest(self.dest(arena, trial), trial)
+
+    def direct_for(self, trial):
+        return self.direct
+
+    def options(self, arena, trial):
+        data = payload_of(trial)
+        return dict(dest=self.dest(arena, trial), mode='0640', group='lsattack', marker=True, lock=False,
+                    lock_timeout=2, _sha256=sha256_hex(data), _size=len(data), _producer=PRODUCER)
+
+    def attempt(self, arena, trial):
+        options = self.options(arena, trial)
+        direct = self.direct_for(trial)
+        probe = run_module('atomic_upload', dict(options, _phase='probe', _direct=direct), arena.private)
+        if probe.failed or probe.result.get('action') != 'transfer':
+            return probe
+        staging = probe.result.get('staging_path')
+        source = self.source(arena, trial)
+        if direct and staging:
+            problem = write_by_name(staging, source)
+            if problem == 'hung':
+                return Run(dict(failed=True, msg='the controller blocked writing %s' % staging), True, probe.output)
+            if problem is not None:
+                abort = run_module('atomic_upload', dict(options, _phase='abort', _staged_path=staging,
+                                                         _reason=str(problem)), arena.private)
+                return Run(dict(failed=True, msg='transfer failed: %s' % problem), False, abort.output)
+            staged = staging
+        else:
+            staged = str(arena.private / ('%s.%s' % (trial, self.name)))
+            write_file(staged, source, 0o600)
+        publish = run_module('atomic_upload', dict(self.publish_options(options, probe), _phase='publish',
+                                                   _direct=bool(direct and staging), _staged_path=staged),
+                             arena.private)
+        publish.output = probe.output + publish.output
+        return publish
+
+    def source(self, arena, trial):
+        return payload_of(trial)
+
+    def publish_options(self, options, probe):
+        return options
+
+    def wrong_success(self, arena, trial, run, attacker_uid):
+        dest = self.dest(arena, trial)
+        return published_wrongly(dest, payload_of(trial), attacker_uid) + marker_wrongly(dest + '.done', payload_of(trial))
+
+
+class UploadDirect(_Upload):
+    """No become: the probe's temp may be written by the controller directly, by name."""
+    name = 'upload_direct'
+    direct = True
+
+
+class UploadBecome(_Upload):
+    """become: the bytes are staged in the connection user's private tmp and copied in by the module."""
+    name = 'upload_become'
+    direct = False
+
+
+class _UploadSet(_Upload):
+    """``atomic_upload`` of a set: probe with every file's checksum, one tar, publish. Even trials direct."""
+
+    files = ()
+    subdirectories = ()
+
+    def dest(self, arena, trial):
+        return str(arena.inbox / trial / 'set')
+
+    def direct_for(self, trial):
+        return int(trial[1:]) % 2 == 0
+
+    def member_bytes(self, trial, relative):
+        return payload_of(trial + relative)[:1000 + len(relative)]
+
+    def prepare(self, arena, trial):
+        arena.shared(trial, 'set')
+        for subdirectory in self.subdirectories:
+            arena.shared(trial, 'set', subdirectory)
+        return []
+
+    def options(self, arena, trial):
+        files = [dict(path=relative, size=len(self.member_bytes(trial, relative)),
+                      sha256=sha256_hex(self.member_bytes(trial, relative))) for relative in self.files]
+        return dict(dest=self.dest(arena, trial), mode='0640', group='lsattack', marker=True, lock=False,
+                    lock_timeout=2, _files=files, _producer=PRODUCER)
+
+    def source(self, arena, trial):
+        """The tar the action plugin sends: names and sizes only, mode 0600."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode='w', format=tarfile.PAX_FORMAT) as tar:
+            for relative in self.files:
+                data = self.member_bytes(trial, relative)
+                info = tarfile.TarInfo(relative)
+                info.size = len(data)
+                info.mode = 0o600
+                tar.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    def publish_options(self, options, probe):
+        return dict(options, _changed=probe.result.get('files_changed', []))
+
+    def wrong_success(self, arena, trial, run, attacker_uid):
+        wrong = []
+        for relative in self.files:
+            wrong += published_wrongly(os.path.join(self.dest(arena, trial), relative),
+                                       self.member_bytes(trial, relative), attacker_uid)
+        marker = self.dest(arena, trial) + '.done'
+        doc = parse_marker(marker) if not os.path.islink(marker) else None
+        if doc is None or doc.get('state') != 'complete' or len(doc.get('files') or ()) != len(self.files):
+            wrong.append('marker_not_describing_data')
+        return wrong
+
+
+class UploadDirectorySet(_UploadSet):
+    name = 'upload_directory_set'
+    files = ('c.txt', 'sub/a.txt', 'sub/b.txt')
+    subdirectories = ('sub',)
+
+
+class UploadListSet(_UploadSet):
+    name = 'upload_list_set'
+    files = ('a.txt', 'b.txt', 'c.txt')
+
+
+class _Move(RacedPath):
+    """``locked_move`` of a producer's finished file."""
+
+    source_mode = 0o644
+    extra = {}
+
+    def src(self, arena, trial):
+        return str(arena.inbox / trial / 'data.bin')
+
+    def dest(self, arena, trial):
+        return str(arena.inbox / trial / 'out' / 'data.bin')
+
+    def prepare(self, arena, trial):
+        write_source_with_marker(self.src(arena, trial), payload_of(trial), self.source_mode)
+        os.chmod(self.src(arena, trial), self.source_mode)
+        arena.shared(trial, 'out')
+        return []
+
+    def options(self, arena, trial):
+        return dict(src=self.src(arena, trial), dest=self.dest(arena, trial), lock_timeout=2, **self.extra)
+
+    def attempt(self, arena, trial):
+        return run_module('locked_move', self.options(arena, trial), arena.private)
+
+    def wrong_success(self, arena, trial, run, attacker_uid):
+        return published_wrongly(self.dest(arena, trial), payload_of(trial), attacker_uid)
+
+
+class MoveCrossDevice(_Move):
+    """Across filesystems: copy to a temp beside dest (in a shared directory on a tmpfs), chmod, rename. The source is
+    setuid and world-writable (4777), the mode the temp then gets."""
+    name = 'move_cross_device'
+    cross_device = True
+    source_mode = 0o4777
+    on = ('temp:create,close_write', 'markertemp:create,close_write')
+
+    def dest(self, arena, trial):
+        return str(arena.xdev / trial / 'data.bin')
+
+    def prepare(self, arena, trial):
+        write_source_with_marker(self.src(arena, trial), payload_of(trial), 0o644)
+        os.chmod(self.src(arena, trial), self.source_mode)
+        return planted_at_dest(self.dest(arena, trial), trial)
+
+
+class MoveMarker(_Move):
+    """marker=move. Even trials: the default require_marker, the marker swapped right after it is read. Odd
+    trials: require_marker=false and a marker planted beforehand as a symlink to the canary or a FIFO."""
+    name = 'move_marker'
+    on = ('marker:close_nowrite', 'markertemp:create,close_write')
+
+    def prepare(self, arena, trial):
+        number = int(trial[1:])
+        if number % 2 == 0:
+            return super().prepare(arena, trial)
+        write_file(self.src(arena, trial), payload_of(trial))
+        arena.shared(trial, 'out')
+        return ['%s.done=%s' % (self.src(arena, trial), 'symlink' if number % 4 == 1 else 'fifo')]
+
+    def options(self, arena, trial):
+        options = dict(super().options(arena, trial), marker='move')
+        if int(trial[1:]) % 2:
+            options['require_marker'] = False
+        return options
+
+    def wrong_success(self, arena, trial, run, attacker_uid):
+        wrong = super().wrong_success(arena, trial, run, attacker_uid)
+        dest_marker = self.dest(arena, trial) + '.done'
+        if os.path.lexists(dest_marker):
+            wrong += marker_wrongly(dest_marker, payload_of(trial))
+        return wrong
+
+
+class MoveSwappedData(_Move):
+    """The consumer's check: the data file is swapped (FIFO, symlink, other bytes) right after its marker is read."""
+    name = 'move_swapped_data'
+    on = ('markerdata:close_nowrite',)
+
+
+class WaitForMarker(_Move):
+    """``wait_for_marker`` on a data file that is a FIFO: planted beforehand (even trials), or (odd trials) exchanged
+    with a FIFO back and forth from the moment the producer starts writing the marker, so that a look's lstat and
+    its open see different files. It must not hang; it must never report the FIFO ready."""
+    name = 'wait_for_marker'
+    mode = 'flip'
+    on = ('markerdata:create',)
+    parallel_trials = 4
+
+    def prepare(self, arena, trial):
+        if int(trial[1:]) % 2:
+            write_file(self.src(arena, trial), payload_of(trial))
+            return []
+        marker = Marker.complete(sha256_hex(payload_of(trial)), PAYLOAD_SIZE, PRODUCER, 1)
+        write_file(self.src(arena, trial) + '.done', marker.to_bytes())
+        return ['%s=fifo' % self.src(arena, trial)]
+
+    def attempt(self, arena, trial):
+        done = []
+        waiter = threading.Thread(target=lambda: done.append(run_module(
+            'wait_for_marker', dict(path=self.src(arena, trial), timeout=2, sleep=0.2), arena.private)))
+        waiter.start()
+        if int(trial[1:]) % 2:
+            time.sleep(0.3)
+            self.publish_marker(arena, trial)
+        waiter.join()
+        return done[0]
+
+    def publish_marker(self, arena, trial):
+        """The producer's last step, as the modules take it: marker temp, a moment, rename."""
+        marker = Marker.complete(sha256_hex(payload_of(trial)), PAYLOAD_SIZE, PRODUCER, 1)
+        temp = str(arena.inbox / trial / ('.data.bin.done.%s.tmp' % secrets.token_hex(6)))
+        write_file(temp, marker.to_bytes())
+        time.sleep(0.05)
+        os.rename(temp, self.src(arena, trial) + '.done')
+
+    def wrong_success(self, arena, trial, run, attacker_uid):
+        if int(trial[1:]) % 2 == 0:
+            return ['accepted_foreign:a FIFO reported ready']
+        return []
+
+
+class HandoffPublish(RacedPath):
+    """``handoff.sh publish SRC DEST`` as root."""
+    name = 'handoff_publish'
+    on = ('temp:create,close_write', 'markertemp:create,close_write')
+
+    def prepare(self, arena, trial):
+        write_file(arena.private / trial, payload_of(trial), 0o600)
+        return planted_at_dest(self.dest(arena, trial), trial)
+
+    def dest(self, arena, trial):
+        return str(arena.inbox / trial / 'data.bin')
+
+    def attempt(self, arena, trial):
+        return run_handoff_sh(['publish', arena.private / trial, self.dest(arena, trial)], arena.private)
+
+    def wrong_success(self, arena, trial, run, attacker_uid):
+        dest = self.dest(arena, trial)
+        return published_wrongly(dest, payload_of(trial), attacker_uid) + marker_wrongly(dest + '.done', payload_of(trial))
+
+
+class HandoffMove(MoveCrossDevice):
+    """``handoff.sh move SRC DEST`` as root, across filesystems (copy to a temp beside dest)."""
+    name = 'handoff_move'
+
+    def attempt(self, arena, trial):
+        return run_handoff_sh(['move', self.src(arena, trial), self.dest(arena, trial)], arena.private)
+
+
+PATHS = {path.name: path for path in (UploadDirect(), UploadBecome(), UploadDirectorySet(), UploadListSet(),
+                                      MoveCrossDevice(), MoveMarker(), MoveSwappedData(), WaitForMarker(),
+                                      HandoffPublish(), HandoffMove())}
