@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from .arena import Arena
@@ -10,7 +11,7 @@ from .attacker import RacerProcess, copy_racer
 from .ledger import PathLedger
 
 # On code that hangs, each hang costs a full deadline: after this many the path stops (and fails).
-MAX_HANGS = 3
+MAX_HANGS = int(os.environ.get('ADVERSARIAL_MAX_HANGS', '3'))
 
 
 def race_path(path, trials, attacker_uid, gid):
