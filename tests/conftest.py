@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ['tests.support.redis_server']
+pytest_plugins = ['tests.support.redis_server', 'tests.support.hostile_user']
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 for entry in (REPO_ROOT / '.build', REPO_ROOT):

@@ -94,7 +94,6 @@ def _kind(mode):
     return 'a device'
 
 
-
 class InboxMove:
     """Move every ready file from the ``src`` directory into the ``dest`` directory."""
 

@@ -361,8 +361,8 @@ class Upload:
             if st.st_uid != os.geteuid() or st.st_nlink != 1:
                 os.close(fd)
                 raise UnsafeFile('the transferred temp file %s is not the one the probe created (owner uid %d, %d '
-                                 'links); another user changed it. Nothing was published' % (staged, st.st_uid,
-                                                                                           st.st_nlink), path=staged)
+                                 'links); another user changed it. Nothing was published'
+                                 % (staged, st.st_uid, st.st_nlink), path=staged)
             try:
                 with explained('hashing the transferred temp file', staged):
                     received = sha256_of_fd(fd)

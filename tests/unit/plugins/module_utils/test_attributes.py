@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import (
     apply_file_attributes, inherit_attributes, marker_attributes, set_marker_attributes)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from tests.support.hostile_user import attacker, canary_file, shared_directory, unchanged  # noqa: F401 (fixture)
+from tests.support.hostile_user import canary_file, shared_directory, unchanged
 
 
 def mode_of(path):

@@ -7,7 +7,6 @@ import os
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
-from tests.support.hostile_user import fails_instead_of_hanging  # noqa: F401 (fixture)
 
 
 def test_absent_file(tmp_path):

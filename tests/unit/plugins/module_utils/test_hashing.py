@@ -10,7 +10,6 @@ import threading
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile
-from tests.support.hostile_user import fails_instead_of_hanging  # noqa: F401 (fixture)
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import (
     CHUNK_SIZE, copy_with_sha256, sha256_of_fd, sha256_of_path)
 

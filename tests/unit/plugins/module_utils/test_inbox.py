@@ -14,7 +14,6 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove, inbox_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import FileEntry
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
-from tests.support.hostile_user import fails_instead_of_hanging  # noqa: F401 (fixture)
 
 
 def test_inbox_files_takes_only_matching_data_files(tmp_path):

@@ -17,8 +17,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
-from tests.support.hostile_user import (  # noqa: F401 (fixtures)
-    attacker, canary_file, fails_instead_of_hanging, run_as, shared_directory, unchanged)
+from tests.support.hostile_user import canary_file, run_as, shared_directory, unchanged
 
 DATA = b'release 42\n' * 100
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -366,8 +365,8 @@ def test_marker_rewritten_after_it_was_judged_is_not_moved(mover, inbox, outbox,
     assert not os.path.lexists(outbox / 'x.tar.done')
 
 
-def test_source_swapped_for_a_fifo_after_it_was_judged_fails_without_hanging(mover, inbox, outbox, monkeypatch,
-                                                                            fails_instead_of_hanging):
+def test_source_swapped_for_a_fifo_after_it_was_judged_fails_without_hanging(
+        mover, inbox, outbox, monkeypatch, fails_instead_of_hanging):
     """A FIFO swapped in for the data made the mover block for ever while holding the lock."""
     src = inbox / 'x.tar'
     src.write_bytes(DATA)

@@ -15,7 +15,6 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import 
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import PROTOCOL, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import (
     FAILED, READY, WAITING, HashCache, observe)
-from tests.support.hostile_user import fails_instead_of_hanging  # noqa: F401 (fixture)
 
 DATA = b'hello, consumer\n'
 SHA = hashlib.sha256(DATA).hexdigest()

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._trusted_path import others_can_replace
-from tests.support.hostile_user import attacker, shared_directory  # noqa: F401 (fixture)
+from tests.support.hostile_user import shared_directory
 
 
 def test_a_private_directory_is_trusted(tmp_path):

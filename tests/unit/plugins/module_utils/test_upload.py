@@ -16,7 +16,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
-from tests.support.hostile_user import attacker, canary_file, run_as, shared_directory, unchanged  # noqa: F401
+from tests.support.hostile_user import canary_file, run_as, shared_directory, unchanged
 
 DATA = b'listen 80;\n'
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -339,8 +339,8 @@ def test_direct_transfer_into_a_directory_others_can_write_is_not_offered(attack
     dest = shared / 'site.conf'
     probe = upload('probe', dest=str(dest), _direct=True)
     if probe.get('staging_path'):
-        run_as(attacker, 'mv %s %s/stolen && ln -s %s %s' % (probe['staging_path'], shared, canary,
-                                                            probe['staging_path']))
+        temp = probe['staging_path']
+        run_as(attacker, 'mv %s %s/stolen && ln -s %s %s' % (temp, shared, canary, temp))
         with open(probe['staging_path'], 'wb') as handle:
             handle.write(DATA)
         with pytest.raises(HandoffError):
@@ -424,8 +424,8 @@ def test_temp_swapped_for_a_symlink_before_attributes_changes_no_other_file(atta
 
 
 @pytest.mark.parametrize('content', [DATA, b'planted by another user\n'])
-def test_dest_planted_by_another_user_in_a_sticky_directory_is_replaced_by_roots_file(attacker, upload, tmp_path,
-                                                                                     content):
+def test_dest_planted_by_another_user_in_a_sticky_directory_is_replaced_by_roots_file(
+        attacker, upload, tmp_path, content):
     sticky = tmp_path / 'sticky'
     sticky.mkdir()
     os.chmod(sticky, 0o1777)

@@ -18,7 +18,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._marker import ST
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import LeaseLost, lock_keys
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_settings import RedisLockSettings
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
-from tests.support.hostile_user import attacker, canary_file, run_as, shared_directory, unchanged  # noqa: F401
+from tests.support.hostile_user import canary_file, run_as, shared_directory, unchanged
 
 REDIS_PREFIX = 'test:set:'
 FILES = {'a.csv': b'alpha\n', 'b.csv': b'bravo\n', 'sub/c.csv': b'charlie\n'}
