@@ -16,7 +16,7 @@ import secrets
 TEMP_SUFFIX = '.tmp'
 _TOKEN_BYTES = 6
 _TEMP_ATTEMPTS = 16
-_TEMP_NAME = re.compile(r'^\.(.+)\.[0-9a-f]{%d}%s$' % (2 * _TOKEN_BYTES, re.escape(TEMP_SUFFIX)), re.DOTALL)
+_TEMP_NAME = re.compile(r'\.(.+)\.[0-9a-f]{%d}%s' % (2 * _TOKEN_BYTES, re.escape(TEMP_SUFFIX)), re.DOTALL)
 
 
 def fsync_directory(path):
@@ -50,7 +50,7 @@ def is_temp_of(dest, candidate):
 
 def temp_target_name(name):
     """``NAME`` when ``name`` is a protocol temp file name ``.NAME.<12 hex>.tmp``, else None."""
-    match = _TEMP_NAME.match(name)
+    match = _TEMP_NAME.fullmatch(name)
     return match.group(1) if match else None
 
 

@@ -25,7 +25,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._locking import d
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker, MarkerError, default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, WAITING, observe, observe_entry
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain, explained
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_not_directory
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import PlannedFile, check_not_directory, check_numbers, check_planned_files
 
 
 HOLDER = 'lockstep.handoff.locked_move'
@@ -108,18 +108,18 @@ class Move:
 
     def _check_options(self):
         params = self.params
-        check_non_negative('lock_timeout', params['lock_timeout'], 'fail at once when held')
-        paths = {'src': self.src, 'dest': self.dest, 'lock_path': self.lock_path}
-        if params['marker'] == 'move':
-            paths['dest_marker_path'] = self.dest_marker_path
-        seen = {}
-        for option, path in paths.items():
-            other = seen.setdefault(os.path.abspath(path), option)
-            if other != option:
-                raise HandoffError('%s and %s are the same path (%s); each must be a file of its own'
-                                   % (other, option, path))
+        check_numbers(params)
+        check_planned_files(self._planned_files())
         check_not_directory(self.src, 'src')
         check_not_directory(self.dest, 'dest')
+
+    def _planned_files(self):
+        """The files this move reads, writes (dest and its marker, through protocol temps) or locks."""
+        file_lock = self.params['lock_type'] != 'redis'  # a Redis lease's lock_path is a name, not a file
+        return [PlannedFile('src', self.src, False), PlannedFile('dest', self.dest, True),
+                PlannedFile('marker_path', self.marker_path, False),
+                PlannedFile('dest_marker_path', self.dest_marker_path if self.params['marker'] == 'move' else None, True),
+                PlannedFile('lock_path', self.lock_path if file_lock else None, False)]
 
     def _ensure_parent_directories(self):
         paths = [('dest', self.dest)]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_number
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._resp import RedisServer
 
@@ -18,8 +19,7 @@ def redis_server(params, wanted_by):
     if not params['redis_host']:
         raise HandoffError('%s needs redis_host (or LOCKSTEP_REDIS_HOST where the module runs): the Redis server '
                            'that every host taking part can reach' % wanted_by)
-    if params['redis_timeout'] <= 0:
-        raise HandoffError('redis_timeout is %s; it must be more than 0 seconds' % params['redis_timeout'])
+    check_number('redis_timeout', params['redis_timeout'])
     return RedisServer(params['redis_host'], params['redis_port'], params['redis_db'], params['redis_username'],
                        params['redis_password'], params['redis_tls'], params['redis_tls_ca_path'],
                        params['redis_timeout'])

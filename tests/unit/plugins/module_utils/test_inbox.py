@@ -148,3 +148,17 @@ def test_a_drain_lists_the_dest_directory_once_for_leftover_temps_not_once_per_f
     assert len(result['moved']) == 200
     assert result['leftover_temps'] == [temp]
     assert sorted(listed) == sorted([str(inbox), str(tmp_path / 'out')])
+
+
+def test_a_marker_nested_too_deep_to_parse_is_reported_and_the_other_files_move(drain, tmp_path):
+    inbox = tmp_path / 'in'
+    inbox.mkdir()
+    for name in ('a.csv', 'b.csv'):
+        (inbox / name).write_bytes(b'data\n')
+        Marker.complete(hashlib.sha256(b'data\n').hexdigest(), 5, 'test', 1).write(str(inbox / name) + '.done')
+    (inbox / 'hostile.csv').write_bytes(b'data\n')
+    (inbox / 'hostile.csv.done').write_bytes(b'[' * 30000 + b']' * 30000)
+    result = drain()
+    assert sorted(os.path.basename(moved['dest']) for moved in result['moved']) == ['a.csv', 'b.csv']
+    assert [item['src'] for item in result['not_ready']] == [str(inbox / 'hostile.csv')]
+    assert 'nests JSON deeper than Python can parse' in result['not_ready'][0]['reason']
