@@ -91,7 +91,7 @@ class Move:
         self._ensure_parent_directories()
         with optional_lock(not self.module.check_mode, self.lock_path, holder=HOLDER,
                            **(self.lock_options or lock_settings(self.module))) as lock:
-            result = self.move_holding_lock(lock)
+            result = self._move_checked(lock)
         result['lock_wait'] = lock.waited if lock is not None else 0.0
         if lock is not None and lock.fencing_token is not None:
             result['fencing_token'] = lock.fencing_token
@@ -99,7 +99,11 @@ class Move:
         return result
 
     def move_holding_lock(self, lock):
-        """The move itself; the caller holds ``lock`` (None in check mode)."""
+        """The move itself; the caller holds ``lock`` (None in check mode) and has checked the options they share."""
+        self._check_files()
+        return self._move_checked(lock)
+
+    def _move_checked(self, lock):
         self.lock = lock
         try:
             return self._move_once()
@@ -109,9 +113,16 @@ class Move:
     def _check_options(self):
         params = self.params
         check_numbers(params)
-        check_planned_files(self._planned_files())
+        self._check_files()
         check_not_directory(self.src, 'src')
         check_not_directory(self.dest, 'dest')
+
+    def _check_files(self):
+        """Refuse this file's names before anything is touched; NotReady, so that a drain reports it and moves on."""
+        try:
+            check_planned_files(self._planned_files())
+        except HandoffError as exc:
+            raise NotReady('not moving %s: %s' % (self.src, exc.msg), src=self.src, **exc.details) from exc
 
     def _planned_files(self):
         """The files this move reads, writes (dest and its marker, through protocol temps) or locks."""

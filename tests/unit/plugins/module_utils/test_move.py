@@ -271,7 +271,7 @@ def test_move_across_filesystems_refuses_data_that_does_not_match_its_marker(mov
 
 def test_marker_path_equal_to_lock_path_is_refused(mover, inbox, outbox):
     src = produce(inbox)
-    with pytest.raises(HandoffError, match='^marker_path and lock_path are the same path'):
+    with pytest.raises(HandoffError, match='^not moving .*: marker_path and lock_path are the same path'):
         mover(src, outbox / 'x.tar', lock_path=str(marker_of(src))).run()
     assert marker_of(src).read_bytes().startswith(b'{')
 
@@ -289,7 +289,7 @@ def test_protocol_temps_and_locks_of_dest_cannot_be_chosen_as_other_files(mover,
 def test_relative_paths_are_refused(mover, inbox, outbox, option):
     src = produce(inbox)
     options = {'src': src, 'dest': outbox / 'x.tar', 'marker': 'move', option: 'x.tar'}
-    with pytest.raises(HandoffError, match='^%s x.tar is a relative path' % option):
+    with pytest.raises(HandoffError, match='^not moving .*: %s x.tar is a relative path' % option):
         mover(options.pop('src'), options.pop('dest'), **options).run()
 
 
@@ -298,7 +298,7 @@ def test_a_dest_marker_too_long_for_the_filesystem_is_refused_before_the_data_mo
     name = 'n' * (limit - 22)  # src, dest and the temp of a copy fit; the temp of dest's marker does not
     src = inbox / name
     src.write_bytes(DATA)
-    with pytest.raises(HandoffError, match='^dest_marker_path .*: the name .*.done.<12 hex>.tmp of the temp file of '
+    with pytest.raises(HandoffError, match='^not moving .*: dest_marker_path .*: the name .*.done.<12 hex>.tmp of the temp file of '
                                            'dest_marker_path is %d bytes.*NAME_MAX' % (limit + 1)):
         mover(src, outbox / name, marker='move', require_marker=False).run()
     assert src.exists() and os.listdir(str(outbox)) == []
