@@ -291,7 +291,7 @@ def test_fcntl_lock_excludes_an_fcntl_holder(tmp_path, make_module, hold_lock):
     (dict(lock_path='/tmp/' + 'l' * 256), '^lock_path /tmp/l+: the name l+ of lock_path is 256 bytes'),
 ])
 def test_absurd_numbers_and_unusable_lock_paths_are_refused_before_anything_runs(tmp_path, make_module, extra,
-                                                                                  message):
+                                                                                 message):
     extra.setdefault('lock_path', str(tmp_path / 'x.lock'))
     with pytest.raises(HandoffError, match=message):
         run(make_module, argv=['touch', str(tmp_path / 'ran')], **extra)

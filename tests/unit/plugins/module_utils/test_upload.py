@@ -323,8 +323,8 @@ def test_publish_needs_the_checksum(make_module, dest):
 
 @pytest.mark.parametrize('lock_path', ['{dest}', '{dest}.done', '{dir}/.site.conf.0123456789ab.tmp',
                                        '{dir}/.site.conf.done.0123456789ab.tmp'])
-def test_a_lock_path_that_is_dest_its_marker_or_one_of_their_temps_is_refused_before_anything(upload, dest,
-                                                                                                lock_path):
+def test_a_lock_path_that_is_dest_its_marker_or_one_of_their_temps_is_refused_before_anything(
+        upload, dest, lock_path):
     dest.write_bytes(b'old')
     dest.chmod(0o600)
     path = lock_path.format(dest=dest, dir=dest.parent)
