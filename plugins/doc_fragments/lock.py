@@ -13,7 +13,9 @@ options:
     description:
       - The lock file to hold while the hand-off step runs.
       - Defaults to O(dest) with C(.lock) appended.
-      - Any path may be given, a directory too (with O(lock_type=flock)). It is created with mode 0664 (whatever the umask)
+      - Any absolute path may be given, a directory too (with O(lock_type=flock)). A relative path, a name longer
+        than the filesystem takes (NAME_MAX), and a path that is the data, its marker or one of their temp files
+        (C(.NAME.<12 hex>.tmp)) are refused before anything is touched. It is created with mode 0664 (whatever the umask)
         when missing, and never deleted, so that processes waiting on it keep locking the same inode.
       - Give the same path to every producer and consumer that must exclude each other, including shell
         scripts using C(flock /that/path ...); a glob-read directory (C(conf.d/), C(/etc/cron.d)) is
@@ -38,7 +40,8 @@ options:
     aliases: [lock_backend]
   lock_timeout:
     description:
-      - Seconds to wait for the lock; fractions allowed.
+      - Seconds to wait for the lock; fractions allowed. At most 31622400 (366 days); C(nan), C(inf) and negative
+        values are refused.
       - V(0) makes one attempt and fails at once when the lock is held, like C(flock -n).
       - On timeout the task fails with a message naming the lock and, where C(/proc/locks) shows it, the
         holder's pid and command line.
@@ -69,6 +72,7 @@ options:
         after.
       - A holder that cannot renew for this long (Redis unreachable, process stopped) has lost the lock, and its
         write is refused by the fencing check. Keep it well above network hiccups, and short enough to wait for.
+      - At least 0.1 and at most 86400 (a day); the lease is renewed while held, so a long job needs no long TTL.
       - Ignored by file locks.
     type: float
     default: 30

@@ -19,6 +19,9 @@ options:
         the options per module with C(module_defaults).
       - The connection speaks RESP over TCP from the module itself (standard library only), one single server or a
         primary - not Redis Cluster.
+      - A host name or address only. A URL or a C(user:password@host) is refused (its credentials redacted in the
+        message), since the host appears in messages and results; give the password with O(redis_password_file)
+        or O(redis_password).
     type: str
   redis_port:
     description:
@@ -38,8 +41,21 @@ options:
   redis_password:
     description:
       - The password to AUTH with; never logged. Falls back to C(LOCKSTEP_REDIS_PASSWORD).
+      - Feed it from Ansible Vault as a module option (or with C(module_defaults)), not through the play's
+        C(environment) keyword - an environment variable is set on the command line that starts the module, where
+        the target's process list and C(-vvv) output show it.
       - A wrong or missing password fails the task with a message naming the server.
+      - Mutually exclusive with O(redis_password_file).
     type: str
+  redis_password_file:
+    description:
+      - A file on the host where the module runs holding the password on one line (a trailing newline is
+        dropped); the module reads it itself, so the password is never in the task's arguments, the process list
+        or any output. Falls back to C(LOCKSTEP_REDIS_PASSWORD_FILE).
+      - It must be a regular file, not a symlink, that its group and others may not access (mode C(0600) or
+        C(0400)); otherwise the task fails saying so. The user the module runs as (after become) must read it.
+      - Mutually exclusive with O(redis_password).
+    type: path
   redis_tls:
     description:
       - Connect with TLS, verifying the server's certificate and host name. Falls back to C(LOCKSTEP_REDIS_TLS).
@@ -58,7 +74,8 @@ options:
     default: 'lockstep:handoff:'
   redis_timeout:
     description:
-      - Seconds to wait for a connection or for one reply. Falls back to C(LOCKSTEP_REDIS_TIMEOUT).
+      - Seconds to wait for a connection or for one reply, more than 0 and at most 3600. Falls back to
+        C(LOCKSTEP_REDIS_TIMEOUT).
     type: float
     default: 5
 '''

@@ -39,6 +39,7 @@ def redis_options():
         redis_db=dict(type='int', default=0),
         redis_username=dict(type='str'),
         redis_password=dict(type='str', no_log=True),
+        redis_password_file=dict(type='path', no_log=False),
         redis_tls=dict(type='bool', default=False),
         redis_tls_ca_path=dict(type='path'),
         redis_key_prefix=dict(type='str', default='lockstep:handoff:', no_log=False),

@@ -18,7 +18,7 @@ import glob
 import os
 import shlex
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import PlannedFile, check_numbers, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import acquire, lock_settings
 
@@ -61,7 +61,9 @@ class LockedCommand:
 
     def _check_options(self):
         """Refuse bad options in check mode too, though only a real run takes the lock."""
-        check_non_negative('lock_timeout', self.params['lock_timeout'], 'fail at once when held')
+        check_numbers(self.params)
+        if self.params['lock_type'] != 'redis':  # a Redis lease's lock_path is a name, not a file
+            check_planned_files([PlannedFile('lock_path', self.lock_path, False)])
         self.lock_settings = lock_settings(self.module)
         self.argv = command_argv(self.params['cmd'], self.params['argv'])
         if self.chdir is not None and not os.path.isdir(self.chdir):

@@ -15,7 +15,7 @@ import re
 from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import (
     TEMP_SUFFIX, TOKEN_BYTES, Directory, fchown_quietly)
 
-_TEMP_NAME = re.compile(r'^\.(.+)\.[0-9a-f]{%d}%s$' % (2 * TOKEN_BYTES, re.escape(TEMP_SUFFIX)), re.DOTALL)
+_TEMP_NAME = re.compile(r'\.(.+)\.[0-9a-f]{%d}%s' % (2 * TOKEN_BYTES, re.escape(TEMP_SUFFIX)), re.DOTALL)
 
 
 def temp_prefix(dest):
@@ -40,7 +40,7 @@ def is_temp_of(dest, candidate):
 
 def temp_target_name(name):
     """``NAME`` when ``name`` is a protocol temp file name ``.NAME.<12 hex>.tmp``, else None."""
-    match = _TEMP_NAME.match(name)
+    match = _TEMP_NAME.fullmatch(name)
     return match.group(1) if match else None
 
 

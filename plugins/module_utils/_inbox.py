@@ -26,6 +26,7 @@ import stat
 from ansible_collections.lockstep.handoff.plugins.module_utils._archive import target_below
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import set_marker_attributes
 from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import PlannedFile, check_numbers, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
     TEMP_SUFFIX, remove_durably, temps_for_names, write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
@@ -107,6 +108,13 @@ class InboxMove:
         self.lock_options = lock_settings(module)
 
     def _check_options(self):
+        check_numbers(self.params)
+        file_lock = self.params['lock_type'] != 'redis'
+        check_planned_files([
+            PlannedFile('src', self.src, False), PlannedFile('dest', self.dest, False),
+            PlannedFile('marker_path', self.manifest_path, True),
+            PlannedFile('dest_marker_path', self.dest_manifest_path if self.params['marker'] == 'move' else None, True),
+            PlannedFile('lock_path', self.params['lock_path'] if file_lock else None, False)])
         if os.path.exists(self.dest) and not os.path.isdir(self.dest):
             raise HandoffError('src %s is a directory, so dest %s must be a directory too' % (self.src, self.dest))
         if os.path.abspath(self.src) == os.path.abspath(self.dest):

@@ -6,7 +6,10 @@
 ``/proc/locks`` matched by device and inode (``_lock_holders``, as ``lslocks``
 does) gives pids; the owner record a ``lockstep.handoff`` holder leaves in the
 lock file adds which module holds it and since when; the process start time
-stands in for ``flock(1)`` and other holders that write no record. Looking is
+stands in for ``flock(1)`` and other holders that write no record. The kernel's
+view is the truth; the record is only a claim, since whoever may write the lock
+file (its group, with the default mode 0664) can rewrite it while the lock is
+held: it is attributed to a holder only when ``/proc/locks`` backs it. Looking is
 read-only: no lock is taken, not even for an instant, since that alone could
 make a waiting ``flock -n`` fail.
 """
@@ -18,6 +21,7 @@ import fnmatch
 import os
 import socket
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_absolute
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock_holders import (
     PROC_LOCKS, command_line, lock_entries, processes_with_file_open)
@@ -101,6 +105,34 @@ def record_is_stale(record, holder_pids):
     return not any(_owns(record, pid) for pid in holder_pids)
 
 
+def judge_record(record, holder_pids, booted):
+    """``(trusted, reason)``: whether the kernel backs the owner record ``record`` of a lock held by ``holder_pids``.
+
+    Trusted only when it was written on this host since its last boot, its pid
+    holds the lock according to ``/proc/locks``, and it does not claim the lock
+    was taken before that process started. Even then its ``holder`` and
+    ``since`` are what was last written into the file.
+    """
+    pid = record.get('pid')
+    if record.get('host') != socket.gethostname():
+        return False, ('written on host %r, not on this one: its pid cannot be checked against this host\'s '
+                       '/proc/locks (a lock file on NFS)' % (record.get('host'),))
+    if record.get('boot_id') != boot_id():
+        return False, 'written before this host last booted: its pid names no process of this boot'
+    if not any(_owns(record, holder) for holder in holder_pids):
+        held = 'held by pid %s' % ', '.join(str(p) for p in holder_pids) if holder_pids else 'not held'
+        return False, ('its pid %r does not hold the lock according to /proc/locks (the lock is %s): the trace '
+                       'of a holder that crashed, or written by someone else who may write the lock file'
+                       % (pid, held))
+    started = process_start_time(pid, booted)
+    since = record.get('since')
+    if not isinstance(since, str) or (started is not None and since < started):
+        return False, ('its pid %d holds the lock, but it says the lock was taken at %r, before that process '
+                       'started (%s): someone else who may write the lock file rewrote it' % (pid, since, started))
+    return True, ('its pid %d holds the lock according to /proc/locks; holder and since are what was last '
+                  'written into the lock file, which anyone who may write that file could have changed' % pid)
+
+
 def _consistent_look(path, st):
     """The owner record and the ``/proc/locks`` entries of one moment.
 
@@ -133,15 +165,17 @@ def _inheritors(st, waiter_pids):
 
 
 def _process(entry, booted, record):
-    """One holder or waiter: the ``/proc/locks`` entry with since when and, for its owner, the record."""
+    """One holder or waiter: the ``/proc/locks`` entry with since when and, for its owner, the trusted record."""
     pid = entry['pid']
     owned = _owns(record, pid)
+    since = record.get('since') if owned else process_start_time(pid, booted)
     return {
         'pid': pid,
         'command': entry['command'],
         'kind': entry['kind'],
         'mode': entry['mode'],
-        'since': record.get('since') if owned else process_start_time(pid, booted),
+        'since': since,
+        'since_from': ('owner_record' if owned else 'process_start') if since is not None else None,
         'holder': record.get('holder') if owned else None,
         'host': record.get('host') if owned else None,
         'boot_id': record.get('boot_id') if owned else None,
@@ -166,14 +200,16 @@ def lock_report(path):
                            % (path, exc.strerror), path=path)
     record, entries = _consistent_look(path, st)
     booted = boot_time()
-    holders = [_process(e, booted, record) for e in entries if not e['waiting']]
+    holder_pids = [e['pid'] for e in entries if not e['waiting']]
+    trusted, reason = judge_record(record, holder_pids, booted) if record is not None else (False, None)
+    holders = [_process(e, booted, record if trusted else None) for e in entries if not e['waiting']]
     waiters = [_process(e, booted, None) for e in entries if e['waiting']]
     waiter_pids = {w['pid'] for w in waiters}
     for holder in holders:
         if holder['exited'] or holder['pid'] <= 0:
             holder['inherited_by'] = _inheritors(st, waiter_pids)
     if record is not None:
-        record = dict(record, stale=record_is_stale(record, [h['pid'] for h in holders]))
+        record = dict(record, stale=record_is_stale(record, holder_pids), trusted=trusted, trust_reason=reason)
     return {'path': path, 'exists': True, 'held': bool(holders), 'holders': sorted(holders, key=_by_pid),
             'waiters': sorted(waiters, key=_by_pid), 'owner_record': record}
 
@@ -200,6 +236,7 @@ class LockInfo:
         self.module = module
         self.path = module.params['path']
         self.patterns = module.params['patterns']
+        check_absolute('path', self.path)
 
     def _lock_paths(self):
         """``path`` itself (a file or a directory: both can be locked), or its entries that match ``patterns``."""
@@ -216,4 +253,11 @@ class LockInfo:
         if not os.access(PROC_LOCKS, os.R_OK):
             self.module.warn('%s cannot be read here, so no holder or waiter can be seen: every lock is '
                              'reported as free' % PROC_LOCKS)
-        return dict(changed=False, locks=[lock_report(p) for p in self._lock_paths()])
+        locks = [lock_report(p) for p in self._lock_paths()]
+        for lock in locks:
+            record = lock['owner_record']
+            if lock['held'] and record is not None and not record['trusted']:
+                self.module.warn('the owner record in lock %s is not trusted: %s. The holders listed come from '
+                                 '/proc/locks; the record names holder %r, which may be false'
+                                 % (lock['path'], record['trust_reason'], record.get('holder')))
+        return dict(changed=False, locks=locks)

@@ -75,7 +75,7 @@ def parse_owner_record(raw):
         return None
     try:
         record = json.loads(raw.decode('utf-8'))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(record, dict) or not {'host', 'pid', 'since', 'holder'} <= set(record):
         return None

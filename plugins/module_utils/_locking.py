@@ -20,7 +20,7 @@ import os
 import stat
 import time
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_number
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock_filesystem import lock_filesystem_problem
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock_holders import describe_holders
@@ -223,7 +223,7 @@ def acquire(path, timeout, lock_type='flock', shared=False, holder=None, mode=LO
     """
     if lock_type not in LOCK_TYPES:
         raise HandoffError('lock_type %r is not one of %s' % (lock_type, ', '.join(LOCK_TYPES)))
-    check_non_negative('lock_timeout', timeout, 'fail at once when held')
+    check_number('lock_timeout', timeout)
     if lock_type == 'redis':
         if shared:
             raise HandoffError('lock_type=redis takes exclusive leases only; drop lock_shared, or use a file lock')

@@ -17,7 +17,7 @@ import re
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 
-_SHA256 = re.compile(r'^[0-9a-f]{64}$')
+_SHA256 = re.compile(r'[0-9a-f]{64}')
 
 FileEntry = collections.namedtuple('FileEntry', ['path', 'size', 'sha256'])
 
@@ -73,7 +73,7 @@ def entries_from_list(value, where):
         check_relative_path(path, '%s: file entry' % where)
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise HandoffError('%s: file %r has size %r; expected a non-negative integer' % (where, path, size))
-        if not (isinstance(sha256, str) and _SHA256.match(sha256)):
+        if not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
             raise HandoffError('%s: file %r has sha256 %r; expected 64 lowercase hex digits' % (where, path, sha256))
         if path in entries:
             raise HandoffError('%s: file %r is listed twice' % (where, path))

@@ -29,7 +29,7 @@ MAX_MARKER_BYTES = 64 * 1024
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 STATE_COMPLETE = 'complete'
 STATE_FAILED = 'failed'
-_SHA256 = re.compile(r'^[0-9a-f]{64}$')
+_SHA256 = re.compile(r'[0-9a-f]{64}')
 
 
 class MarkerError(HandoffError):
@@ -108,6 +108,10 @@ class Marker:
         except (UnicodeDecodeError, ValueError) as exc:
             raise MarkerError('marker %s is neither empty nor JSON (%s); a protocol v1 marker is '
                               'one JSON object, or an empty file' % (path, exc), marker_path=path)
+        except RecursionError:
+            raise MarkerError('marker %s nests JSON deeper than Python can parse; a protocol v1 marker is one '
+                              'flat JSON object (only "files" holds a list of flat objects)' % path,
+                              marker_path=path)
         if not isinstance(doc, dict):
             raise MarkerError('marker %s holds JSON %s, not an object' % (path, type(doc).__name__),
                               marker_path=path)
@@ -134,7 +138,7 @@ class Marker:
         if state not in (STATE_COMPLETE, STATE_FAILED):
             raise bad('state', '%r or %r' % (STATE_COMPLETE, STATE_FAILED))
         sha256 = doc.get('sha256')
-        if sha256 is not None and not (isinstance(sha256, str) and _SHA256.match(sha256)):
+        if sha256 is not None and not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
             raise bad('sha256', '64 lowercase hex digits')
         for field in ('size', 'generation', 'fencing_token'):
             value = doc.get(field)

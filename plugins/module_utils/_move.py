@@ -25,7 +25,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
     STATE_COMPLETE, Marker, MarkerError, default_marker_path, read_marker_bytes)
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, READY, WAITING, Observation, observe, observe_entry
 from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain, explained
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_not_directory
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import PlannedFile, check_not_directory, check_numbers, check_planned_files
 
 
 HOLDER = 'lockstep.handoff.locked_move'
@@ -102,7 +102,7 @@ class Move:
         self._ensure_parent_directories()
         with optional_lock(not self.module.check_mode, self.lock_path, holder=HOLDER,
                            **(self.lock_options or lock_settings(self.module))) as lock:
-            result = self.move_holding_lock(lock)
+            result = self._move_checked(lock)
         result['lock_wait'] = lock.waited if lock is not None else 0.0
         if lock is not None and lock.fencing_token is not None:
             result['fencing_token'] = lock.fencing_token
@@ -110,7 +110,11 @@ class Move:
         return result
 
     def move_holding_lock(self, lock):
-        """The move itself; the caller holds ``lock`` (None in check mode)."""
+        """The move itself; the caller holds ``lock`` (None in check mode) and has checked the options they share."""
+        self._check_files()
+        return self._move_checked(lock)
+
+    def _move_checked(self, lock):
         self.lock = lock
         try:
             return self._move_once()
@@ -119,18 +123,25 @@ class Move:
 
     def _check_options(self):
         params = self.params
-        check_non_negative('lock_timeout', params['lock_timeout'], 'fail at once when held')
-        paths = {'src': self.src, 'dest': self.dest, 'lock_path': self.lock_path}
-        if params['marker'] == 'move':
-            paths['dest_marker_path'] = self.dest_marker_path
-        seen = {}
-        for option, path in paths.items():
-            other = seen.setdefault(os.path.abspath(path), option)
-            if other != option:
-                raise HandoffError('%s and %s are the same path (%s); each must be a file of its own'
-                                   % (other, option, path))
+        check_numbers(params)
+        self._check_files()
         check_not_directory(self.src, 'src')
         check_not_directory(self.dest, 'dest')
+
+    def _check_files(self):
+        """Refuse this file's names before anything is touched; NotReady, so that a drain reports it and moves on."""
+        try:
+            check_planned_files(self._planned_files())
+        except HandoffError as exc:
+            raise NotReady('not moving %s: %s' % (self.src, exc.msg), src=self.src, **exc.details) from exc
+
+    def _planned_files(self):
+        """The files this move reads, writes (dest and its marker, through protocol temps) or locks."""
+        file_lock = self.params['lock_type'] != 'redis'  # a Redis lease's lock_path is a name, not a file
+        return [PlannedFile('src', self.src, False), PlannedFile('dest', self.dest, True),
+                PlannedFile('marker_path', self.marker_path, False),
+                PlannedFile('dest_marker_path', self.dest_marker_path if self.params['marker'] == 'move' else None, True),
+                PlannedFile('lock_path', self.lock_path if file_lock else None, False)]
 
     def _ensure_parent_directories(self):
         paths = [('dest', self.dest)]

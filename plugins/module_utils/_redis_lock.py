@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_number
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock_owner import boot_id
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import utc_now_rfc3339
@@ -72,7 +73,7 @@ def describe_value(value, pttl=None):
     token, dummy, record = (value or '').partition(' ')
     try:
         owner = json.loads(record)
-    except ValueError:
+    except (ValueError, RecursionError):
         owner = {}
     if not isinstance(owner, dict):
         owner = {}
@@ -202,8 +203,7 @@ def acquire_lease(server, name, prefix, ttl, timeout, holder=None, lock_timeout_
     Raises ``lock_timeout_error`` naming the holder when it stays taken, and
     RedisError naming the server when Redis cannot be reached or refuses us.
     """
-    if ttl <= 0:
-        raise HandoffError('lock_lease_ttl is %s; it must be more than 0 seconds' % ttl)
+    check_number('lock_lease_ttl', ttl)
     started = time.monotonic()
     deadline = started + timeout
     delay = _FIRST_RETRY

@@ -21,7 +21,7 @@ import json
 import socket
 import time
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_absolute
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
     STATE_COMPLETE, STATE_FAILED, Marker, MarkerError, utc_now_rfc3339)
@@ -141,7 +141,7 @@ class StateWait:
         self.last_reason = 'nothing was read yet'
 
     def _check_options(self):
-        check_non_negative('timeout', self.timeout, 'look once')
+        check_absolute('path', self.path)  # the producer's dest, which is absolute, names the state
         unsupported = [option for option in ('stable_for', 'min_age') if self.params[option] is not None]
         if self.params['state'] != 'present':
             unsupported.append('state=%s' % self.params['state'])

@@ -149,7 +149,7 @@ class RespConnection:
         except RedisError as exc:
             if isinstance(exc, RedisUnavailable):
                 raise
-            raise RedisError('Redis at %s refused the login: %s. Set redis_password (LOCKSTEP_REDIS_PASSWORD)%s to '
+            raise RedisError('Redis at %s refused the login: %s. Set redis_password_file or redis_password%s to '
                              'what the server expects' % (self.server.describe(), exc.details['reply'],
                                                           ' and redis_username' if self.server.username else ''),
                              redis=self.server.describe())
@@ -199,7 +199,7 @@ def _why(exc):
 
 def _reply_error(server, command, reply):
     if reply.startswith('NOAUTH'):
-        return RedisError('Redis at %s requires a password (%s); set redis_password (LOCKSTEP_REDIS_PASSWORD)'
+        return RedisError('Redis at %s requires a password (%s); set redis_password_file or redis_password'
                           % (server.describe(), reply), redis=server.describe(), reply=reply)
     return RedisError('Redis at %s refused %s: %s' % (server.describe(), command, reply),
                       redis=server.describe(), reply=reply)

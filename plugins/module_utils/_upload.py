@@ -31,7 +31,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import e
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import (
     apply_file_attributes, marker_attributes, mode_of, trusted_owner)
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_not_directory, check_parent_directory
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import (
+    PlannedFile, check_not_directory, check_numbers, check_parent_directory, check_planned_files)
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import LeaseLost
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_state import PublishStateMirror
 from ansible_collections.lockstep.handoff.plugins.module_utils._trusted_path import others_can_replace
@@ -120,19 +121,23 @@ class Upload:
         return temps_of(self.dest)
 
     def _check_options(self):
-        check_non_negative('lock_timeout', self.params['lock_timeout'], 'fail at once when held')
-        if self.params['remove_temps_older_than'] is not None:
-            check_non_negative('remove_temps_older_than', self.params['remove_temps_older_than'],
-                               'remove every leftover temp')
+        check_numbers(self.params)
         if self.params['_phase'] == 'publish' and self.sha256 is None:
             raise HandoffError('_sha256 is required to publish; this option is set by the action plugin only')
+        if self.marker_path and os.path.abspath(self.marker_path) == os.path.abspath(self.dest):
+            raise HandoffError('marker_path %s is the same path as dest; the marker must be '
+                               'a file of its own' % self.marker_path)
+        check_planned_files(self._planned_files())
         check_parent_directory(self.dest, 'dest')
         check_not_directory(self.dest, 'dest')
         if self.marker_path:
-            if os.path.abspath(self.marker_path) == os.path.abspath(self.dest):
-                raise HandoffError('marker_path %s is the same path as dest; the marker must be '
-                                   'a file of its own' % self.marker_path)
             check_parent_directory(self.marker_path, 'marker_path')
+
+    def _planned_files(self):
+        """The files this task creates or replaces on the host (the lock only when it takes a file lock)."""
+        file_lock = self.params['lock'] and self.params['lock_type'] != 'redis'
+        return [PlannedFile('dest', self.dest, True), PlannedFile('marker_path', self.marker_path, True),
+                PlannedFile('lock_path', self.lock_path if file_lock else None, False)]
 
     def _lock(self, wanted):
         return optional_lock(wanted, self.lock_path, holder='lockstep.handoff.atomic_upload',

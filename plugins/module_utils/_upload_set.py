@@ -22,7 +22,8 @@ import tarfile
 from ansible_collections.lockstep.handoff.plugins.module_utils._archive import checked_members, target_below
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import (
     apply_file_attributes, set_marker_attributes, trusted_owner)
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_parent_directory
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import (
+    PlannedFile, check_name_lengths, check_numbers, check_parent_directory, check_planned_files)
 from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, open_regular
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
     is_temp_of, remove_durably, remove_quietly, temp_target_name)
@@ -55,13 +56,11 @@ class UploadSet(Upload):
             self.lock_path = self.dest + '.lock'
 
     def _check_options(self):
-        check_non_negative('lock_timeout', self.params['lock_timeout'], 'fail at once when held')
-        if self.params['remove_temps_older_than'] is not None:
-            check_non_negative('remove_temps_older_than', self.params['remove_temps_older_than'],
-                               'remove every leftover temp')
+        check_numbers(self.params)
         if not self.params['force']:
             raise HandoffError('force=false applies to one file; with a directory or list src every file of the set '
                                'is published so that the manifest describes what is there. Leave force at true')
+        check_planned_files(self._planned_files())
         check_parent_directory(self.dest, 'dest')
         if os.path.lexists(self.dest) and not os.path.isdir(self.dest):
             raise HandoffError('src is a directory or a list of files, so dest %s must be a directory too, and it is '
@@ -72,6 +71,13 @@ class UploadSet(Upload):
                 raise HandoffError('marker_path %s is the path of a file of the set; the manifest must be a file of '
                                    'its own' % self.marker_path)
             check_parent_directory(self.marker_path, 'marker_path')
+        check_name_lengths(PlannedFile('dest', os.path.join(self.dest, entry.path), True) for entry in self.entries)
+
+    def _planned_files(self):
+        """The set's directory (its files' temps are inside it), manifest and lock file."""
+        planned = super()._planned_files()
+        planned[0] = PlannedFile('dest', self.dest, False)
+        return planned
 
     def _leftover_temps(self):
         """Temps of the set's files and of its archive, in the directories the set writes to."""

@@ -14,8 +14,8 @@ import os
 import stat
 import time
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative
 from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile
+from ansible_collections.lockstep.handoff.plugins.module_utils._checks import PlannedFile, check_numbers, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
@@ -40,17 +40,12 @@ class Wait:
         self.stability = Stability(params['stable_for'], params['min_age'])
 
     def _check_options(self):
-        check_non_negative('timeout', self.timeout, 'look once')
-        for option in ('stable_for', 'min_age'):
-            if self.params[option] is not None:
-                check_non_negative(option, self.params[option], 'no waiting')
         if self.params['state'] == 'absent' and self.stability.wanted:
             raise HandoffError('stable_for and min_age apply to state=present only')
-        if self.sleep <= 0:
-            raise HandoffError('sleep is %s; it must be more than 0 seconds' % self.sleep)
         if os.path.abspath(self.marker_path) == os.path.abspath(self.path):
             raise HandoffError('marker_path %s is the same path as path; the marker must be a file of its own'
                                % self.marker_path)
+        check_planned_files([PlannedFile('path', self.path, False), PlannedFile('marker_path', self.marker_path, False)])
 
     def _look(self, hash_cache):
         """Return ``(done, observation-or-None, reason)`` for the wanted state."""
@@ -69,6 +64,7 @@ class Wait:
 
     def run(self):
         """Wait until the wanted state holds; return the result dict, or raise at the timeout."""
+        check_numbers(self.params)
         if self.params['redis_state_host'] is not None:
             return StateWait(self.params).run()
         self._check_options()

@@ -21,6 +21,14 @@ description:
     cron jobs) RV(locks[].holders[].since) is the start time of the holding process.
   - A record found while nobody holds the lock is the trace of a holder that crashed (a clean release clears it);
     it is returned with RV(locks[].owner_record.stale=true).
+  - The kernel's view is the truth, the record only a claim. RV(locks[].holders[].pid), C(command), C(kind), C(mode),
+    C(exited), C(inherited_by) and the waiters come from C(/proc/locks) and C(/proc/PID/); the record's fields
+    (C(holder), C(host), C(boot_id), and C(since) when RV(locks[].holders[].since_from=owner_record)) come from
+    the lock file, which anyone who may write it (its group, with the default mode C(0664)) can rewrite while the
+    lock is held. A record is given to a holder only when C(/proc/locks) backs it
+    (RV(locks[].owner_record.trusted=true)); otherwise the task warns and says why in
+    RV(locks[].owner_record.trust_reason). Messages of the other modules that name a lock's holder (C(lock ... is
+    held by pid ...)) take it from C(/proc/locks) only, never from the record.
   - A flock lock belongs to the open file, not to a process. When the process that took it has exited, the lock
     lives on in the children that inherited the descriptor (a C(flock /x.lock daemon &) whose C(flock) was
     killed); they are listed in RV(locks[].holders[].inherited_by).
@@ -42,7 +50,7 @@ attributes:
 options:
   path:
     description:
-      - The lock file, or a directory.
+      - The lock file, or a directory, as an absolute path (a relative one is refused).
       - A directory without O(patterns) is reported as a lock itself (C(flock) on a directory is allowed, and
         M(lockstep.handoff.locked_move) and flock(1) accept one).
       - A path that does not exist is reported with RV(locks[].exists=false); that is not an error. A symlink is
@@ -160,16 +168,25 @@ locks:
               neither can be read.
           type: str
           sample: "2026-11-23T10:00:00Z"
+        since_from:
+          description:
+            - Where RV(locks[].holders[].since) comes from - V(owner_record) (a claim written into the lock file, given
+              only when the record is trusted), V(process_start) (the kernel's start time of the process), or
+              V(null) when neither could be read.
+          type: str
+          sample: owner_record
         holder:
-          description: The module that holds the lock, from its owner record; V(null) for other holders.
+          description:
+            - The module that holds the lock, from its owner record when that record is trusted
+              (RV(locks[].owner_record.trusted)); V(null) for other holders. A claim, not the kernel's view.
           type: str
           sample: lockstep.handoff.locked_command
         host:
-          description: The host name in the owner record of this holder; V(null) without one.
+          description: The host name in the trusted owner record of this holder; V(null) without one.
           type: str
           sample: web1
         boot_id:
-          description: The boot id in the owner record of this holder; V(null) without one.
+          description: The boot id in the trusted owner record of this holder; V(null) without one.
           type: str
           sample: 3f1c6a2e-6f4d-4a5e-9a8c-2b7d1e0f9c11
         exited:
@@ -191,15 +208,19 @@ locks:
       type: list
       elements: dict
       sample: [{"pid": 4300, "command": "flock -w 60 /srv/handoff/inbox/export.csv.lock true", "kind": "FLOCK",
-                "mode": "WRITE", "since": "2026-11-23T10:00:07Z", "holder": null, "host": null, "boot_id": null,
-                "exited": false, "inherited_by": []}]
+                "mode": "WRITE", "since": "2026-11-23T10:00:07Z", "since_from": "process_start", "holder": null,
+                "host": null, "boot_id": null, "exited": false, "inherited_by": []}]
     owner_record:
       description:
-        - The owner record in the lock file as read, plus RV(locks[].owner_record.stale); V(null) when the file holds
-          none (a free lock after a clean release, a lock of flock(1), a directory).
+        - The owner record in the lock file as read (every field a claim of whoever last wrote the file), plus
+          RV(locks[].owner_record.stale), RV(locks[].owner_record.trusted) and RV(locks[].owner_record.trust_reason),
+          which this module adds; V(null) when the file holds none (a free lock after a clean release, a lock of
+          flock(1), a directory).
       type: dict
       sample: {"host": "web1", "pid": 4242, "boot_id": "3f1c6a2e-6f4d-4a5e-9a8c-2b7d1e0f9c11",
-               "since": "2026-11-23T10:00:00Z", "holder": "lockstep.handoff.locked_move", "stale": false}
+               "since": "2026-11-23T10:00:00Z", "holder": "lockstep.handoff.locked_move", "stale": false,
+               "trusted": true, "trust_reason": "its pid 4242 holds the lock according to /proc/locks; holder and since
+               are what was last written into the lock file, which anyone who may write that file could have changed"}
       contains:
         host:
           description: The host name of the process that wrote the record.
@@ -229,6 +250,21 @@ locks:
               on NFS), whose holders this host cannot see.
           type: bool
           sample: false
+        trusted:
+          description:
+            - V(true) when the kernel backs the record - it was written on this host since its last boot, its pid holds
+              the lock according to C(/proc/locks), and its C(since) is not before that process started. Only then are
+              its C(holder) and C(since) shown for the holder.
+            - V(false) otherwise - a record left by a crashed holder, one from another host (NFS), or one rewritten by
+              someone else who may write the lock file; with the lock held, the task also warns.
+            - Even a trusted record's C(holder) and C(since) are what was last written into the file.
+          type: bool
+          sample: true
+        trust_reason:
+          description: Why the record is or is not trusted, in a sentence.
+          type: str
+          sample: "its pid 1 does not hold the lock according to /proc/locks (the lock is held by pid 4242): the trace
+            of a holder that crashed, or written by someone else who may write the lock file"
 '''
 
 from ansible.module_utils.basic import AnsibleModule

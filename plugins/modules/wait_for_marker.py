@@ -56,12 +56,13 @@ options:
     default: present
   timeout:
     description:
-      - Seconds to wait before failing; fractions allowed. V(0) looks once.
+      - Seconds to wait before failing; fractions allowed. V(0) looks once. At most 31622400 (366 days); C(nan),
+        C(inf) and negative values are refused.
     type: float
     default: 300
   sleep:
     description:
-      - Seconds between two looks when no inotify event arrives; must be more than 0.
+      - Seconds between two looks when no inotify event arrives; more than 0 and at most 86400 (a day).
     type: float
     default: 1
   newer_than_generation:

@@ -63,26 +63,18 @@ def handoff(*args):
                           timeout=SECONDS, check=False)
 
 
-def python_cases():
-    """The corpus; a case today's Python reader gets wrong is an expected failure until its fix merges."""
-    return [pytest.param(case, id=case.name,
-                         marks=[pytest.mark.xfail(strict=True, reason="fixed on branch " + case.python_fixed_on)]
-                         if case.python_fixed_on else [])
-            for case in CASES]
-
-
-SHELL_CASES = [pytest.param(case, id=case.name) for case in CASES]
+CORPUS = [pytest.param(case, id=case.name) for case in CASES]
 EXIT_STATUS = {"complete": 0, "invalid": 1, "failed": 3}
 
 
-@pytest.mark.parametrize("case", python_cases())
+@pytest.mark.parametrize("case", CORPUS)
 def test_the_modules_marker_reader_gives_the_corpus_verdict(tmp_path, case):
     path = tmp_path / "x.done"
     path.write_bytes(case.content)
     assert python_verdict(path) == expected(case)
 
 
-@pytest.mark.parametrize("case", SHELL_CASES)
+@pytest.mark.parametrize("case", CORPUS)
 def test_handoff_sh_marker_reader_gives_the_corpus_verdict(tmp_path, case):
     path = tmp_path / "x.done"
     path.write_bytes(case.content)
@@ -92,7 +84,7 @@ def test_handoff_sh_marker_reader_gives_the_corpus_verdict(tmp_path, case):
         assert str(path) in reason, "the refusal does not name the marker"
 
 
-@pytest.mark.parametrize("case", SHELL_CASES)
+@pytest.mark.parametrize("case", CORPUS)
 def test_handoff_sh_wait_and_move_end_in_the_verdict(tmp_path, case):
     inbox, ready = tmp_path / "in", tmp_path / "ready"
     inbox.mkdir()

@@ -6,9 +6,6 @@ case the same verdict: ``complete`` (with the sha256 and size it states, None wh
 null; only a manifest's ``files`` is a list), each key once, valid UTF-8, at most 64 KiB;
 or an empty (whitespace-only) file, a legacy ``complete`` without checksum.
 
-``python_fixed_on`` names the branch that fixes the Python reader for a case it gets wrong
-today; the case's verdict is the correct one all the same.
-
 ``FILE_KINDS`` are hostile kinds of file at the marker's or the data's name, planted by
 ``plant``: none of them may be followed, waited on, or taken.
 """
@@ -37,7 +34,6 @@ class MarkerCase:
     sha256: Optional[str] = None
     size: Optional[int] = None
     data: bytes = DATA
-    python_fixed_on: Optional[str] = None
 
 
 def doc(**fields):
@@ -120,8 +116,8 @@ CASES = (
     invalid('huge (over 64 KiB)', dumps(doc(producer='x' * 70000))),
     invalid('huge, mentioning "files" in a string', dumps(doc(producer='"files"' * 10000))),
     invalid('moderately nested', raw(HEAD + ',"x":' + '[' * 50 + ']' * 50 + '}')),
-    invalid('deeply nested', raw(HEAD + ',"x":' + '[' * DEEP + ']' * DEEP + '}'), python_fixed_on='validation'),
-    invalid('deeply nested objects alone', raw('{"a":' * 10000 + '1' + '}' * 10000), python_fixed_on='validation'),
+    invalid('deeply nested', raw(HEAD + ',"x":' + '[' * DEEP + ']' * DEEP + '}')),
+    invalid('deeply nested objects alone', raw('{"a":' * 10000 + '1' + '}' * 10000)),
     invalid('not UTF-8', raw(HEAD.encode() + b',"producer":"\xff"}')),
     invalid('overlong UTF-8', raw(HEAD.encode() + b',"producer":"\xc0\xaf"}')),
     invalid('UTF-8 encoded surrogate', raw(HEAD.encode() + b',"producer":"\xed\xa0\x80"}')),
@@ -136,7 +132,7 @@ CASES = (
     invalid('invalid escape', raw(HEAD + ',"producer":"\\x41"}')),
     invalid('short unicode escape', raw(HEAD + ',"producer":"\\u12"}')),
     invalid('sha256 uppercase', dumps(doc(sha256=SHA.upper()))),
-    invalid('sha256 with a trailing newline', dumps(doc(sha256=SHA + '\n')), python_fixed_on='validation'),
+    invalid('sha256 with a trailing newline', dumps(doc(sha256=SHA + '\n'))),
     invalid('sha256 of 63 digits', dumps(doc(sha256=SHA[:63]))),
     invalid('sha256 of 65 digits', dumps(doc(sha256=SHA + 'a'))),
     invalid('sha256 a number', raw('{"protocol":"%s","state":"complete","sha256":%s}' % (PROTOCOL, '1' * 64))),

@@ -281,3 +281,18 @@ def test_fcntl_lock_excludes_an_fcntl_holder(tmp_path, make_module, hold_lock):
         run(make_module, argv=[sys.executable, '-c', 'pass'], lock_path=str(path), lock_type='fcntl',
             lock_timeout=0)
     assert 'held by pid %d (%s) [POSIX WRITE]' % (holder.pid, holder.command) in caught.value.msg
+
+
+@pytest.mark.parametrize('extra, message', [
+    (dict(lock_timeout=float('nan')), '^lock_timeout is nan; it must be 0'),
+    (dict(lock_timeout=float('inf')), '^lock_timeout is inf; it must be 0'),
+    (dict(lock_type='redis', redis_host='127.0.0.1', lock_lease_ttl=float('nan')), '^lock_lease_ttl is nan; it must be'),
+    (dict(lock_path='spool/x.lock'), '^lock_path spool/x.lock is a relative path'),
+    (dict(lock_path='/tmp/' + 'l' * 256), '^lock_path /tmp/l+: the name l+ of lock_path is 256 bytes'),
+])
+def test_absurd_numbers_and_unusable_lock_paths_are_refused_before_anything_runs(tmp_path, make_module, extra,
+                                                                                 message):
+    extra.setdefault('lock_path', str(tmp_path / 'x.lock'))
+    with pytest.raises(HandoffError, match=message):
+        run(make_module, argv=['touch', str(tmp_path / 'ran')], **extra)
+    assert os.listdir(str(tmp_path)) == []

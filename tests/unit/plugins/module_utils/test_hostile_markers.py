@@ -15,7 +15,6 @@ import pytest
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options, wait_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker, MarkerError
 from ansible_collections.lockstep.handoff.plugins.module_utils._wait import Wait
 from tests.support.hostile_markers import CASES, DATA, FILE_KINDS, doc, dumps, plant
 
@@ -46,26 +45,8 @@ def finishes(run):
         process.join()
 
 
-def crashes_today(case):
-    """True when today's Marker.parse raises something other than MarkerError for the case (a module crash)."""
-    try:
-        Marker.parse(case.content, 'x.done')
-    except MarkerError:
-        return False
-    except Exception:  # noqa: BLE001 - the crash is what this looks for
-        return True
-    return False
-
-
-# Cases whose Python fix is on another branch and that crash a module run until it merges.
-CRASHING = [case for case in CASES if case.python_fixed_on and crashes_today(case)]
-
-
 def cases():
-    return [pytest.param(case, id=case.name,
-                         marks=[pytest.mark.xfail(strict=True, reason='fixed on branch ' + case.python_fixed_on)]
-                         if case in CRASHING else [])
-            for case in CASES]
+    return [pytest.param(case, id=case.name) for case in CASES]
 
 
 @pytest.fixture
@@ -123,11 +104,6 @@ def drain_and_check(make_module, dirs, chosen):
 
 
 def test_an_inbox_drain_moves_every_complete_file_past_the_hostile_markers(make_module, dirs):
-    drain_and_check(make_module, dirs, [case for case in CASES if case not in CRASHING])
-
-
-@pytest.mark.xfail(bool(CRASHING), strict=True, reason='fixed on branch validation')
-def test_an_inbox_drain_moves_every_complete_file_past_deeply_nested_markers_too(make_module, dirs):
     drain_and_check(make_module, dirs, CASES)
 
 

@@ -188,3 +188,37 @@ def test_a_file_swapped_for_a_fifo_during_the_drain_does_not_stop_the_others(dra
     assert [item['src'] for item in result['moved']] == [str(inbox / 'a.csv'), str(inbox / 'c.csv')]
     assert [item['path'] for item in result['skipped']] == [str(inbox / 'b.csv')]
     assert 'not a regular file' in result['skipped'][0]['reason']
+
+
+def test_a_marker_nested_too_deep_to_parse_is_reported_and_the_other_files_move(drain, tmp_path):
+    inbox = tmp_path / 'in'
+    inbox.mkdir()
+    for name in ('a.csv', 'b.csv'):
+        (inbox / name).write_bytes(b'data\n')
+        Marker.complete(hashlib.sha256(b'data\n').hexdigest(), 5, 'test', 1).write(str(inbox / name) + '.done')
+    (inbox / 'hostile.csv').write_bytes(b'data\n')
+    (inbox / 'hostile.csv.done').write_bytes(b'[' * 30000 + b']' * 30000)
+    result = drain()
+    assert sorted(os.path.basename(moved['dest']) for moved in result['moved']) == ['a.csv', 'b.csv']
+    assert [item['src'] for item in result['not_ready']] == [str(inbox / 'hostile.csv')]
+    assert 'nests JSON deeper than Python can parse' in result['not_ready'][0]['reason']
+
+
+@pytest.mark.parametrize('batch_lock', [False, True])
+def test_a_file_whose_dest_marker_name_would_be_too_long_is_reported_and_the_others_move(drain, tmp_path, batch_lock):
+    inbox = tmp_path / 'in'
+    inbox.mkdir()
+    limit = os.pathconf(str(inbox), 'PC_NAME_MAX')
+    names = ['a.csv', 'l' * (limit - 22)]  # the long one's marker fits; the temp of its marker beside dest does not
+    for name in names:
+        (inbox / name).write_bytes(b'data\n')  # a producer writing in place, as a shell script may
+        (inbox / (name + '.done')).write_bytes(Marker.complete(hashlib.sha256(b'data\n').hexdigest(), 5, 'test',
+                                                               1).to_bytes())
+    options = dict(marker='move')
+    if batch_lock:
+        options['lock_path'] = str(tmp_path / 'batch.lock')
+    result = drain(**options)
+    assert [os.path.basename(moved['dest']) for moved in result['moved']] == ['a.csv']
+    (refused,) = result['not_ready']
+    assert refused['src'] == str(inbox / names[1]) and 'NAME_MAX' in refused['reason']
+    assert (inbox / names[1]).exists() and not (tmp_path / 'out' / names[1]).exists()

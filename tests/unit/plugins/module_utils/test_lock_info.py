@@ -6,6 +6,7 @@ import calendar
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import socket
@@ -116,8 +117,8 @@ def test_flock1_holder_is_reported_with_pid_command_kind_mode_and_start_time(tmp
     report = lock_report(str(path))
     assert report['held'] and report['exists'] and report['waiters'] == []
     assert report['holders'] == [dict(pid=holder.pid, command=holder.command, kind='FLOCK', mode='WRITE',
-                                      since=process_start_time(holder.pid, boot_time()), holder=None, host=None,
-                                      boot_id=None, exited=False, inherited_by=[])]
+                                      since=process_start_time(holder.pid, boot_time()), since_from='process_start',
+                                      holder=None, host=None, boot_id=None, exited=False, inherited_by=[])]
     assert abs(_seconds(report['holders'][0]['since']) - time.time()) < 5
 
 
@@ -344,4 +345,66 @@ def test_owner_record_is_kept_as_read(tmp_path):
         os.close(fd)
     assert lock_report(str(path))['owner_record'] == dict(
         host='nfs-client-2', pid=77, boot_id='b', since='2026-11-23T10:00:00Z',
-        holder='lockstep.handoff.locked_move', stale=False)
+        holder='lockstep.handoff.locked_move', stale=False, trusted=False,
+        trust_reason="written on host 'nfs-client-2', not on this one: its pid cannot be checked against this "
+                     "host's /proc/locks (a lock file on NFS)")
+
+
+NEIGHBOURS_GID = 54321  # a group of the shared directory; the attacker is nobody plus this group
+
+
+def _rewrite_record_as_a_group_member(path, record):
+    """A real other user (nobody, member of the directory's group) rewrites the 0664 lock file."""
+    os.setgroups([NEIGHBOURS_GID])
+    os.setgid(NEIGHBOURS_GID)
+    os.setuid(65534)
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
+    os.write(fd, json.dumps(record).encode())
+    os.close(fd)
+
+
+@pytest.mark.parametrize('forged, reason', [
+    (dict(since='2000-01-01T00:00:00Z'), 'says the lock was taken at .*, before that process started'),
+    (dict(pid=1), 'its pid 1 does not hold the lock according to /proc/locks'),
+])
+def test_a_record_rewritten_by_a_group_member_is_flagged_and_not_given_to_the_holder(as_root, make_module, forged,
+                                                                                     reason):
+    with tempfile.TemporaryDirectory() as directory:
+        os.chown(directory, 0, NEIGHBOURS_GID)
+        os.chmod(directory, 0o2775)
+        path = os.path.join(directory, 'x.lock')
+        with acquire(path, 0, holder=HOLDER):
+            record = dict(host=socket.gethostname(), pid=os.getpid(), boot_id=boot_id(),
+                          since='2030-01-01T00:00:00Z', holder='forged-holder')
+            record.update(forged)
+            attacker = FORK.Process(target=_rewrite_record_as_a_group_member, args=(path, record))
+            attacker.start()
+            attacker.join(10)
+            assert attacker.exitcode == 0
+            module = make_module(lock_info_options(), path=path)
+            warnings = []
+            module.warn = warnings.append
+            (lock,) = LockInfo(module).run()['locks']
+    (holder,) = lock['holders']
+    assert (holder['pid'], holder['holder'], holder['host'], holder['since_from']) == (
+        os.getpid(), None, None, 'process_start')
+    assert lock['owner_record']['holder'] == 'forged-holder' and lock['owner_record']['trusted'] is False
+    assert re.search(reason, lock['owner_record']['trust_reason'])
+    (warning,) = warnings
+    assert warning.startswith('the owner record in lock %s is not trusted: ' % path)
+    assert "names holder 'forged-holder', which may be false" in warning
+
+
+def test_our_own_record_is_trusted_and_says_where_since_comes_from(tmp_path):
+    path = tmp_path / 'x.lock'
+    with acquire(str(path), 0, holder=HOLDER):
+        report = lock_report(str(path))
+    assert report['owner_record']['trusted'] is True
+    assert report['owner_record']['trust_reason'].startswith('its pid %d holds the lock according to /proc/locks'
+                                                             % os.getpid())
+    assert report['holders'][0]['since_from'] == 'owner_record'
+
+
+def test_a_relative_path_is_refused(make_module):
+    with pytest.raises(HandoffError, match='^path spool/x.lock is a relative path'):
+        run_lock_info(make_module, path='spool/x.lock')

@@ -88,6 +88,18 @@ def test_flock1_holder_makes_acquire_time_out_naming_path_pid_and_command(tmp_pa
     assert caught.value.details['lock_wait'] >= 0.3
 
 
+def test_the_holder_named_on_timeout_comes_from_proc_locks_never_from_a_record_in_the_file(tmp_path, hold_lock):
+    """Anyone who may write the 0664 lock file can put a record there; the message names the kernel's holder."""
+    path = tmp_path / 'x.lock'
+    path.write_text('{"host": "h", "pid": %d, "since": "2026-01-01T00:00:00Z", "holder": "forged-holder"}'
+                    % os.getpid())
+    holder = hold_lock(path)
+    with pytest.raises(LockTimeout) as caught:
+        acquire(str(path), 0)
+    assert 'held by pid %d (%s)' % (holder.pid, holder.command) in caught.value.msg
+    assert 'forged-holder' not in caught.value.msg and 'pid %d ' % os.getpid() not in caught.value.msg
+
+
 def test_timeout_zero_makes_one_attempt_only(tmp_path, hold_lock):
     path = tmp_path / 'x.lock'
     hold_lock(path)

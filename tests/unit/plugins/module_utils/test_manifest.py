@@ -147,3 +147,19 @@ def test_failed_marker_without_files_is_not_a_manifest(tmp_path):
     path = str(tmp_path / 'm.done')
     Marker.failed('disk full', 'p', 2).write(path)
     assert not Marker.read(path).is_manifest
+
+
+def test_file_entry_sha256_with_a_trailing_newline_is_refused(tmp_path):
+    files = [{'path': 'a', 'size': 1, 'sha256': 'ab' * 32 + '\n'}]
+    path = tmp_path / 'm.done'
+    path.write_text(json.dumps(dict(protocol=PROTOCOL, state=STATE_COMPLETE, sha256='ab' * 32, size=1, files=files)))
+    with pytest.raises(MarkerError, match="file 'a' has sha256 'abab.*\\\\n'; expected 64 lowercase hex digits"):
+        Marker.read(str(path))
+
+
+def test_a_file_list_nested_too_deep_to_parse_is_a_marker_error(tmp_path):
+    path = tmp_path / 'm.done'
+    path.write_bytes(b'{"protocol": "lockstep.handoff/1", "state": "complete", "files": '
+                     + b'[' * 40000 + b']' * 40000 + b'}')
+    with pytest.raises(MarkerError, match='nests JSON deeper than Python can parse'):
+        Marker.read(str(path))

@@ -205,3 +205,22 @@ def test_describes_ignores_size_when_the_marker_has_none():
 def test_failed_or_legacy_marker_describes_nothing():
     assert not Marker(STATE_FAILED, sha256=SHA, size=3).describes(SHA, 3)
     assert not Marker(STATE_COMPLETE, legacy=True).describes(SHA, 3)
+
+
+@pytest.mark.parametrize('raw', [
+    b'[' * 30000 + b']' * 30000,
+    b'{"protocol": "lockstep.handoff/1", "state": "complete", "reason": ' + b'[' * 30000 + b']' * 30000 + b'}',
+    b'{"a":' * 10000 + b'1' + b'}' * 10000,
+], ids=['lists', 'in-a-field', 'objects'])
+def test_deeply_nested_marker_is_a_marker_error_not_a_recursion_error(tmp_path, raw):
+    path = tmp_path / 'x.done'
+    path.write_bytes(raw)
+    assert len(raw) <= MAX_MARKER_BYTES
+    with pytest.raises(MarkerError, match='nests JSON deeper than Python can parse'):
+        Marker.read(str(path))
+
+
+def test_sha256_with_a_trailing_newline_is_refused_as_a_malformed_field(tmp_path):
+    path = write_marker(tmp_path / 'x.done', marker_doc(sha256='ab' * 32 + '\n'))
+    with pytest.raises(MarkerError, match="field 'sha256' is 'abab.*\\\\n'; expected 64 lowercase hex digits"):
+        Marker.read(path)

@@ -411,3 +411,45 @@ def test_marker_moved_across_filesystems_is_no_wider_than_its_data(mover, inbox,
     mover(src, other_filesystem / 'x.tar', marker='move').run()
     assert (other_filesystem / 'x.tar.done').read_bytes() == marker
     assert stat.S_IMODE(os.stat(other_filesystem / 'x.tar.done').st_mode) == 0o600
+
+
+def test_marker_path_equal_to_lock_path_is_refused(mover, inbox, outbox):
+    src = produce(inbox)
+    with pytest.raises(HandoffError, match='^not moving .*: marker_path and lock_path are the same path'):
+        mover(src, outbox / 'x.tar', lock_path=str(marker_of(src))).run()
+    assert marker_of(src).read_bytes().startswith(b'{')
+
+
+@pytest.mark.parametrize('option, name', [('lock_path', '.x.tar.0123456789ab.tmp'),
+                                          ('dest_marker_path', 'x.tar.lock')])
+def test_protocol_temps_and_locks_of_dest_cannot_be_chosen_as_other_files(mover, inbox, outbox, option, name):
+    src = produce(inbox)
+    with pytest.raises(HandoffError, match='(is named like a temp file of dest|are the same path)'):
+        mover(src, outbox / 'x.tar', marker='move', **{option: str(outbox / name)}).run()
+    assert src.exists() and os.listdir(str(outbox)) == []
+
+
+@pytest.mark.parametrize('option', ['src', 'dest', 'marker_path', 'dest_marker_path', 'lock_path'])
+def test_relative_paths_are_refused(mover, inbox, outbox, option):
+    src = produce(inbox)
+    options = {'src': src, 'dest': outbox / 'x.tar', 'marker': 'move', option: 'x.tar'}
+    with pytest.raises(HandoffError, match='^not moving .*: %s x.tar is a relative path' % option):
+        mover(options.pop('src'), options.pop('dest'), **options).run()
+
+
+def test_a_dest_marker_too_long_for_the_filesystem_is_refused_before_the_data_moves(mover, inbox, outbox):
+    limit = os.pathconf(str(outbox), 'PC_NAME_MAX')
+    name = 'n' * (limit - 22)  # src, dest and the temp of a copy fit; the temp of dest's marker does not
+    src = inbox / name
+    src.write_bytes(DATA)
+    with pytest.raises(HandoffError, match='^not moving .*: dest_marker_path .*: the name .*.done.<12 hex>.tmp of the temp file of '
+                                           'dest_marker_path is %d bytes.*NAME_MAX' % (limit + 1)):
+        mover(src, outbox / name, marker='move', require_marker=False).run()
+    assert src.exists() and os.listdir(str(outbox)) == []
+
+
+@pytest.mark.parametrize('value', [float('nan'), float('inf'), 1e12])
+def test_absurd_lock_timeouts_are_refused(mover, inbox, outbox, value):
+    src = produce(inbox)
+    with pytest.raises(HandoffError, match='^lock_timeout is %s; it must be 0' % value):
+        mover(src, outbox / 'x.tar', lock_timeout=value).run()

@@ -500,3 +500,44 @@ def test_validate_reads_the_file_held_even_when_its_name_was_swapped(attacker, u
         upload('publish', dest=str(shared / 'site.conf'), _staged_path=str(staged), validate='cp %%s %s' % seen)
     assert seen.read_bytes() == DATA
     assert unchanged(canary)
+
+
+@pytest.mark.parametrize('lock_path', ['{dest}', '{dest}.done', '{dir}/.site.conf.0123456789ab.tmp',
+                                       '{dir}/.site.conf.done.0123456789ab.tmp'])
+def test_a_lock_path_that_is_dest_its_marker_or_one_of_their_temps_is_refused_before_anything(
+        upload, dest, lock_path):
+    dest.write_bytes(b'old')
+    dest.chmod(0o600)
+    path = lock_path.format(dest=dest, dir=dest.parent)
+    with pytest.raises(HandoffError, match='(are the same path|is named like a temp file of)'):
+        transfer_direct(upload, lock=True, lock_path=path)
+    assert dest.read_bytes() == b'old' and stat.S_IMODE(dest.stat().st_mode) == 0o600
+    assert sorted(os.listdir(dest.parent)) == ['site.conf']
+
+
+def test_a_dest_whose_marker_temp_would_be_too_long_is_refused_before_the_data_is_published(make_module, tmp_path):
+    limit = os.pathconf(str(tmp_path), 'PC_NAME_MAX')
+    dest = tmp_path / ('n' * (limit - 22))  # NAME fits, .NAME.<hex>.tmp fits, .NAME.done.<hex>.tmp does not
+    module = make_module(upload_module_options(), _phase='probe', _sha256=SHA, _size=len(DATA), dest=str(dest),
+                         _direct=True)
+    with pytest.raises(HandoffError) as caught:
+        Upload(module).run()
+    assert caught.value.msg.startswith('marker_path %s.done: the name .%s.done.<12 hex>.tmp of the temp file of '
+                                       'marker_path is %d bytes' % (dest, dest.name, limit + 1))
+    assert os.listdir(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize('option', ['dest', 'marker_path', 'lock_path'])
+def test_relative_paths_are_refused(upload, dest, option):
+    options = {'dest': str(dest), 'lock': True, option: 'relative/site.conf'}
+    with pytest.raises(HandoffError, match='^%s relative/site.conf is a relative path' % option):
+        upload('probe', **options)
+
+
+@pytest.mark.parametrize('option, value', [('lock_timeout', float('nan')), ('lock_timeout', float('inf')),
+                                           ('remove_temps_older_than', float('nan')),
+                                           ('lock_lease_ttl', float('inf'))])
+def test_non_finite_numbers_are_refused(upload, dest, option, value):
+    with pytest.raises(HandoffError, match='^%s is %s; it must be' % (option, value)):
+        upload('probe', lock=True, **{option: value})
+    assert not dest.exists()

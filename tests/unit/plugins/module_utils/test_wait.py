@@ -123,8 +123,18 @@ def test_missing_directory_is_polled_at_the_sleep_interval(make_module, tmp_path
 
 
 @pytest.mark.parametrize('options, message', [
-    (dict(timeout=-1), 'timeout is -1.0; it must be 0 (look once) or more seconds'),
-    (dict(sleep=0), 'sleep is 0.0; it must be more than 0 seconds'),
+    (dict(timeout=-1), 'timeout is -1.0; it must be 0 (look once) or more seconds, and at most 31622400 (366 days)'),
+    (dict(sleep=0), 'sleep is 0.0; it must be more than 0 seconds, and at most 86400 (a day)'),
+    (dict(timeout=float('nan')), 'timeout is nan; it must be 0 (look once) or more seconds, and at most 31622400 '
+                                 '(366 days)'),
+    (dict(timeout=float('inf')), 'timeout is inf; it must be 0 (look once) or more seconds, and at most 31622400 '
+                                 '(366 days)'),
+    (dict(sleep=float('nan')), 'sleep is nan; it must be more than 0 seconds, and at most 86400 (a day)'),
+    (dict(stable_for=float('nan')), 'stable_for is nan; it must be 0 (no waiting) or more seconds, and at most '
+                                    '31622400 (366 days)'),
+    (dict(redis_state_host='web1', redis_host='127.0.0.1', timeout=float('nan')), 'timeout is nan; it must be 0 '
+                                                                                  '(look once) or more seconds, '
+                                                                                  'and at most 31622400 (366 days)'),
 ])
 def test_bad_durations_are_refused(waiter, options, message):
     with pytest.raises(HandoffError) as caught:
