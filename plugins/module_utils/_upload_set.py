@@ -23,7 +23,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._archive import c
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import (
     apply_file_attributes, set_marker_attributes, trusted_owner)
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_parent_directory
-from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, open_regular
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, open_regular, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
     is_temp_of, remove_durably, remove_quietly, temp_target_name)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
@@ -277,6 +277,28 @@ class UploadSet(Upload):
             with explained('renaming the temp file onto', directory.join(name)):
                 directory.rename_verified(temp, st, directory, name)
         tree.fsync_all()
+        for directory, dummy, st, name in temps:
+            self._check_placed_by_path(os.path.relpath(directory.join(name), self.dest), st)
+
+    def _check_placed_by_path(self, relative, st):
+        """``dest/relative``, looked up again from dest's path, must be the file ``st`` this task renamed there.
+
+        The renames went through directory fds held since the unpack; another
+        user who moved a directory of the set away meanwhile made them land
+        elsewhere, and the set is then not in place whatever the fds say.
+        """
+        try:
+            with _Tree(self.dest, create=False) as fresh:
+                directory, name = fresh.directory_of(relative)
+                placed = directory.lstat(name)
+        except (OSError, UnsafeFile):
+            placed = None
+        if placed is None or not same_inode(placed, st):
+            target = os.path.join(self.dest, relative)
+            raise UnsafeFile('%s is not the file this task published there: another user moved it, or a directory '
+                             'above it, away during the publish, so the set is not in place. Make sure only trusted '
+                             'users can write %s and its subdirectories, then re-run the task' % (target, self.dest),
+                             path=target)
 
     def _write_marker(self, previous, fencing_token=None):
         """Write a fresh complete manifest (under a lease: its fencing token); return its generation (previous + 1)."""
