@@ -20,6 +20,7 @@ import stat
 import tarfile
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._archive import checked_members, target_below
+from ansible_collections.lockstep.handoff.plugins.module_utils._backup import back_up
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import (
     apply_file_attributes, set_marker_attributes, trusted_owner)
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import check_non_negative, check_parent_directory
@@ -267,8 +268,7 @@ class UploadSet(Upload):
     def _backups(self, temps):
         if not self.params['backup']:
             return []
-        targets = [directory.join(name) for directory, dummy, dummy2, name in temps]
-        return [self.module.backup_local(target) for target in targets if os.path.lexists(target)]
+        return [back_up(directory, name) for directory, dummy, dummy2, name in temps if directory.lstat(name) is not None]
 
     def _rename_all(self, tree, temps):
         """Rename each temp onto its target (each file atomically, each still the inode written), then flush
