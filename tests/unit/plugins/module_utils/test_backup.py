@@ -41,8 +41,7 @@ def test_a_backup_name_planted_as_a_symlink_to_a_root_only_file_fails_without_wr
 
 
 @pytest.mark.parametrize('plant', ['ln -s {canary} {dest}', 'mkfifo {dest}'])
-def test_a_dest_that_is_a_symlink_or_fifo_is_not_read_and_gets_no_backup(attacker, tmp_path, fails_instead_of_hanging,
-                                                                          plant):
+def test_a_dest_that_is_a_symlink_or_fifo_is_not_read_and_gets_no_backup(attacker, tmp_path, fails_instead_of_hanging, plant):
     shared = shared_directory(tmp_path / 'shared', attacker)
     canary = canary_file(tmp_path / 'canary')
     run_as(attacker, plant.format(canary=canary, dest=shared / 'site.conf'))
