@@ -16,6 +16,7 @@ import os
 import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes, marker_attributes
+from ansible_collections.lockstep.handoff.plugins.module_utils._backup import back_up
 from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import remove_durably, temps_of, write_bytes_durably
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
@@ -204,9 +205,9 @@ class Move:
             return self._result(True, 'would move %s to %s' % (self.src, self.dest), cross_device=cross_device,
                                 diff=diff, marker=seen.marker.to_dict() if seen and seen.marker else None)
         backup_file = None
-        if self.params['backup'] and os.path.lexists(self.dest):
-            backup_file = self.module.backup_local(self.dest)
         with Directory.open(os.path.dirname(self.src)) as src_dir, Directory.open(dest_directory) as dest_dir:
+            if self.params['backup'] and dest_dir.lstat(os.path.basename(self.dest)) is not None:
+                backup_file = back_up(dest_dir, os.path.basename(self.dest))
             fd = self._open_source(src_dir, seen)
             try:
                 moved = None if cross_device else self._rename(src_dir, dest_dir, fd, seen)

@@ -31,6 +31,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import e
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import (
     apply_file_attributes, marker_attributes, mode_of, trusted_owner)
 from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
+from ansible_collections.lockstep.handoff.plugins.module_utils._backup import back_up
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import (
     PlannedFile, check_not_directory, check_numbers, check_parent_directory, check_planned_files)
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import LeaseLost
@@ -321,8 +322,8 @@ class Upload:
         with self._lock(self.params['lock']) as lock:
             result = self._base_result(True, 'transfer')
             result['transfer_path'] = 'direct' if self.params['_direct'] else 'staged'
-            if self.params['backup'] and os.path.lexists(self.dest):
-                result['backup_file'] = self.module.backup_local(self.dest)
+            if self.params['backup'] and directory.lstat(name) is not None:
+                result['backup_file'] = back_up(directory, name)
             previous = self._current_marker()
             fencing_token = self._confirm_lease(lock, result)
             if self.marker_path:

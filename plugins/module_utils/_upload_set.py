@@ -20,11 +20,12 @@ import stat
 import tarfile
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._archive import checked_members, target_below
+from ansible_collections.lockstep.handoff.plugins.module_utils._backup import back_up
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import (
     apply_file_attributes, set_marker_attributes, trusted_owner)
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import (
     PlannedFile, check_name_lengths, check_numbers, check_parent_directory, check_planned_files)
-from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, open_regular
+from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, open_regular, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
     is_temp_of, remove_durably, remove_quietly, temp_target_name)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
@@ -273,8 +274,7 @@ class UploadSet(Upload):
     def _backups(self, temps):
         if not self.params['backup']:
             return []
-        targets = [directory.join(name) for directory, dummy, dummy2, name in temps]
-        return [self.module.backup_local(target) for target in targets if os.path.lexists(target)]
+        return [back_up(directory, name) for directory, dummy, dummy2, name in temps if directory.lstat(name) is not None]
 
     def _rename_all(self, tree, temps):
         """Rename each temp onto its target (each file atomically, each still the inode written), then flush
@@ -283,6 +283,28 @@ class UploadSet(Upload):
             with explained('renaming the temp file onto', directory.join(name)):
                 directory.rename_verified(temp, st, directory, name)
         tree.fsync_all()
+        for directory, dummy, st, name in temps:
+            self._check_placed_by_path(os.path.relpath(directory.join(name), self.dest), st)
+
+    def _check_placed_by_path(self, relative, st):
+        """``dest/relative``, looked up again from dest's path, must be the file ``st`` this task renamed there.
+
+        The renames went through directory fds held since the unpack; another
+        user who moved a directory of the set away meanwhile made them land
+        elsewhere, and the set is then not in place whatever the fds say.
+        """
+        try:
+            with _Tree(self.dest, create=False) as fresh:
+                directory, name = fresh.directory_of(relative)
+                placed = directory.lstat(name)
+        except (OSError, UnsafeFile):
+            placed = None
+        if placed is None or not same_inode(placed, st):
+            target = os.path.join(self.dest, relative)
+            raise UnsafeFile('%s is not the file this task published there: another user moved it, or a directory '
+                             'above it, away during the publish, so the set is not in place. Make sure only trusted '
+                             'users can write %s and its subdirectories, then re-run the task' % (target, self.dest),
+                             path=target)
 
     def _write_marker(self, previous, fencing_token=None):
         """Write a fresh complete manifest (under a lease: its fencing token); return its generation (previous + 1)."""

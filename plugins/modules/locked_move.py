@@ -110,6 +110,9 @@ options:
   backup:
     description:
       - Keep a timestamped copy of the replaced O(dest) beside it.
+      - The copy is named C(DEST.<pid>.<YYYY-MM-DD@HH:MM:SS>~) and is made only of a regular file; it gets O(dest)'s
+        owner, group, mode (without setuid, setgid or sticky bits) and times. When that name exists already (another
+        user may have planted it), or O(dest) is a symlink or FIFO, the task fails and O(dest) is not replaced.
     type: bool
     default: false
   create_parents:

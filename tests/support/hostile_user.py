@@ -11,6 +11,7 @@ import os
 import pwd
 import signal
 import subprocess
+import time
 from collections import namedtuple
 
 import pytest
@@ -52,6 +53,15 @@ def shared_directory(path, attacker):
         if not os.stat(parent).st_mode & 0o001:
             os.chmod(parent, os.stat(parent).st_mode | 0o011)
     return path
+
+
+def plant_backup_names(attacker, directory, name, target, seconds=30):
+    """As the attacker, plant ``name``'s backup names (``NAME.<this pid>.<YYYY-MM-DD@HH:MM:SS>~``, for each of the
+    next ``seconds``) in ``directory`` as symlinks to ``target``."""
+    now = time.time()
+    names = ['%s.%d.%s' % (name, os.getpid(), time.strftime('%Y-%m-%d@%H:%M:%S~', time.localtime(now + second)))
+             for second in range(seconds)]
+    run_as(attacker, ' && '.join('ln -s %s %s' % (target, os.path.join(str(directory), planted)) for planted in names))
 
 
 def canary_file(path):

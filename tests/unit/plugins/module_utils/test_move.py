@@ -17,7 +17,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
-from tests.support.hostile_user import canary_file, run_as, shared_directory, unchanged
+from tests.support.hostile_user import canary_file, plant_backup_names, run_as, shared_directory, unchanged
 
 DATA = b'release 42\n' * 100
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -80,6 +80,19 @@ def test_second_run_finds_the_move_done_and_changes_nothing(mover, inbox, outbox
     assert result['changed'] is False
     assert result['msg'] == 'already moved: %s is absent and %s is in place' % (src, outbox / 'x.tar')
     assert (outbox / 'x.tar').read_bytes() == DATA
+
+
+def test_a_planted_backup_name_fails_the_move_and_keeps_src_dest_and_the_root_only_file(attacker, mover, inbox, tmp_path):
+    src = produce(inbox)
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    canary = canary_file(tmp_path / 'canary')
+    (shared / 'x.tar').write_bytes(b'older')
+    plant_backup_names(attacker, shared, 'x.tar', canary)
+    with pytest.raises(HandoffError, match='backup name'):
+        mover(src, shared / 'x.tar', backup=True).run()
+    assert unchanged(canary)
+    assert (shared / 'x.tar').read_bytes() == b'older'
+    assert src.read_bytes() == DATA
 
 
 def test_a_partial_copy_left_beside_dest_is_reported_and_kept(mover, inbox, outbox):

@@ -16,7 +16,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
-from tests.support.hostile_user import canary_file, run_as, shared_directory, unchanged
+from tests.support.hostile_user import canary_file, plant_backup_names, run_as, shared_directory, unchanged
 
 DATA = b'listen 80;\n'
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -541,3 +541,17 @@ def test_non_finite_numbers_are_refused(upload, dest, option, value):
     with pytest.raises(HandoffError, match='^%s is %s; it must be' % (option, value)):
         upload('probe', lock=True, **{option: value})
     assert not dest.exists()
+
+
+def test_a_planted_backup_name_fails_the_upload_and_keeps_dest_and_the_root_only_file(attacker, upload, tmp_path):
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    canary = canary_file(tmp_path / 'canary')
+    dest = shared / 'site.conf'
+    dest.write_bytes(b'old')
+    plant_backup_names(attacker, shared, 'site.conf', canary)
+    staged = tmp_path / 'staged'
+    staged.write_bytes(DATA)
+    with pytest.raises(HandoffError, match='backup name'):
+        upload('publish', dest=str(dest), _staged_path=str(staged), backup=True)
+    assert unchanged(canary)
+    assert dest.read_bytes() == b'old'

@@ -18,7 +18,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._marker import ST
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import LeaseLost, lock_keys
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis_settings import RedisLockSettings
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
-from tests.support.hostile_user import canary_file, run_as, shared_directory, unchanged
+from tests.support.hostile_user import canary_file, plant_backup_names, run_as, shared_directory, unchanged
 
 REDIS_PREFIX = 'test:set:'
 FILES = {'a.csv': b'alpha\n', 'b.csv': b'bravo\n', 'sub/c.csv': b'charlie\n'}
@@ -301,3 +301,49 @@ def test_a_set_subdirectory_swapped_for_a_symlink_is_not_written_through(attacke
 def test_a_manifest_is_no_wider_than_the_files_it_lists(phase, dest):
     upload(phase, mode='0640')
     assert os.stat(str(dest) + '.done').st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize('replacement', ['mkdir {sub}', 'ln -s {moved} {sub}'])
+def test_a_set_subdirectory_moved_away_while_held_fails_the_task(attacker, phase, tmp_path, monkeypatch, replacement):
+    """The attacker renames a group-writable subdirectory away while the task holds its fd and puts an empty directory
+    (or a link to the moved one) at its name: the files land in the moved directory, so the task must not succeed."""
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    batch = shared_directory(shared / 'batch', attacker)
+    sub = shared_directory(batch / 'sub', attacker)
+    staged = tmp_path / 'atomic_upload.tar'
+    write_tar(staged, FILES)
+    real_copy = _upload_set.copy_reader_with_sha256
+
+    def copy_then_move_directory(reader, dst_fd):
+        copied = real_copy(reader, dst_fd)
+        if os.path.isdir(sub) and not os.path.islink(sub) and any(name.startswith('.c.csv.') for name in os.listdir(sub)):
+            moved = batch / 'moved'
+            run_as(attacker, 'mv %s %s && %s' % (sub, moved, replacement.format(sub=sub, moved=moved)))
+        return copied
+
+    monkeypatch.setattr(_upload_set, 'copy_reader_with_sha256', copy_then_move_directory)
+    with pytest.raises(HandoffError, match='sub/c.csv'):
+        phase('publish', dest=str(batch), _staged_path=str(staged), _changed=sorted(FILES))
+    assert Marker.read(str(batch) + '.done').state == STATE_FAILED
+
+
+def test_a_planted_backup_name_fails_the_set_and_keeps_its_files_and_the_root_only_file(attacker, phase, tmp_path):
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    batch = shared_directory(shared / 'batch', attacker)
+    canary = canary_file(tmp_path / 'canary')
+    (batch / 'a.csv').write_bytes(b'old\n')
+    plant_backup_names(attacker, batch, 'a.csv', canary)
+    staged = tmp_path / 'atomic_upload.tar'
+    write_tar(staged, FILES)
+    with pytest.raises(HandoffError, match='backup name'):
+        phase('publish', dest=str(batch), _staged_path=str(staged), _changed=sorted(FILES), backup=True)
+    assert unchanged(canary)
+    assert (batch / 'a.csv').read_bytes() == b'old\n'
+    assert not (batch / 'b.csv').exists()
+
+
+def test_a_set_backup_keeps_each_replaced_file(phase, dest):
+    upload(phase)
+    changed = dict(FILES, **{'a.csv': b'alpha 2\n'})
+    dummy, publish = upload(phase, files=changed, backup=True)
+    assert [open(path, 'rb').read() for path in publish['backup_files']] == [b'alpha\n']
