@@ -11,7 +11,6 @@ import datetime
 import os
 import shutil
 import tempfile
-import threading
 
 import ansible_runner
 import pytest
