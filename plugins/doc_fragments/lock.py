@@ -33,7 +33,8 @@ options:
         holder works, so a holder that dies releases it by expiry. Every acquisition gets a fencing token, a number
         greater than any before it, returned as RV(fencing_token); before replacing a file the holder checks
         atomically in Redis that its lease is still current and no newer token has published, and otherwise
-        fails without touching the file. See C(docs/locking.md) for what each kind guarantees.
+        fails without touching the file. See R(Locks and shared state,ansible_collections.lockstep.handoff.docsite.locking)
+        for what each kind guarantees.
     type: str
     choices: [flock, fcntl, redis]
     default: flock

@@ -49,7 +49,8 @@ fleet_machine = fleet_fixtures.fleet_machine
 def ecosystem_tools():
     """Fail at once, saying how to fix it, when requirements/ecosystem.txt is not installed here."""
     missing = [name for name, module in (("ansible-lint", "ansiblelint"), ("ansible-runner", "ansible_runner"),
-                                         ("ansible-builder", "ansible_builder"))
+                                         ("ansible-builder", "ansible_builder"), ("antsibull-docs", "antsibull_docs"),
+                                         ("m2r2", "m2r2"), ("molecule", "molecule"))
                if importlib.util.find_spec(module) is None]
     if missing:
         pytest.fail(f"{', '.join(missing)} missing from {sys.prefix}: run "

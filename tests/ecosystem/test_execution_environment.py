@@ -48,6 +48,8 @@ def test_execution_environment_is_a_valid_v3_definition_that_matches_the_project
         REPO_ROOT / "requirements" / "controller-2.21.txt", "ansible-core")
     assert dependencies["ansible_runner"]["package_pip"] == "ansible-runner==" + pinned(
         ECOSYSTEM_REQUIREMENTS, "ansible-runner")
+    assert dependencies["python"] == ["cryptography==" + pinned(
+        REPO_ROOT / "requirements" / "controller-2.21.txt", "cryptography")]
     assert dependencies["galaxy"]["collections"] == [{"name": f"collections/{built_collection.name}", "type": "file"}]
     assert definition["additional_build_files"] == [{"src": built_collection.name, "dest": "collections"}]
 

@@ -31,6 +31,8 @@ SHIPPED = (
     "playbooks/handoff.yml",
     "meta/runtime.yml",
     "meta/execution-environment.yml",
+    "docs/docsite/extra-docs.yml",
+    "docs/docsite/rst/awx.rst",
 )
 
 

@@ -8,7 +8,7 @@ from tests.support.ansible_run import REPO_ROOT
 
 from .conftest import run_tool
 
-LINTED = ("roles", "playbooks", "execution-environment.yml", "meta/execution-environment.yml", ".ansible-lint")
+LINTED = ("roles", "playbooks", "extensions", "execution-environment.yml", "meta/execution-environment.yml", ".ansible-lint")
 
 
 def test_lint_config_asks_for_the_production_profile_and_never_for_galaxy():
