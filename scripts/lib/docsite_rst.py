@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RST_DIR = ROOT / "docs" / "docsite" / "rst"
 LABEL_PREFIX = "ansible_collections.lockstep.handoff.docsite."
 # Guide (docs/NAME.md) -> its place in extra-docs.yml's "Guides" section, in this order.
-GUIDES = ("protocol", "locking", "awx", "migrating-from-scp-mv")
+GUIDES = ("protocol", "locking", "awx", "migrating-from-scp-mv", "security")
 _TRAILING_ESCAPED_SPACE = re.compile(r"(``|\*\*|`_)\\ ?\s*$")
 # A link m2r2 renders from [text](NAME.md): `text <NAME.md>`_
 _GUIDE_LINK = re.compile(r"`([^`<]+?) <(%s)\.md>`_" % "|".join(map(re.escape, GUIDES)))
