@@ -169,7 +169,9 @@ def wrong_success(path, entries, trial, attacker_uid):
     if published:
         expected = {published: payload_of(trial)}
     else:
-        expected = {'set/' + relative: payload_of(relative) for relative in SET_FILES}
+        # A list src puts each file at its base name below dest (documented); a directory src keeps the tree.
+        place = os.path.basename if path == 'upload_list_set' else (lambda relative: relative)
+        expected = {'set/' + place(relative): payload_of(relative) for relative in SET_FILES}
     wrong = []
     for relative, data in expected.items():
         entry = entries.get(relative, {})
