@@ -64,6 +64,26 @@ def plant_backup_names(attacker, directory, name, target, seconds=30):
     run_as(attacker, ' && '.join('ln -s %s %s' % (target, os.path.join(str(directory), planted)) for planted in names))
 
 
+def temp_in(directory):
+    """The one protocol temp file in ``directory`` (a test's task is writing it)."""
+    (name,) = [name for name in os.listdir(directory) if name.endswith('.tmp')]
+    return directory / name
+
+
+def swap_temp_after_copy(monkeypatch, module, directory, attacker, target):
+    """Make ``module.copy_with_sha256`` hand over to ``attacker`` right after the copy: the attacker renames
+    the temp in ``directory`` away and plants a symlink to ``target`` at its name, as a racing group member could."""
+    real_copy = module.copy_with_sha256
+
+    def copy_then_swap(src_fd, dst_fd):
+        copied = real_copy(src_fd, dst_fd)
+        temp = temp_in(directory)
+        run_as(attacker, 'mv %s %s/stolen && ln -s %s %s' % (temp, directory, target, temp))
+        return copied
+
+    monkeypatch.setattr(module, 'copy_with_sha256', copy_then_swap)
+
+
 def canary_file(path):
     """A root-only file the attack aims at: 0600 root, known content."""
     path.write_bytes(b'root-only canary\n')

@@ -17,7 +17,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
-from tests.support.hostile_user import canary_file, plant_backup_names, run_as, shared_directory, unchanged
+from tests.support.hostile_user import (
+    canary_file, plant_backup_names, run_as, shared_directory, swap_temp_after_copy, unchanged)
 
 DATA = b'release 42\n' * 100
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -284,11 +285,6 @@ def test_move_across_filesystems_refuses_data_that_does_not_match_its_marker(mov
     assert sorted(os.listdir(other_filesystem)) == ['x.tar.lock']
 
 
-def _temp_in(directory):
-    (name,) = [name for name in os.listdir(directory) if name.endswith('.tmp')]
-    return directory / name
-
-
 @pytest.fixture
 def shared_inbox(attacker, tmp_path):
     return shared_directory(tmp_path / 'shared-in', attacker)
@@ -318,15 +314,7 @@ def test_copy_temp_swapped_for_a_symlink_makes_no_root_file_setuid(attacker, mov
     os.chmod(other_filesystem, 0o2775)
     canary = canary_file(tmp_path / 'canary')
     src = attackers_source(shared_inbox, attacker, 0o4777)
-    real_copy = _move.copy_with_sha256
-
-    def copy_then_swap(src_fd, dst_fd):
-        copied = real_copy(src_fd, dst_fd)
-        temp = _temp_in(other_filesystem)
-        run_as(attacker, 'mv %s %s/stolen && ln -s %s %s' % (temp, other_filesystem, canary, temp))
-        return copied
-
-    monkeypatch.setattr(_move, 'copy_with_sha256', copy_then_swap)
+    swap_temp_after_copy(monkeypatch, _move, other_filesystem, attacker, canary)
     with pytest.raises(HandoffError, match='replaced by another file'):
         mover(src, other_filesystem / 'x.tar').run()
     assert unchanged(canary)

@@ -16,7 +16,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
-from tests.support.hostile_user import canary_file, plant_backup_names, run_as, shared_directory, unchanged
+from tests.support.hostile_user import (
+    canary_file, plant_backup_names, run_as, shared_directory, swap_temp_after_copy, unchanged)
 
 DATA = b'listen 80;\n'
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -323,11 +324,6 @@ def test_publish_needs_the_checksum(make_module, dest):
         Upload(module).run()
 
 
-def _temp_in(directory):
-    (name,) = [name for name in os.listdir(directory) if name.endswith('.tmp')]
-    return directory / name
-
-
 def test_direct_transfer_into_a_directory_others_can_write_is_not_offered(attacker, upload, tmp_path):
     """Attack 1: the controller writes the probe's temp by name (sftp/copy follow a symlink swapped in there).
 
@@ -408,15 +404,7 @@ def test_temp_swapped_for_a_symlink_before_attributes_changes_no_other_file(atta
     dest = shared / 'site.conf'
     staged = tmp_path / 'atomic_upload.src'
     staged.write_bytes(DATA)
-    real_copy = _upload.copy_with_sha256
-
-    def copy_then_swap(src_fd, dst_fd):
-        copied = real_copy(src_fd, dst_fd)
-        temp = _temp_in(shared)
-        run_as(attacker, 'mv %s %s/stolen && ln -s %s %s' % (temp, shared, canary, temp))
-        return copied
-
-    monkeypatch.setattr(_upload, 'copy_with_sha256', copy_then_swap)
+    swap_temp_after_copy(monkeypatch, _upload, shared, attacker, canary)
     with pytest.raises(HandoffError, match='replaced by another file'):
         upload('publish', dest=str(dest), _staged_path=str(staged), mode='0666', owner=attacker.name)
     assert unchanged(canary)
@@ -487,15 +475,7 @@ def test_validate_reads_the_file_held_even_when_its_name_was_swapped(attacker, u
     staged = tmp_path / 'atomic_upload.src'
     staged.write_bytes(DATA)
     seen = tmp_path / 'seen-by-validate'
-    real_copy = _upload.copy_with_sha256
-
-    def copy_then_swap(src_fd, dst_fd):
-        copied = real_copy(src_fd, dst_fd)
-        temp = _temp_in(shared)
-        run_as(attacker, 'mv %s %s/stolen && ln -s %s %s' % (temp, shared, canary, temp))
-        return copied
-
-    monkeypatch.setattr(_upload, 'copy_with_sha256', copy_then_swap)
+    swap_temp_after_copy(monkeypatch, _upload, shared, attacker, canary)
     with pytest.raises(HandoffError, match='replaced by another file'):
         upload('publish', dest=str(shared / 'site.conf'), _staged_path=str(staged), validate='cp %%s %s' % seen)
     assert seen.read_bytes() == DATA
