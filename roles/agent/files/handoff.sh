@@ -150,16 +150,20 @@ _handoff_open_state_dir() {
   esac
 }
 
-# dev:inode:size of PATH when PATH itself (not what a symlink points to) is a regular file.
-# Returns 1 when it does not exist (or cannot be looked at), 2 when it is something else.
-_handoff_regular_id() {
-  local id
-  id=$(stat -c '%F:%d:%i:%s' -- "$1" 2>/dev/null) || return 1
-  case $id in
-    'regular file:'* | 'regular empty file:'*) printf '%s\n' "${id#*file:}" ;;
+# The stat(1) FORMAT fields of PATH when PATH itself (one lstat: never what a symlink points
+# to) is a regular file. Returns 1 when it does not exist (or cannot be looked at), 2 when it
+# is something else.
+_handoff_regular_stat() {
+  local info
+  info=$(stat -c "%F:$1" -- "$2" 2>/dev/null) || return 1
+  case $info in
+    'regular file:'* | 'regular empty file:'*) printf '%s\n' "${info#*file:}" ;;
     *) return 2 ;;
   esac
 }
+
+# dev:inode:size of PATH when it is a regular file (statuses as _handoff_regular_stat).
+_handoff_regular_id() { _handoff_regular_stat '%d:%i:%s' "$1"; }
 
 # Copy the regular file PATH to stdout, at most LIMIT bytes when given: opened with
 # O_NOFOLLOW|O_NONBLOCK, so neither a symlink nor a FIFO swapped in after the check is
@@ -593,15 +597,8 @@ _handoff_judge() {
   return 0
 }
 
-# Mode (octal) of PATH itself when it is a regular file (one lstat, so never a symlink's 777).
-_handoff_regular_mode() {
-  local info
-  info=$(stat -c '%F:%a' -- "$1" 2>/dev/null) || return 1
-  case $info in
-    'regular file:'* | 'regular empty file:'*) printf '%s\n' "${info##*:}" ;;
-    *) return 2 ;;
-  esac
-}
+# Mode (octal) of PATH itself when it is a regular file (never a symlink's 777).
+_handoff_regular_mode() { _handoff_regular_stat '%a' "$1"; }
 
 # Mode (octal) for a file published as NAME in the directory at descriptor path DIR: that of
 # the regular file it replaces, or what cp would give a new file (0666 less the umask).
