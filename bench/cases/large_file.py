@@ -177,7 +177,7 @@ def _rows(bench: LargeFile, sizes: tuple[int, ...], rerun_size: int) -> list[Row
         case = f"1 file {size} MiB, {scenario}"
         rows.append(Row(case, ours, bench.series[(scenario, size, "copy")], VS_COPY))
         rows.append(Row(case, ours, bench.series[(scenario, size, "raw")], VS_RAW))
-    for size in (rerun_size, sizes[-1]):
+    for size in sorted({rerun_size, sizes[-1]}):
         case = f"1 file {size} MiB, fresh, shared 2775 dir (staged) vs private dir (direct)"
         rows.append(Row(case, bench.series[("shared", size, "ours_shared")], bench.series[("shared", size, "ours")],
                         VS_DIRECT))
