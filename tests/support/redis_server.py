@@ -48,8 +48,12 @@ class RedisProcess:
                                   tls_ca_path=tls[2] if tls else None)
 
     def start(self):
-        """Start (or start again on the same port and data) and return once it answers PING."""
-        from ansible_collections.lockstep.handoff.plugins.module_utils._resp import RedisUnavailable
+        """Start (or start again on the same port and data) and return once it answers PING.
+
+        Until then it may refuse the connection, or answer ``LOADING`` while it
+        replays its append-only file (long on a loaded machine): both mean "not yet".
+        """
+        from ansible_collections.lockstep.handoff.plugins.module_utils._resp import RedisError, RedisUnavailable
 
         ports = ['--port', str(self.port)]
         if self.tls:
@@ -68,7 +72,9 @@ class RedisProcess:
                 with self.server.connect() as connection:
                     if connection.command('PING') == 'PONG':
                         return self
-            except RedisUnavailable:
+            except RedisError as exc:
+                if not isinstance(exc, RedisUnavailable) and 'LOADING' not in str(exc):
+                    raise
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError('redis-server did not start on port %d:\n%s'
                                        % (self.port, (self.workdir / 'redis.log').read_text(errors='replace')[-2000:]))
