@@ -12,8 +12,13 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._backup import ba
 from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile
 from tests.support.hostile_user import canary_file, plant_backup_names, run_as, shared_directory, unchanged
 
-# ansible.builtin.copy's backup name: DEST.<pid>.<YYYY-MM-DD@HH:MM:SS>~
-BACKUP_NAME = re.compile(r'^site\.conf\.%d\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$' % os.getpid())
+
+def backup_name():
+    """ansible.builtin.copy's backup name, DEST.<pid>.<YYYY-MM-DD@HH:MM:SS>~, for a backup made by this process.
+
+    Built at call time: ansible-test runs each test in a forked child, whose pid is not the importer's.
+    """
+    return re.compile(r'^site\.conf\.%d\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$' % os.getpid())
 
 
 def test_backup_copies_content_mode_and_times_under_copys_name(tmp_path):
@@ -23,7 +28,7 @@ def test_backup_copies_content_mode_and_times_under_copys_name(tmp_path):
     os.utime(dest, (1000000000, 1000000000))
     with Directory.open(str(tmp_path)) as directory:
         backup = back_up(directory, 'site.conf')
-    assert BACKUP_NAME.match(os.path.basename(backup))
+    assert backup_name().match(os.path.basename(backup))
     st = os.lstat(backup)
     assert open(backup, 'rb').read() == b'old\n'
     assert (stat.S_IMODE(st.st_mode), st.st_mtime) == (0o640, 1000000000)
