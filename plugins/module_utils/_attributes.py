@@ -155,6 +155,17 @@ def marker_attributes(data_st):
     return stat.S_IMODE(data_st.st_mode) & 0o666, (data_st.st_uid, data_st.st_gid)
 
 
+def stats_of_set(dest, entries):
+    """The stat of each file of a set (FileEntry ``entries``) now below ``dest``; missing files are left out."""
+    stats = []
+    for entry in entries:
+        try:
+            stats.append(os.lstat(os.path.join(dest, entry.path)))
+        except FileNotFoundError:
+            continue
+    return stats
+
+
 def set_marker_attributes(stats):
     """``(mode, owner)`` for a manifest describing the files ``stats``: no wider than the narrowest of them.
 

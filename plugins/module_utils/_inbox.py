@@ -24,7 +24,7 @@ import os
 import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._archive import target_below
-from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import set_marker_attributes
+from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import set_marker_attributes, stats_of_set
 from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import PlannedFile, check_numbers, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
@@ -186,22 +186,12 @@ class InboxMove:
         if current is None or current.generation != manifest.generation or current.files != manifest.files:
             return 'replaced by the producer'
         if action == 'move':
-            mode, owner = set_marker_attributes(self._moved_stats(manifest))
+            mode, owner = set_marker_attributes(stats_of_set(self.dest, manifest.files))
             with explained('writing manifest', self.dest_manifest_path):
                 write_bytes_durably(self.dest_manifest_path, current.to_bytes(), mode, owner)
         with explained('removing manifest', self.manifest_path):
             remove_durably(self.manifest_path)
         return 'moved' if action == 'move' else 'removed'
-
-    def _moved_stats(self, manifest):
-        """The stat of each file of the set now below dest: the moved manifest is no wider than they are."""
-        stats = []
-        for entry in manifest.files:
-            try:
-                stats.append(os.lstat(os.path.join(self.dest, entry.path)))
-            except FileNotFoundError:
-                continue
-        return stats
 
     def _move_one(self, name, batch_lock, lock, outcome, entry=None):
         if entry is not None:

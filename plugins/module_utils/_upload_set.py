@@ -22,7 +22,7 @@ import tarfile
 from ansible_collections.lockstep.handoff.plugins.module_utils._archive import checked_members, target_below
 from ansible_collections.lockstep.handoff.plugins.module_utils._backup import back_up
 from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import (
-    apply_file_attributes, set_marker_attributes, trusted_owner)
+    apply_file_attributes, set_marker_attributes, stats_of_set, trusted_owner)
 from ansible_collections.lockstep.handoff.plugins.module_utils._checks import (
     PlannedFile, check_name_lengths, check_numbers, check_parent_directory, check_planned_files)
 from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, open_regular, same_inode
@@ -145,16 +145,6 @@ class UploadSet(Upload):
             self._ensure_dest_directory()
             self._offer_direct_transfer(result, self.staging_for, self.dest)
         return result
-
-    def _published_stats(self):
-        """The stat of every file of the set now in place (what the manifest's mode is derived from)."""
-        stats = []
-        for entry in self.entries:
-            try:
-                stats.append(os.lstat(os.path.join(self.dest, entry.path)))
-            except FileNotFoundError:
-                continue
-        return stats
 
     def _ensure_dest_directory(self):
         if not os.path.isdir(self.dest):
@@ -311,7 +301,7 @@ class UploadSet(Upload):
         generation = ((previous.generation if previous is not None else None) or 0) + 1
         marker = Marker.complete_set(self.entries, self._producer(), generation, fencing_token)
         with explained('writing manifest', self.marker_path):
-            marker.write(self.marker_path, *set_marker_attributes(self._published_stats()))
+            marker.write(self.marker_path, *set_marker_attributes(stats_of_set(self.dest, self.entries)))
         return generation
 
 
