@@ -33,8 +33,8 @@ from ansible.utils.display import Display
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import (
     UPLOAD_RULES, check_src, redis_options, upload_options)
-from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
-from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.diff import read_for_diff
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.uncompressed_ssh import applies_to, uncompressed
 
 MODULE = 'lockstep.handoff.atomic_upload'

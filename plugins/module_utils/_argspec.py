@@ -13,7 +13,7 @@ import os
 
 from ansible.module_utils.common.parameters import env_fallback
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LOCK_TYPES
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import LOCK_TYPES
 
 
 def lock_options():

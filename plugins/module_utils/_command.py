@@ -18,9 +18,9 @@ import glob
 import os
 import shlex
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import PlannedFile, check_numbers, check_planned_files
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._locking import acquire, lock_settings
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, lock_settings
 
 HOLDER = 'lockstep.handoff.locked_command'
 FENCING_TOKEN_VARIABLE = 'LOCKSTEP_FENCING_TOKEN'

@@ -23,20 +23,20 @@ import fnmatch
 import os
 import stat
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._archive import target_below
-from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import set_marker_attributes, stats_of_set
-from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import PlannedFile, check_numbers, check_planned_files
-from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import target_below
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import set_marker_attributes, stats_of_set
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     TEMP_SUFFIX, remove_durably, temps_for_names, write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._locking import (
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
     LOCK_SUFFIX, LockTimeout, lock_settings, optional_lock)
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
     MARKER_SUFFIX, STATE_FAILED, Marker, MarkerError)
 from ansible_collections.lockstep.handoff.plugins.module_utils._move import (
     HOLDER, Move, NotReady, ProducerFailed, report_leftover_temps)
-from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explained
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
 
 
 class LockedMove:

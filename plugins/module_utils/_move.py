@@ -15,18 +15,18 @@ import errno
 import os
 import stat
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import apply_file_attributes, marker_attributes
-from ansible_collections.lockstep.handoff.plugins.module_utils._backup import back_up
-from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, same_inode
-from ansible_collections.lockstep.handoff.plugins.module_utils._durable import remove_durably, temps_of, write_bytes_durably
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import apply_file_attributes, marker_attributes
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import back_up
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, same_inode
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import remove_durably, temps_of, write_bytes_durably
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import copy_with_sha256, sha256_of_fd, sha256_of_path
-from ansible_collections.lockstep.handoff.plugins.module_utils._locking import default_lock_path, lock_settings, optional_lock
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import copy_with_sha256, sha256_of_fd, sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import default_lock_path, lock_settings, optional_lock
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
     STATE_COMPLETE, Marker, MarkerError, default_marker_path, read_marker_bytes)
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, READY, WAITING, Observation, observe, observe_entry
-from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explain, explained
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import PlannedFile, check_not_directory, check_numbers, check_planned_files
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain, explained
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_not_directory, check_numbers, check_planned_files
 
 
 HOLDER = 'lockstep.handoff.locked_move'

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import stat
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._archive import target_below
-from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import target_below
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker, MarkerError
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_FAILED, Marker, MarkerError
 
 READY = 'ready'
 WAITING = 'waiting'

@@ -18,25 +18,25 @@ import socket
 import stat
 import time
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, open_regular
-from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     create_temp_beside, is_temp_of, remove_durably, remove_quietly, temps_of)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import (
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import (
     copy_with_sha256, sha256_of_fd, sha256_of_path)
-from ansible_collections.lockstep.handoff.plugins.module_utils._locking import default_lock_path, lock_settings, optional_lock
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import (
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import default_lock_path, lock_settings, optional_lock
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
     STATE_COMPLETE, Marker, MarkerError, default_marker_path)
-from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explained, filesystem_space
-from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import (
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained, filesystem_space
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import (
     apply_file_attributes, marker_attributes, mode_of, trusted_owner)
-from ansible_collections.lockstep.handoff.plugins.module_utils._diff import read_for_diff
-from ansible_collections.lockstep.handoff.plugins.module_utils._backup import back_up
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import (
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.diff import read_for_diff
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import back_up
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
     PlannedFile, check_not_directory, check_numbers, check_parent_directory, check_planned_files)
-from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import LeaseLost
-from ansible_collections.lockstep.handoff.plugins.module_utils._redis_state import PublishStateMirror
-from ansible_collections.lockstep.handoff.plugins.module_utils._trusted_path import others_can_replace
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.redis import LeaseLost
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis.state import PublishStateMirror
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.trusted_path import others_can_replace
 
 
 class Upload:

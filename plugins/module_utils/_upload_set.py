@@ -19,20 +19,20 @@ import os
 import stat
 import tarfile
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._archive import checked_members, target_below
-from ansible_collections.lockstep.handoff.plugins.module_utils._backup import back_up
-from ansible_collections.lockstep.handoff.plugins.module_utils._attributes import (
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import checked_members, target_below
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import back_up
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import (
     apply_file_attributes, set_marker_attributes, stats_of_set, trusted_owner)
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import (
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
     PlannedFile, check_name_lengths, check_numbers, check_parent_directory, check_planned_files)
-from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import Directory, UnsafeFile, open_regular, same_inode
-from ansible_collections.lockstep.handoff.plugins.module_utils._durable import (
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular, same_inode
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     is_temp_of, remove_durably, remove_quietly, temp_target_name)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import copy_reader_with_sha256, sha256_of_path
-from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import entries_from_list, set_digest
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_COMPLETE, Marker
-from ansible_collections.lockstep.handoff.plugins.module_utils._oserror import explained
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import copy_reader_with_sha256, sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import entries_from_list, set_digest
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_COMPLETE, Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
 
 # The archive's temp file inside dest is named like a protocol temp of this file: .handoff-set.tar.<hex>.tmp

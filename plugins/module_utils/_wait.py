@@ -14,14 +14,14 @@ import os
 import stat
 import time
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._dirfd import UnsafeFile
-from ansible_collections.lockstep.handoff.plugins.module_utils._checks import PlannedFile, check_numbers, check_planned_files
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import default_marker_path
-from ansible_collections.lockstep.handoff.plugins.module_utils._hashing import sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import default_marker_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import (
     FAILED, READY, HashCache, Observation, observe)
-from ansible_collections.lockstep.handoff.plugins.module_utils._redis_state import StateWait
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis.state import StateWait
 from ansible_collections.lockstep.handoff.plugins.module_utils._watch import DirectoryWatcher
 
 

@@ -270,7 +270,7 @@ locks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import lock_info_options
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock_info import LockInfo
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.info import LockInfo
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
 
 

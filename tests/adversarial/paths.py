@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
 
 from .arena import parse_marker
 from .targets import Run, run_handoff_sh, run_module

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._durable import temps_of
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import temps_of
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import READY, observe
 
 HANDOFF_SH = Path(__file__).resolve().parents[2] / "roles" / "agent" / "files" / "handoff.sh"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
 
 REPO = Path(__file__).resolve().parents[2]
 HANDOFF_SH = REPO / "roles" / "agent" / "files" / "handoff.sh"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker, MarkerError
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker, MarkerError
 from tests.support.hostile_markers import CASES, DATA, FILE_KINDS, SHA, SIZE, doc, dumps, plant
 
 HANDOFF_SH = Path(__file__).resolve().parents[2] / "roles" / "agent" / "files" / "handoff.sh"
@@ -124,7 +124,7 @@ def test_one_hostile_marker_in_a_promoted_inbox_does_not_stop_the_others(tmp_pat
 
 
 def test_a_valid_manifest_is_refused_by_handoff_sh_saying_it_does_not_support_them(tmp_path):
-    from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import FileEntry
+    from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import FileEntry
     path = tmp_path / "set.done"
     Marker.complete_set([FileEntry("a.csv", SIZE, SHA)], "test", 1).write(str(path))
     assert Marker.read(str(path)).is_manifest

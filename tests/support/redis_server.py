@@ -37,7 +37,7 @@ class RedisProcess:
     def __init__(self, workdir, tls=None):
         """``tls``: ``(certificate, key, CA certificate)`` files to serve TLS only, or None for plain TCP."""
         # Imported here, not at the top: this plugin loads before the conftests put the collection on the path.
-        from ansible_collections.lockstep.handoff.plugins.module_utils._resp import RedisServer
+        from ansible_collections.lockstep.handoff.plugins.module_utils._redis.resp import RedisServer
 
         self.workdir = Path(workdir)
         self.port = free_port()
@@ -53,7 +53,7 @@ class RedisProcess:
         Until then it may refuse the connection, or answer ``LOADING`` while it
         replays its append-only file (long on a loaded machine): both mean "not yet".
         """
-        from ansible_collections.lockstep.handoff.plugins.module_utils._resp import RedisError, RedisUnavailable
+        from ansible_collections.lockstep.handoff.plugins.module_utils._redis.resp import RedisError, RedisUnavailable
 
         ports = ['--port', str(self.port)]
         if self.tls:

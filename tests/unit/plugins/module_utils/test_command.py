@@ -15,7 +15,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import COMMAND_RULES, command_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._command import HOLDER, LockedCommand, command_argv
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout, acquire
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import LockTimeout, acquire
 
 FORK = multiprocessing.get_context('fork')
 

@@ -9,11 +9,11 @@ import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils import _move
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
-from ansible_collections.lockstep.handoff.plugins.module_utils._durable import create_temp_beside
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import create_temp_beside
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove, inbox_files
-from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import FileEntry
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import FileEntry
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
 
 
 def test_inbox_files_takes_only_matching_data_files(tmp_path):

@@ -12,10 +12,10 @@ import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils import _move
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
-from ansible_collections.lockstep.handoff.plugins.module_utils._durable import create_temp_beside
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import create_temp_beside
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import LockTimeout
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_FAILED, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
 from tests.support.hostile_user import (
     canary_file, plant_backup_names, run_as, shared_directory, swap_temp_after_copy, unchanged)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils import _observe
-from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import FileEntry, set_digest
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import PROTOCOL, Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import FileEntry, set_digest
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import PROTOCOL, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import (
     FAILED, READY, WAITING, HashCache, observe)
 

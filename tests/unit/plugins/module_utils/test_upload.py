@@ -11,10 +11,10 @@ import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils import _upload
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import upload_module_options
-from ansible_collections.lockstep.handoff.plugins.module_utils._durable import is_temp_of
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import is_temp_of
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._locking import LockTimeout
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import LockTimeout
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
 from tests.support.hostile_user import (
     canary_file, plant_backup_names, run_as, shared_directory, swap_temp_after_copy, unchanged)

@@ -12,11 +12,11 @@ import pytest
 from ansible_collections.lockstep.handoff.plugins.module_utils import _upload_set
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import upload_module_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._locking import acquire
-from ansible_collections.lockstep.handoff.plugins.module_utils._manifest import FileEntry
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
-from ansible_collections.lockstep.handoff.plugins.module_utils._redis_lock import LeaseLost, lock_keys
-from ansible_collections.lockstep.handoff.plugins.module_utils._redis_settings import RedisLockSettings
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import FileEntry
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_FAILED, Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.redis import LeaseLost, lock_keys
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis.settings import RedisLockSettings
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
 from tests.support.hostile_user import canary_file, plant_backup_names, run_as, shared_directory, unchanged
 

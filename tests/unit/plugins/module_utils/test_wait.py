@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import wait_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._marker import STATE_FAILED, Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_FAILED, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._wait import Wait
 
 DATA = b'payload\n'

@@ -1,0 +1,155 @@
+"""Directory-fd primitives: exclusive temps, reads of regular files only, renames of the inode judged."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import time
+
+import pytest
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs import dirfd as _dirfd
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular
+
+
+@pytest.fixture
+def directory(tmp_path):
+    with Directory.open(str(tmp_path)) as opened:
+        yield opened
+
+
+def fixed_tokens(monkeypatch, *tokens):
+    """Make the random part of temp names follow ``tokens`` (the last one repeats)."""
+    queue = list(tokens)
+    monkeypatch.setattr(_dirfd.secrets, 'token_hex', lambda nbytes: queue.pop(0) if len(queue) > 1 else queue[0])
+
+
+def test_temp_is_hidden_exclusive_and_0600_whatever_the_umask(directory, tmp_path):
+    previous = os.umask(0)
+    try:
+        fd, temp = directory.create_temp('x.tar')
+    finally:
+        os.umask(previous)
+    os.close(fd)
+    assert re.match(r'^\.x\.tar\.[0-9a-f]{12}\.tmp$', temp)
+    assert stat.S_IMODE(os.stat(tmp_path / temp).st_mode) == 0o600
+
+
+def test_temp_takes_the_mode_asked_for_whatever_the_umask(directory, tmp_path):
+    previous = os.umask(0o077)
+    try:
+        fd, temp = directory.create_temp('x', mode=0o640)
+    finally:
+        os.umask(previous)
+    os.close(fd)
+    assert stat.S_IMODE(os.stat(tmp_path / temp).st_mode) == 0o640
+
+
+def test_symlink_planted_at_the_temp_name_is_not_followed(directory, tmp_path, monkeypatch):
+    victim = tmp_path / 'victim'
+    victim.write_bytes(b'precious')
+    (tmp_path / '.x.aaaa.tmp').symlink_to(victim)
+    fixed_tokens(monkeypatch, 'aaaa', 'bbbb')
+    fd, temp = directory.create_temp('x')
+    os.write(fd, b'new data')
+    os.close(fd)
+    assert temp == '.x.bbbb.tmp'
+    assert victim.read_bytes() == b'precious'
+
+
+def test_dangling_symlink_at_the_temp_name_creates_nothing_at_its_target(directory, tmp_path, monkeypatch):
+    target = tmp_path / 'elsewhere' / 'created-through-link'
+    target.parent.mkdir()
+    (tmp_path / '.x.aaaa.tmp').symlink_to(target)
+    fixed_tokens(monkeypatch, 'aaaa', 'bbbb')
+    os.close(directory.create_temp('x')[0])
+    assert not target.exists()
+
+
+def test_temp_creation_gives_up_when_every_name_is_taken(directory, tmp_path, monkeypatch):
+    (tmp_path / '.x.aaaa.tmp').write_bytes(b'')
+    fixed_tokens(monkeypatch, 'aaaa')
+    with pytest.raises(FileExistsError):
+        directory.create_temp('x')
+
+
+def test_open_refuses_a_symlinked_directory(tmp_path):
+    (tmp_path / 'real').mkdir()
+    (tmp_path / 'link').symlink_to(tmp_path / 'real')
+    with pytest.raises(UnsafeFile, match='not a directory'):
+        Directory.open(str(tmp_path / 'link'))
+
+
+def test_empty_path_is_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with Directory.open('') as opened:
+        opened.fsync()
+        assert os.path.samestat(os.fstat(opened.fd), os.stat(tmp_path))
+
+
+def test_open_regular_refuses_a_symlink(tmp_path):
+    (tmp_path / 'target').write_bytes(b'x')
+    (tmp_path / 'link').symlink_to(tmp_path / 'target')
+    with pytest.raises(UnsafeFile, match='symlink'):
+        open_regular(str(tmp_path / 'link'))
+
+
+def test_open_regular_refuses_a_fifo_at_once_instead_of_blocking(tmp_path):
+    os.mkfifo(tmp_path / 'fifo')
+    started = time.monotonic()
+    with pytest.raises(UnsafeFile, match='not a regular file'):
+        open_regular(str(tmp_path / 'fifo'))
+    assert time.monotonic() - started < 1
+
+
+def test_open_regular_gives_a_blocking_fd(tmp_path):
+    (tmp_path / 'file').write_bytes(b'data')
+    fd = open_regular(str(tmp_path / 'file'))
+    try:
+        assert os.get_blocking(fd)
+        assert os.read(fd, 10) == b'data'
+    finally:
+        os.close(fd)
+
+
+def test_rename_verified_renames_the_inode_it_was_given(directory, tmp_path):
+    fd, temp = directory.create_temp('x')
+    os.write(fd, b'data')
+    st = os.fstat(fd)
+    os.close(fd)
+    directory.rename_verified(temp, st, directory, 'x')
+    assert (tmp_path / 'x').read_bytes() == b'data'
+    assert not (tmp_path / temp).exists()
+
+
+def test_rename_verified_refuses_a_name_swapped_for_another_file(directory, tmp_path):
+    fd, temp = directory.create_temp('x')
+    st = os.fstat(fd)
+    os.close(fd)
+    os.rename(tmp_path / temp, tmp_path / 'moved-away')
+    (tmp_path / temp).symlink_to(tmp_path / 'moved-away')
+    with pytest.raises(UnsafeFile, match='replaced by another file'):
+        directory.rename_verified(temp, st, directory, 'x')
+    assert not os.path.lexists(tmp_path / 'x')
+
+
+def test_unlink_if_same_leaves_a_swapped_name_alone(directory, tmp_path):
+    fd, temp = directory.create_temp('x')
+    st = os.fstat(fd)
+    os.close(fd)
+    (tmp_path / 'other').write_bytes(b'someone else')
+    os.rename(tmp_path / 'other', tmp_path / temp)
+    assert directory.unlink_if_same(temp, st) is False
+    assert (tmp_path / temp).read_bytes() == b'someone else'
+    assert directory.unlink_if_same(temp, os.lstat(tmp_path / temp)) is True
+    assert not (tmp_path / temp).exists()
+
+
+def test_subdirectory_is_made_on_request_and_a_symlink_there_refused(directory, tmp_path):
+    with directory.subdirectory('sub', create=True) as sub:
+        assert sub.path == str(tmp_path / 'sub')
+    (tmp_path / 'elsewhere').mkdir()
+    (tmp_path / 'link').symlink_to(tmp_path / 'elsewhere')
+    with pytest.raises(UnsafeFile, match='symlink'):
+        directory.subdirectory('link', create=True)
