@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,17 @@ def run_tool(*argv, cwd=REPO_ROOT, env=None, timeout=300):
     return subprocess.run([bin_path(argv[0]), *map(str, argv[1:])], cwd=cwd, env=env or tool_env(),
                           capture_output=True, text=True, timeout=timeout, check=False,
                           stdin=subprocess.DEVNULL)
+
+
+def copy_checkout(destination):
+    """This checkout's files (tracked and new, as git lists them, so no ignored file) at ``destination``."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
 
 
 # tests/fleet's fixture, made visible to this directory: skip (or, in CI, fail) without root.

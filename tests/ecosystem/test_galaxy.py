@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import json
 import tarfile
 
 import yaml
 
 from tests.support.ansible_run import REPO_ROOT
 
-from .conftest import run_tool, tool_env
+from .conftest import copy_checkout, run_tool, tool_env
+from .test_docs import MODULES, ROLES
 
 # What a working checkout accumulates and a release must not carry, as paths inside the tarball.
 JUNK = (
@@ -24,7 +24,22 @@ JUNK = (
     "tests/unit/__pycache__/conftest.cpython-312-pytest-9.0.3.pyc",
     "lockstep-handoff-0.0.9.tar.gz",
 )
+# The checkout's development tools and the tests that need root, sshd or the test venv (README.md,
+# "The release tarball"): no path in the tarball may start with one of these.
+LEFT_OUT = (
+    "bench/", "scripts/", ".ci/", ".ansible-lint", ".gitignore", "pytest.ini", "extensions/", "changelogs/fragments/",
+    "changelogs/.plugin-cache.yaml", "tests/fleet/", "tests/adversarial/", "tests/roles/", "tests/ecosystem/",
+    "tests/integration/conftest.py", "tests/integration/test_",
+    "requirements/test.txt", "requirements/ecosystem.txt", "requirements/bench",
+)
 SHIPPED = (
+    "README.md",
+    "LICENSES/GPL-3.0-or-later.txt",
+    "execution-environment.yml",
+    "requirements/controller-2.19.txt",
+    "tests/unit/conftest.py",
+    "tests/integration/targets/atomic_upload/aliases",
+    "tests/support/ansible_run.py",
     "roles/deliver/meta/argument_specs.yml",
     "roles/promote/handlers/main.yml",
     "roles/agent/files/handoff.sh",
@@ -37,14 +52,8 @@ SHIPPED = (
 
 
 def checkout_copy_with_junk(destination):
-    """This checkout's files (tracked and new, as git lists them) plus JUNK, at ``destination``."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source = REPO_ROOT / name
-        if source.is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
+    """This checkout's files plus JUNK, at ``destination``."""
+    copy_checkout(destination)
     for name in JUNK:
         (destination / name).parent.mkdir(parents=True, exist_ok=True)
         (destination / name).write_bytes(b"junk")
@@ -59,7 +68,27 @@ def test_build_ignore_keeps_caches_venvs_and_build_output_out_of_the_tarball(tmp
     with tarfile.open(tmp_path / f"lockstep-handoff-{version}.tar.gz") as tarball:
         names = set(tarball.getnames())
     assert sorted(name for name in JUNK if name in names) == [], "galaxy.yml build_ignore lets these in"
+    assert sorted(name for name in names if name.startswith(LEFT_OUT)) == [], "galaxy.yml build_ignore lets these in"
+    assert {name for name in LEFT_OUT if (source / name).exists()} >= {"bench/", "scripts/", "tests/fleet/"}, \
+        "the checkout copy lacks what the tarball must leave out: the check above proves nothing"
     assert sorted(name for name in SHIPPED if name not in names) == [], "the tarball lacks these"
+
+
+def test_ansible_doc_renders_every_module_and_role_from_the_installed_copy(installed_collection, tmp_path):
+    env = tool_env(ANSIBLE_COLLECTIONS_PATH=str(installed_collection), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="False")
+    installed = installed_collection / "ansible_collections" / "lockstep" / "handoff"
+    for plugin_type, names in (("module", MODULES), ("role", ROLES)):
+        done = run_tool("ansible-doc", "-t", plugin_type, "--json", *(f"lockstep.handoff.{n}" for n in names), env=env,
+                        cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        docs = json.loads(done.stdout)
+        assert sorted(docs) == [f"lockstep.handoff.{n}" for n in names], done.stderr
+        if plugin_type == "module":
+            sources = {name: doc["doc"]["filename"] for name, doc in docs.items()}
+            assert all(path.startswith(f"{installed}/plugins/modules/") for path in sources.values()), sources
+            assert all(doc["doc"]["short_description"] and doc["examples"] for doc in docs.values())
+        else:
+            assert all(doc["entry_points"]["main"]["options"] for doc in docs.values())
 
 
 def test_the_installed_copy_alone_runs_the_demo(installed_collection, tmp_path):
