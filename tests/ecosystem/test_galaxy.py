@@ -34,6 +34,8 @@ LEFT_OUT = (
 )
 SHIPPED = (
     "README.md",
+    "CHANGELOG.rst",
+    "changelogs/changelog.yaml",
     "LICENSES/GPL-3.0-or-later.txt",
     "execution-environment.yml",
     "requirements/controller-2.19.txt",
