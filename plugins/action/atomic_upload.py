@@ -31,8 +31,9 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import (
-    UPLOAD_RULES, check_src, redis_options, upload_options)
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis.options import redis_argument_spec
+from ansible_collections.lockstep.handoff.plugins.module_utils._upload_options import (
+    UPLOAD_RULES, check_src, upload_argument_spec)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.uncompressed_ssh import applies_to, uncompressed
@@ -68,7 +69,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         super().run(tmp, task_vars)
-        spec = dict(upload_options())
+        spec = dict(upload_argument_spec())
         spec.update(FILE_COMMON_ARGUMENTS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **UPLOAD_RULES)
         try:
@@ -131,9 +132,9 @@ class ActionModule(ActionBase):
         # Options by their own names only (an alias beside its option makes the module warn); redis_* options
         # the task leaves unset fall back to LOCKSTEP_REDIS_* where the module runs, as for every other module
         # of the collection, not to the controller's environment.
-        canonical = set(upload_options()) | set(FILE_COMMON_ARGUMENTS)
+        canonical = set(upload_argument_spec()) | set(FILE_COMMON_ARGUMENTS)
         module_args = {option: value for option, value in args.items()
-                       if option in canonical and (option in self._task.args or option not in redis_options())}
+                       if option in canonical and (option in self._task.args or option not in redis_argument_spec())}
         module_args['content'] = None
         module_args.update(private)
         return module_args

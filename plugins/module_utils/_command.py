@@ -20,7 +20,7 @@ import shlex
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, lock_settings
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, lock_settings, takes_lock_file
 
 HOLDER = 'lockstep.handoff.locked_command'
 FENCING_TOKEN_VARIABLE = 'LOCKSTEP_FENCING_TOKEN'
@@ -62,7 +62,7 @@ class LockedCommand:
     def _check_options(self):
         """Refuse bad options in check mode too, though only a real run takes the lock."""
         check_numbers(self.params)
-        if self.params['lock_type'] != 'redis':  # a Redis lease's lock_path is a name, not a file
+        if takes_lock_file(self.params['lock_type']):
             check_planned_files([PlannedFile('lock_path', self.lock_path, False)])
         self.lock_settings = lock_settings(self.module)
         self.argv = command_argv(self.params['cmd'], self.params['argv'])
@@ -91,8 +91,8 @@ class LockedCommand:
     def _execute(self, fencing_token):
         """Run the command to its end; its exit status is judged by the caller, after the lock is released.
 
-        Under a Redis lease the command gets the fencing token in ``LOCKSTEP_FENCING_TOKEN``, to hand to a
-        store that can refuse writes carrying an older token.
+        Under a lock with a fencing token (a Redis lease) the command gets it in ``LOCKSTEP_FENCING_TOKEN``, to
+        hand to a store that can refuse writes carrying an older token.
         """
         start = datetime.datetime.now()
         environment = {} if fencing_token is None else {FENCING_TOKEN_VARIABLE: str(fencing_token)}

@@ -30,8 +30,9 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks 
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     TEMP_SUFFIX, remove_durably, temps_for_names, write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
-    LOCK_SUFFIX, LockTimeout, lock_settings, optional_lock)
+    LOCK_SUFFIX, lock_settings, optional_lock, takes_lock_file)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
     MARKER_SUFFIX, STATE_FAILED, Marker, MarkerError)
 from ansible_collections.lockstep.handoff.plugins.module_utils._move import (
@@ -109,7 +110,7 @@ class InboxMove:
 
     def _check_options(self):
         check_numbers(self.params)
-        file_lock = self.params['lock_type'] != 'redis'
+        file_lock = takes_lock_file(self.params['lock_type'])
         check_planned_files([
             PlannedFile('src', self.src, False), PlannedFile('dest', self.dest, False),
             PlannedFile('marker_path', self.manifest_path, True),

@@ -21,7 +21,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import 
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import remove_durably, temps_of, write_bytes_durably
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import copy_with_sha256, sha256_of_fd, sha256_of_path
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import default_lock_path, lock_settings, optional_lock
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
+    default_lock_path, lock_settings, optional_lock, takes_lock_file)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
     STATE_COMPLETE, Marker, MarkerError, default_marker_path, read_marker_bytes)
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, READY, WAITING, Observation, observe, observe_entry
@@ -138,7 +139,7 @@ class Move:
 
     def _planned_files(self):
         """The files this move reads, writes (dest and its marker, through protocol temps) or locks."""
-        file_lock = self.params['lock_type'] != 'redis'  # a Redis lease's lock_path is a name, not a file
+        file_lock = takes_lock_file(self.params['lock_type'])
         return [PlannedFile('src', self.src, False), PlannedFile('dest', self.dest, True),
                 PlannedFile('marker_path', self.marker_path, False),
                 PlannedFile('dest_marker_path', self.dest_marker_path if self.params['marker'] == 'move' else None, True),
@@ -146,7 +147,7 @@ class Move:
 
     def _ensure_parent_directories(self):
         paths = [('dest', self.dest)]
-        if self.params['lock_type'] != 'redis':  # a Redis lease's lock_path is a name, not a file
+        if takes_lock_file(self.params['lock_type']):
             paths.append(('lock_path', self.lock_path))
         if self.params['marker'] == 'move':
             paths.append(('dest_marker_path', self.dest_marker_path))

@@ -24,6 +24,15 @@ WAITING = 'waiting'
 FAILED = 'failed'
 
 
+def marker_check_argument_spec():
+    """How a consumer judges a marker (the ``marker_check`` doc fragment): the options ``observe`` is called with."""
+    return dict(
+        marker_path=dict(type='path'),
+        verify_checksum=dict(type='bool', default=True),
+        require_checksum=dict(type='bool', default=False),
+    )
+
+
 class Observation:
     """One look at a hand-off: ``status`` is READY, WAITING or FAILED; ``reason`` says why.
 

@@ -24,7 +24,9 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable impor
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import (
     copy_with_sha256, sha256_of_fd, sha256_of_path)
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import default_lock_path, lock_settings, optional_lock
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LeaseLost
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
+    default_lock_path, lock_settings, optional_lock, takes_lock_file)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
     STATE_COMPLETE, Marker, MarkerError, default_marker_path)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained, filesystem_space
@@ -34,8 +36,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.diff import r
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import back_up
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
     PlannedFile, check_not_directory, check_numbers, check_parent_directory, check_planned_files)
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.redis import LeaseLost
-from ansible_collections.lockstep.handoff.plugins.module_utils._redis.state import PublishStateMirror
+from ansible_collections.lockstep.handoff.plugins.module_utils._state_mirror import publish_mirror
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.trusted_path import others_can_replace
 
 
@@ -56,9 +57,9 @@ class Upload:
         self.staging_for = self.dest
 
     def run(self):
-        """Run the phase the action plugin asked for; return the result dict. With ``redis_state``, mirror it."""
+        """Run the phase the action plugin asked for; return the result dict. With a state mirror, mirror it."""
         self._check_options()
-        mirror = self._state_mirror()
+        mirror = publish_mirror(self.params, self.params['_host'], self.marker_path, self.module.check_mode)
         if mirror is None:
             return self._run_phase()
         try:
@@ -71,14 +72,6 @@ class Upload:
         if result.get('action') != 'need_checksum':
             mirror.after_phase(self.params['_phase'], result)
         return result
-
-    def _state_mirror(self):
-        """The Redis mirror of this publish's state when ``redis_state`` asks for one (never in check mode)."""
-        if not self.params['redis_state'] or self.module.check_mode:
-            return None
-        if not self.marker_path:
-            raise HandoffError('redis_state mirrors the done marker, so it needs marker=true')
-        return PublishStateMirror(self.params, self.params['_host'], self.marker_path)
 
     def _run_phase(self):
         phase = self.params['_phase']
@@ -136,7 +129,7 @@ class Upload:
 
     def _planned_files(self):
         """The files this task creates or replaces on the host (the lock only when it takes a file lock)."""
-        file_lock = self.params['lock'] and self.params['lock_type'] != 'redis'
+        file_lock = self.params['lock'] and takes_lock_file(self.params['lock_type'])
         return [PlannedFile('dest', self.dest, True), PlannedFile('marker_path', self.marker_path, True),
                 PlannedFile('lock_path', self.lock_path if file_lock else None, False)]
 
@@ -338,10 +331,7 @@ class Upload:
             return self._with_lock_wait(result, lock)
 
     def _confirm_lease(self, lock, result):
-        """Right before replacing dest: refuse a stale Redis lease; return its fencing token (also put in ``result``).
-
-        A kernel lock has nothing to confirm and no token.
-        """
+        """Right before replacing dest: refuse a lost lock; return its fencing token (also put in ``result``), if any."""
         if lock is None:
             return None
         lock.confirm_before_publish(self.dest)

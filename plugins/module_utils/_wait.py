@@ -21,7 +21,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker 
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import (
     FAILED, READY, HashCache, Observation, observe)
-from ansible_collections.lockstep.handoff.plugins.module_utils._redis.state import StateWait
+from ansible_collections.lockstep.handoff.plugins.module_utils._state_mirror import mirrored_wait
 from ansible_collections.lockstep.handoff.plugins.module_utils._watch import DirectoryWatcher
 
 
@@ -65,8 +65,9 @@ class Wait:
     def run(self):
         """Wait until the wanted state holds; return the result dict, or raise at the timeout."""
         check_numbers(self.params)
-        if self.params['redis_state_host'] is not None:
-            return StateWait(self.params).run()
+        remote = mirrored_wait(self.params)
+        if remote is not None:
+            return remote.run()
         self._check_options()
         started = self.started = time.monotonic()
         deadline = started + self.timeout

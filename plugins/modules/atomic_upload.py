@@ -451,15 +451,35 @@ fencing_token:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import upload_module_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
+from ansible_collections.lockstep.handoff.plugins.module_utils._upload_options import upload_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
+
+UPLOAD_PHASES = ('probe', 'publish', 'abort')
+
+
+def argument_spec():
+    """The task's options (shared with the action plugin, which validates them) and those the action plugin sets."""
+    spec = upload_argument_spec()
+    spec.update(
+        _phase=dict(type='str', choices=list(UPLOAD_PHASES), required=True),
+        _sha256=dict(type='str'),
+        _size=dict(type='int'),
+        _staged_path=dict(type='path'),
+        _direct=dict(type='bool', default=False),
+        _producer=dict(type='str'),
+        _max_diff_size=dict(type='int', default=104448),
+        _reason=dict(type='str'),
+        _files=dict(type='list', elements='dict'),
+        _changed=dict(type='list', elements='str'),
+        _host=dict(type='str'),
+    )
+    return spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=upload_module_options(), supports_check_mode=True,
-                           add_file_common_args=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
     run_backend(module, Upload if module.params['_files'] is None else UploadSet)
 
 

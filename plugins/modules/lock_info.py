@@ -269,13 +269,20 @@ locks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import lock_info_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.info import LockInfo
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
 
 
+def argument_spec():
+    """The options DOCUMENTATION describes; no lock is taken, so no lock options."""
+    return dict(
+        path=dict(type='path', required=True),
+        patterns=dict(type='list', elements='str'),
+    )
+
+
 def main():
-    module = AnsibleModule(argument_spec=lock_info_options(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     run_backend(module, LockInfo)
 
 

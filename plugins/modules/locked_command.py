@@ -238,13 +238,35 @@ fencing_token:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import COMMAND_RULES, command_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._command import LockedCommand
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.kinds import lock_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
 
 
+def argument_spec():
+    """The options DOCUMENTATION describes; unlike the other modules there is no file to derive a lock path from."""
+    spec = dict(
+        cmd=dict(type='str'),
+        argv=dict(type='list', elements='str'),
+        chdir=dict(type='path'),
+        creates=dict(type='path'),
+        removes=dict(type='path'),
+        stdin=dict(type='str'),
+        lock_shared=dict(type='bool', default=False),
+    )
+    spec.update(lock_argument_spec())
+    spec['lock_path'] = dict(type='path', required=True)
+    return spec
+
+
+ARGUMENT_RULES = dict(
+    mutually_exclusive=[('cmd', 'argv')],
+    required_one_of=[('cmd', 'argv')],
+)
+
+
 def main():
-    module = AnsibleModule(argument_spec=command_options(), supports_check_mode=True, **COMMAND_RULES)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **ARGUMENT_RULES)
     run_backend(module, LockedCommand)
 
 

@@ -318,13 +318,34 @@ manifest:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.kinds import lock_argument_spec
+from ansible_collections.lockstep.handoff.plugins.module_utils._observe import marker_check_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
+
+MARKER_ACTIONS = ('remove', 'move', 'keep')
+
+
+def argument_spec():
+    """The options DOCUMENTATION describes: the move's own, how a marker is judged, and the lock's."""
+    spec = dict(
+        src=dict(type='path', required=True),
+        dest=dict(type='path', required=True),
+        require_marker=dict(type='bool', default=True),
+        marker=dict(type='str', choices=list(MARKER_ACTIONS), default='remove'),
+        dest_marker_path=dict(type='path'),
+        force=dict(type='bool', default=True),
+        backup=dict(type='bool', default=False),
+        create_parents=dict(type='bool', default=False),
+        patterns=dict(type='list', elements='str', default=['*']),
+    )
+    spec.update(marker_check_argument_spec())
+    spec.update(lock_argument_spec())
+    return spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=move_options(), supports_check_mode=True, add_file_common_args=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
     run_backend(module, LockedMove)
 
 

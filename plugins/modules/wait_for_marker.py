@@ -227,13 +227,31 @@ redis_reconnects:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import wait_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._observe import marker_check_argument_spec
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis.options import redis_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
 from ansible_collections.lockstep.handoff.plugins.module_utils._wait import Wait
 
 
+def argument_spec():
+    """The options DOCUMENTATION describes: the wait's own, how a marker is judged, and how to reach Redis."""
+    spec = dict(
+        path=dict(type='path', required=True),
+        state=dict(type='str', choices=['present', 'absent'], default='present'),
+        timeout=dict(type='float', default=300.0),
+        sleep=dict(type='float', default=1.0),
+        newer_than_generation=dict(type='int'),
+        stable_for=dict(type='float'),
+        min_age=dict(type='float'),
+        redis_state_host=dict(type='str'),
+    )
+    spec.update(marker_check_argument_spec())
+    spec.update(redis_argument_spec())
+    return spec
+
+
 def main():
-    module = AnsibleModule(argument_spec=wait_options(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     run_backend(module, Wait)
 
 

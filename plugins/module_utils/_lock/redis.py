@@ -23,9 +23,11 @@ import time
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import check_number
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import HeldLock, LeaseLost, LockKind, LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.owner import boot_id
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import utc_now_rfc3339
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.resp import RedisError, Script
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis.settings import redis_lock_settings
 
 _FIRST_RETRY = 0.002
 _MAX_RETRY = 0.05
@@ -59,10 +61,6 @@ return {1, current, published}
 ''')
 
 
-class LeaseLost(HandoffError):
-    """This holder's lease expired or was taken over: what it would write now is stale."""
-
-
 def lock_keys(prefix, name):
     """``(lease key, fencing counter key, last published token key)`` of the lock called ``name``."""
     return prefix + 'lock:' + name, prefix + 'fence:' + name, prefix + 'published:' + name
@@ -84,7 +82,7 @@ def describe_value(value, pttl=None):
     return text
 
 
-class RedisLease:
+class RedisLease(HeldLock):
     """A lease this process holds; a thread renews it until ``release()``."""
 
     lock_type = 'redis'
@@ -184,12 +182,6 @@ class RedisLease:
             self._connection.close()
             self._connection = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.release()
-
 
 def _owner_json(holder):
     return json.dumps({'host': socket.gethostname(), 'pid': os.getpid(), 'boot_id': boot_id(),
@@ -197,10 +189,10 @@ def _owner_json(holder):
                       sort_keys=True, separators=(',', ':'))
 
 
-def acquire_lease(server, name, prefix, ttl, timeout, holder=None, lock_timeout_error=HandoffError):
+def acquire_lease(server, name, prefix, ttl, timeout, holder=None):
     """Take the lease called ``name`` within ``timeout`` seconds (0: one attempt); return a RedisLease.
 
-    Raises ``lock_timeout_error`` naming the holder when it stays taken, and
+    Raises LockTimeout naming the holder when it stays taken, and
     RedisError naming the server when Redis cannot be reached or refuses us.
     """
     check_number('lock_lease_ttl', ttl)
@@ -218,7 +210,7 @@ def acquire_lease(server, name, prefix, ttl, timeout, holder=None, lock_timeout_
                                   round(time.monotonic() - started, 3))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise lock_timeout_error(
+                raise LockTimeout(
                     'redis lock %s on %s is %s; waited lock_timeout=%ss. Retry later, raise lock_timeout, or stop '
                     'the holder (a dead holder\'s lease expires by itself)'
                     % (lock_keys(prefix, name)[0], server.describe(), describe_value(reply[1], reply[2]), timeout),
@@ -228,3 +220,18 @@ def acquire_lease(server, name, prefix, ttl, timeout, holder=None, lock_timeout_
     except BaseException:
         connection.close()
         raise
+
+
+class RedisLeaseKind(LockKind):
+    """``redis``: a lease named ``lock_path`` on the Redis server of the ``redis_*`` options; no file is made."""
+
+    is_file_backed = False
+
+    def settings(self, module):
+        return dict(redis=redis_lock_settings(module.params))
+
+    def acquire(self, path, timeout, shared=False, holder=None, redis=None):
+        """Take the lease ``path`` on the server ``redis`` (RedisLockSettings); a RedisLease."""
+        if shared:
+            raise HandoffError('lock_type=redis takes exclusive leases only; drop lock_shared, or use a file lock')
+        return acquire_lease(redis.server, path, redis.prefix, redis.ttl, timeout, holder)

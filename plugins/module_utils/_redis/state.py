@@ -25,9 +25,10 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
     STATE_COMPLETE, STATE_FAILED, Marker, MarkerError, utc_now_rfc3339)
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.redis import LeaseLost
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LeaseLost
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.settings import redis_server
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.resp import RedisError, RedisUnavailable, Script
+from ansible_collections.lockstep.handoff.plugins.module_utils._state_mirror import MirroredWait, PublishMirror
 
 STATE_RUNNING = 'running'
 STREAM_LENGTH = 32
@@ -65,7 +66,7 @@ def latest_state(connection, key):
     return _entry(newest[0]) if newest else (None, None)
 
 
-class PublishStateMirror:
+class PublishStateMirror(PublishMirror):
     """What ``atomic_upload`` with ``redis_state`` records for one ``dest``."""
 
     def __init__(self, params, host, marker_path):
@@ -127,7 +128,7 @@ class PublishStateMirror:
         return ''
 
 
-class StateWait:
+class StateWait(MirroredWait):
     """``wait_for_marker`` with ``redis_state_host``: wait for the Redis state of a file on another host."""
 
     def __init__(self, params):

@@ -12,17 +12,18 @@ import threading
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import COMMAND_RULES, command_options
+from ansible_collections.lockstep.handoff.plugins.modules import locked_command
 from ansible_collections.lockstep.handoff.plugins.module_utils._command import HOLDER, LockedCommand, command_argv
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import LockTimeout, acquire
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LockTimeout
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire
 
 FORK = multiprocessing.get_context('fork')
 
 
 def run(make_module, check_mode=False, **params):
     """One locked_command task, in this process (so its pid is ours)."""
-    return LockedCommand(make_module(command_options(), check_mode=check_mode, **params)).run()
+    return LockedCommand(make_module(locked_command.argument_spec(), check_mode=check_mode, **params)).run()
 
 
 def flock_nonblocking(flock_cmd, path, *options):
@@ -55,7 +56,7 @@ def test_command_argv_refuses_what_cannot_run(cmd, argv, message):
     (dict(cmd='true', lock_path='/l', lock_shared='sometimes'), 'lock_shared'),
 ])
 def test_argument_rules(params, message):
-    errors = ArgumentSpecValidator(command_options(), **COMMAND_RULES).validate(params).error_messages
+    errors = ArgumentSpecValidator(locked_command.argument_spec(), **locked_command.ARGUMENT_RULES).validate(params).error_messages
     assert message in ' '.join(errors)
 
 

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options, wait_options
+from ansible_collections.lockstep.handoff.plugins.modules import locked_move, wait_for_marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
 from ansible_collections.lockstep.handoff.plugins.module_utils._wait import Wait
@@ -64,7 +64,7 @@ def hand_off(directory, name, case):
 @pytest.mark.parametrize('case', cases())
 def test_wait_for_marker_ends_in_the_verdict(make_module, dirs, case):
     hand_off(dirs / 'in', 'x.dat', case)
-    outcome, detail = finishes(lambda: Wait(make_module(wait_options(), path=str(dirs / 'in' / 'x.dat'),
+    outcome, detail = finishes(lambda: Wait(make_module(wait_for_marker.argument_spec(), path=str(dirs / 'in' / 'x.dat'),
                                                         timeout=0.5, sleep=0.05)).run())
     if case.verdict == 'complete':
         assert outcome == 'ok', detail
@@ -79,7 +79,7 @@ def test_wait_for_marker_ends_in_the_verdict(make_module, dirs, case):
 def test_locked_move_of_one_file_ends_in_the_verdict(make_module, dirs, case):
     hand_off(dirs / 'in', 'x.dat', case)
     src, dest = dirs / 'in' / 'x.dat', dirs / 'out' / 'x.dat'
-    outcome, detail = finishes(lambda: LockedMove(make_module(move_options(), src=str(src), dest=str(dest))).run())
+    outcome, detail = finishes(lambda: LockedMove(make_module(locked_move.argument_spec(), src=str(src), dest=str(dest))).run())
     if case.verdict == 'complete':
         assert outcome == 'ok' and dest.read_bytes() == case.data, detail
         assert not src.exists()
@@ -93,7 +93,7 @@ def drain_and_check(make_module, dirs, chosen):
     for number, case in enumerate(chosen):
         names['f%03d.dat' % number] = case
         hand_off(dirs / 'in', 'f%03d.dat' % number, case)
-    outcome, detail = finishes(lambda: LockedMove(make_module(move_options(), src=str(dirs / 'in'),
+    outcome, detail = finishes(lambda: LockedMove(make_module(locked_move.argument_spec(), src=str(dirs / 'in'),
                                                               dest=str(dirs / 'out'))).run())
     assert outcome in ('ok', 'error'), detail
     moved = {name for name, case in names.items() if case.verdict == 'complete'}
@@ -121,11 +121,11 @@ def secrets(tmp_path):
 def test_hostile_kinds_of_file_end_in_an_error_and_nothing_moves(make_module, dirs, secrets, kind):
     src, dest = dirs / 'in' / 'x.dat', dirs / 'out' / 'x.dat'
     plant(kind, src, dirs / 'in' / 'x.dat.done', *secrets)
-    waited = finishes(lambda: Wait(make_module(wait_options(), path=str(src), timeout=0.5, sleep=0.05)).run())
+    waited = finishes(lambda: Wait(make_module(wait_for_marker.argument_spec(), path=str(src), timeout=0.5, sleep=0.05)).run())
     assert waited[0] == 'error', waited
-    moved = finishes(lambda: LockedMove(make_module(move_options(), src=str(src), dest=str(dest))).run())
+    moved = finishes(lambda: LockedMove(make_module(locked_move.argument_spec(), src=str(src), dest=str(dest))).run())
     assert moved[0] == 'error', moved
-    drained = finishes(lambda: LockedMove(make_module(move_options(), src=str(dirs / 'in'),
+    drained = finishes(lambda: LockedMove(make_module(locked_move.argument_spec(), src=str(dirs / 'in'),
                                                       dest=str(dirs / 'out'))).run())
     assert drained[0] in ('ok', 'error'), drained
     assert [p.name for p in (dirs / 'out').iterdir() if not p.name.endswith('.lock')] == []

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils import _move
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
+from ansible_collections.lockstep.handoff.plugins.modules import locked_move
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import create_temp_beside
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove, inbox_files
@@ -69,7 +69,7 @@ def drain(make_module, tmp_path):
     def run(check_mode=False, **options):
         options.setdefault('src', str(tmp_path / 'in'))
         options.setdefault('dest', str(tmp_path / 'out'))
-        return LockedMove(make_module(move_options(), check_mode=check_mode, **options)).run()
+        return LockedMove(make_module(locked_move.argument_spec(), check_mode=check_mode, **options)).run()
     return run
 
 

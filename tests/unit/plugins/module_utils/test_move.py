@@ -11,10 +11,10 @@ import sys
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils import _move
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import move_options
+from ansible_collections.lockstep.handoff.plugins.modules import locked_move
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import create_temp_beside
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import LockTimeout
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_FAILED, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
 from tests.support.hostile_user import (
@@ -43,7 +43,7 @@ def outbox(tmp_path):
 def mover(make_module):
     """``mover(src, dest, check_mode=False, **options)``: a Move with a real module."""
     def make(src, dest, check_mode=False, **options):
-        return LockedMove(make_module(move_options(), check_mode=check_mode, src=str(src), dest=str(dest), **options))
+        return LockedMove(make_module(locked_move.argument_spec(), check_mode=check_mode, src=str(src), dest=str(dest), **options))
     return make
 
 

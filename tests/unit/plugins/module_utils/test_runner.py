@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import wait_options
+from ansible_collections.lockstep.handoff.plugins.modules import wait_for_marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
 
@@ -36,7 +36,7 @@ def unfreeze():
 
 
 def answer(make_module, capsys, backend):
-    module = make_module(wait_options(), path='/srv/in/x')
+    module = make_module(wait_for_marker.argument_spec(), path='/srv/in/x')
     with pytest.raises(SystemExit) as caught:
         run_backend(module, backend)
     return caught.value.code, json.loads(capsys.readouterr().out)

@@ -10,12 +10,13 @@ import tarfile
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils import _upload_set
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import upload_module_options
+from ansible_collections.lockstep.handoff.plugins.modules import atomic_upload
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import FileEntry
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_FAILED, Marker
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.redis import LeaseLost, lock_keys
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LeaseLost
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.redis import lock_keys
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.settings import RedisLockSettings
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
 from tests.support.hostile_user import canary_file, plant_backup_names, run_as, shared_directory, unchanged
@@ -40,7 +41,7 @@ def phase(make_module, dest):
     def run(name, files=None, check_mode=False, diff=False, **options):
         files = FILES if files is None else files
         options.setdefault('dest', str(dest))
-        module = make_module(upload_module_options(), check_mode=check_mode, diff=diff, _phase=name,
+        module = make_module(atomic_upload.argument_spec(), check_mode=check_mode, diff=diff, _phase=name,
                              _files=entries(files), **options)
         return UploadSet(module).run()
     return run

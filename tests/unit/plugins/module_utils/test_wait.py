@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import wait_options
+from ansible_collections.lockstep.handoff.plugins.modules import wait_for_marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_FAILED, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._wait import Wait
@@ -26,7 +26,7 @@ def data_path(tmp_path):
 def waiter(make_module, data_path):
     """``waiter(**options)``: a Wait for ``data_path`` with the given module options."""
     def make(**options):
-        return Wait(make_module(wait_options(), path=str(data_path), **options))
+        return Wait(make_module(wait_for_marker.argument_spec(), path=str(data_path), **options))
     return make
 
 
@@ -116,7 +116,7 @@ def test_marker_in_a_relocated_directory_is_watched_too(waiter, data_path, tmp_p
 
 
 def test_missing_directory_is_polled_at_the_sleep_interval(make_module, tmp_path):
-    wait = Wait(make_module(wait_options(), path=str(tmp_path / 'later' / 'x'), timeout=0.2, sleep=0.05))
+    wait = Wait(make_module(wait_for_marker.argument_spec(), path=str(tmp_path / 'later' / 'x'), timeout=0.2, sleep=0.05))
     with pytest.raises(HandoffError) as caught:
         wait.run()
     assert caught.value.details['watch'] == 'poll'

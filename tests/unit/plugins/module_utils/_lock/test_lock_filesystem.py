@@ -10,7 +10,8 @@ import pytest
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.filesystem import (
     lock_filesystem_problem, mount_of)
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, parse_lock_mode
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.kernel import parse_lock_mode
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire
 
 ROOT = '22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n'
 

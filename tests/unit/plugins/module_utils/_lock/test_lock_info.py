@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock import info as _lock_info
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import lock_info_options
+from ansible_collections.lockstep.handoff.plugins.modules import lock_info
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.info import (
     LockInfo, boot_time, lock_report, process_exited, process_start_time, record_is_stale, rfc3339)
@@ -291,7 +291,7 @@ def _report_as_nobody_with_hidepid(path):
 
 
 def run_lock_info(make_module, **params):
-    return LockInfo(make_module(lock_info_options(), **params)).run()
+    return LockInfo(make_module(lock_info.argument_spec(), **params)).run()
 
 
 def test_patterns_report_the_matching_entries_of_a_directory(tmp_path, make_module, hold_lock):
@@ -327,7 +327,7 @@ def test_patterns_with_a_file_path_are_refused(tmp_path, make_module):
 
 
 def test_unreadable_proc_locks_is_warned_about(tmp_path, make_module, monkeypatch):
-    module = make_module(lock_info_options(), path=str(tmp_path))
+    module = make_module(lock_info.argument_spec(), path=str(tmp_path))
     warnings = []
     monkeypatch.setattr(module, 'warn', warnings.append)
     monkeypatch.setattr(_lock_info, 'PROC_LOCKS', str(tmp_path / 'no-proc-locks'))
@@ -381,7 +381,7 @@ def test_a_record_rewritten_by_a_group_member_is_flagged_and_not_given_to_the_ho
             attacker.start()
             attacker.join(10)
             assert attacker.exitcode == 0
-            module = make_module(lock_info_options(), path=path)
+            module = make_module(lock_info.argument_spec(), path=path)
             warnings = []
             module.warn = warnings.append
             (lock,) = LockInfo(module).run()['locks']

@@ -14,8 +14,8 @@ import time
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
-    LockTimeout, acquire, default_lock_path, optional_lock)
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LockTimeout
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, default_lock_path, optional_lock
 
 FORK = multiprocessing.get_context('fork')
 

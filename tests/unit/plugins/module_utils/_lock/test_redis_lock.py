@@ -14,9 +14,9 @@ import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock import redis as _redis_lock_module
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import LockTimeout, acquire
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.redis import (
-    LeaseLost, lock_keys)
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LeaseLost, LockTimeout
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.redis import lock_keys
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.settings import RedisLockSettings
 
 PREFIX = 'test:'

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import redis_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis.options import redis_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.settings import (
     read_password_file, redact_credentials, redis_server)
@@ -15,7 +15,7 @@ SECRET = 's3cret-Pw'
 
 
 def params(**given):
-    values = {option: settings.get('default') for option, settings in redis_options().items()}
+    values = {option: settings.get('default') for option, settings in redis_argument_spec().items()}
     values.update(redis_host='127.0.0.1')
     values.update(given)
     return values

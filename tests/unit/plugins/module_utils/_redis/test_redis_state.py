@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._argspec import redis_options
+from ansible_collections.lockstep.handoff.plugins.module_utils._redis.options import redis_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.state import (
@@ -13,7 +13,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._redis.state impo
 
 def options(redis_server, **params):
     """Module parameters as AnsibleModule would give them: every redis option at its default, then ``params``."""
-    values = {name: spec.get('default') for name, spec in redis_options().items()}
+    values = {name: spec.get('default') for name, spec in redis_argument_spec().items()}
     values.update(redis_host='127.0.0.1', redis_port=redis_server.port, redis_password=redis_server.password)
     values.update(path='/srv/x', redis_state_host='h1', timeout=5.0, newer_than_generation=None,
                   require_checksum=False, state='present', stable_for=None, min_age=None)

@@ -1,0 +1,33 @@
+"""The modules' own argument specs, validated by ansible-core's own validator."""
+
+from __future__ import annotations
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.lockstep.handoff.plugins.modules import atomic_upload, locked_move, wait_for_marker
+
+
+def validate(spec, params, **rules):
+    return ArgumentSpecValidator(spec, **rules).validate(params)
+
+
+def test_move_defaults_lock_with_flock_for_30_seconds_and_remove_the_marker():
+    params = validate(locked_move.argument_spec(), dict(src='/srv/in/x', dest='/srv/out/x')).validated_parameters
+    assert (params['lock_type'], params['lock_timeout'], params['marker'], params['require_marker']) == (
+        'flock', 30.0, 'remove', True)
+
+
+def test_unknown_lock_type_is_refused():
+    result = validate(locked_move.argument_spec(), dict(src='/a', dest='/b', lock_type='posix'))
+    assert 'lock_type' in ' '.join(result.error_messages)
+
+
+def test_wait_needs_a_path_and_waits_five_minutes_by_default():
+    assert validate(wait_for_marker.argument_spec(), {}).error_messages
+    params = validate(wait_for_marker.argument_spec(), dict(path='/srv/in/x')).validated_parameters
+    assert (params['state'], params['timeout'], params['sleep']) == ('present', 300.0, 1.0)
+
+
+def test_upload_module_phase_must_be_known():
+    result = validate(atomic_upload.argument_spec(), dict(dest='/d', _phase='transfer'))
+    assert '_phase' in ' '.join(result.error_messages)
