@@ -28,13 +28,14 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes im
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
-    TEMP_SUFFIX, remove_durably, temps_for_names, write_bytes_durably)
+    remove_durably, temps_for_names, write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
-    LOCK_SUFFIX, lock_settings, optional_lock, takes_lock_file)
+    lock_settings, optional_lock, takes_lock_file)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
-    MARKER_SUFFIX, STATE_FAILED, Marker, MarkerError)
+    STATE_FAILED, Marker, MarkerError)
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_marker_path, is_protocol_name, set_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._move import (
     HOLDER, Move, NotReady, ProducerFailed, report_leftover_temps)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
@@ -70,7 +71,7 @@ def inbox_files(directory, patterns, skipped=None):
     """
     names = []
     for name in sorted(os.listdir(directory)):
-        if name.startswith('.') or name.endswith((MARKER_SUFFIX, LOCK_SUFFIX, TEMP_SUFFIX)):
+        if is_protocol_name(name):
             continue
         if not matches(name, patterns):
             continue
@@ -102,10 +103,11 @@ class InboxMove:
     def __init__(self, module):
         self.module = module
         self.params = module.params
-        self.src = self.params['src'].rstrip('/') or '/'
-        self.dest = self.params['dest'].rstrip('/') or '/'
-        self.manifest_path = self.params['marker_path'] or self.src + MARKER_SUFFIX
-        self.dest_manifest_path = self.params['dest_marker_path'] or self.dest + MARKER_SUFFIX
+        self.src = set_directory(self.params['src'])
+        self.dest = set_directory(self.params['dest'])
+        state_dir = self.params['state_dir']
+        self.manifest_path = self.params['marker_path'] or default_marker_path(self.src, state_dir)
+        self.dest_manifest_path = self.params['dest_marker_path'] or default_marker_path(self.dest, state_dir)
         self.lock_options = lock_settings(module)
 
     def _check_options(self):

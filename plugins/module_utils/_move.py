@@ -22,9 +22,10 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable impor
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import copy_with_sha256, sha256_of_fd, sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
-    default_lock_path, lock_settings, optional_lock, takes_lock_file)
+    lock_settings, optional_lock, takes_lock_file)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
-    STATE_COMPLETE, Marker, MarkerError, default_marker_path, read_marker_bytes)
+    STATE_COMPLETE, Marker, MarkerError, read_marker_bytes)
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_lock_path, default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, READY, WAITING, Observation, observe, observe_entry
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain, explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_not_directory, check_numbers, check_planned_files
@@ -83,9 +84,10 @@ class Move:
         self.params = module.params
         self.src = src
         self.dest = dest
-        self.marker_path = marker_path or default_marker_path(src)
-        self.dest_marker_path = dest_marker_path or default_marker_path(dest)
-        self.lock_path = lock_path or default_lock_path(dest)
+        state_dir = self.params['state_dir']
+        self.marker_path = marker_path or default_marker_path(src, state_dir)
+        self.dest_marker_path = dest_marker_path or default_marker_path(dest, state_dir)
+        self.lock_path = lock_path or default_lock_path(dest, state_dir)
         self.entry = entry
         self.set_directory = set_directory
         # The directories of a set's files are part of the set: made as needed.

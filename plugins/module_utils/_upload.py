@@ -26,9 +26,10 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing impor
     copy_with_sha256, sha256_of_fd, sha256_of_path)
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LeaseLost
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
-    default_lock_path, lock_settings, optional_lock, takes_lock_file)
+    lock_settings, optional_lock, takes_lock_file)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
-    STATE_COMPLETE, Marker, MarkerError, default_marker_path)
+    STATE_COMPLETE, Marker, MarkerError)
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_lock_path, default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained, filesystem_space
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import (
     apply_file_attributes, marker_attributes, mode_of, trusted_owner)
@@ -47,14 +48,20 @@ class Upload:
         params = module.params
         self.module = module
         self.params = params
-        self.dest = params['dest']
+        self.dest = self._dest(params['dest'])
         self.directory = os.path.dirname(self.dest) or '.'
-        self.marker_path = (params['marker_path'] or default_marker_path(self.dest)) if params['marker'] else None
-        self.lock_path = params['lock_path'] or default_lock_path(self.dest)
+        self.marker_path = ((params['marker_path'] or default_marker_path(self.dest, params['state_dir']))
+                            if params['marker'] else None)
+        self.lock_path = params['lock_path'] or default_lock_path(self.dest, params['state_dir'])
         self.sha256 = params['_sha256']
         self.size = params['_size']
         # The path whose protocol temp files carry the transferred bytes.
         self.staging_for = self.dest
+
+    @staticmethod
+    def _dest(dest):
+        """The data path its marker and lock are named after."""
+        return dest
 
     def run(self):
         """Run the phase the action plugin asked for; return the result dict. With a state mirror, mirror it."""

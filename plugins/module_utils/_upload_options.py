@@ -7,7 +7,8 @@ Unlike the other modules, whose options live in their module file, these are
 read by the action plugin too: it validates a task with this spec on the
 controller, so a bad option fails before anything is sent to a host, and it
 cannot import the module file. The module adds the options only the action
-plugin sets. This file loads no backend, only the lock kinds' options.
+plugin sets. This file loads no backend, only the lock kinds' options and the
+protocol's names.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.kinds import lock_argument_spec
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import state_dir_argument_spec
 
 FAILURE_MARKER_POLICIES = ('unless_complete', 'always', 'never')
 TRANSFER_COMPRESSION = ('auto', 'off', 'connection')
@@ -38,6 +40,7 @@ def upload_argument_spec():
         lock=dict(type='bool', default=False),
         redis_state=dict(type='bool', default=False),
     )
+    spec.update(state_dir_argument_spec())
     spec.update(lock_argument_spec())
     return spec
 

@@ -27,16 +27,14 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks 
     PlannedFile, check_name_lengths, check_numbers, check_parent_directory, check_planned_files)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
-    is_temp_of, remove_durably, remove_quietly, temp_target_name)
+    is_temp_of, remove_durably, remove_quietly, temps_for_names)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import copy_reader_with_sha256, sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import entries_from_list, set_digest
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_COMPLETE, Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import SET_ARCHIVE_NAME, set_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
-
-# The archive's temp file inside dest is named like a protocol temp of this file: .handoff-set.tar.<hex>.tmp
-ARCHIVE_NAME = 'handoff-set.tar'
 
 
 class UploadSet(Upload):
@@ -44,17 +42,17 @@ class UploadSet(Upload):
 
     def __init__(self, module):
         super().__init__(module)
-        self.dest = self.params['dest'].rstrip('/') or '/'
         # Where the data lands, for free-space checks: dest, or its parent until dest is made.
         self.directory = self.dest if os.path.isdir(self.dest) else os.path.dirname(self.dest) or '.'
         self.entries = entries_from_list(self.params['_files'], 'the _files option')
         self.by_path = {entry.path: entry for entry in self.entries}
         self.sha256, self.size = set_digest(self.entries)
-        self.staging_for = os.path.join(self.dest, ARCHIVE_NAME)
-        if self.params['marker']:
-            self.marker_path = self.params['marker_path'] or self.dest + '.done'
-        if not self.params['lock_path']:
-            self.lock_path = self.dest + '.lock'
+        self.staging_for = os.path.join(self.dest, SET_ARCHIVE_NAME)
+
+    @staticmethod
+    def _dest(dest):
+        """The set's directory, with or without a trailing slash: its manifest is DIR.done either way."""
+        return set_directory(dest)
 
     def _check_options(self):
         check_numbers(self.params)
@@ -86,14 +84,10 @@ class UploadSet(Upload):
         for entry in self.entries:
             directory, name = os.path.split(os.path.join(self.dest, entry.path))
             names_by_directory.setdefault(directory, set()).add(name)
-        names_by_directory.setdefault(self.dest, set()).add(ARCHIVE_NAME)
+        names_by_directory.setdefault(self.dest, set()).add(SET_ARCHIVE_NAME)
         temps = []
         for directory, names in sorted(names_by_directory.items()):
-            try:
-                listed = os.listdir(directory)
-            except OSError:
-                continue
-            temps.extend(os.path.join(directory, name) for name in sorted(listed) if temp_target_name(name) in names)
+            temps.extend(temps_for_names(directory, names))
         return temps
 
     def _base_result(self, changed, action):

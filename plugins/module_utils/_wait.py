@@ -17,7 +17,7 @@ import time
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import default_marker_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_marker_path, set_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import (
     FAILED, READY, HashCache, Observation, observe)
@@ -32,8 +32,8 @@ class Wait:
         params = module.params
         self.params = params
         # A set's directory may be given as dir/; its manifest is still dir.done.
-        self.path = params['path'].rstrip('/') or '/'
-        self.marker_path = params['marker_path'] or default_marker_path(self.path)
+        self.path = set_directory(params['path'])
+        self.marker_path = params['marker_path'] or default_marker_path(self.path, params['state_dir'])
         self.timeout = params['timeout']
         self.sleep = params['sleep']
         self.started = None

@@ -321,6 +321,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.kinds import lock_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import marker_check_argument_spec
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import state_dir_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
 
 MARKER_ACTIONS = ('remove', 'move', 'keep')
@@ -340,6 +341,7 @@ def argument_spec():
         patterns=dict(type='list', elements='str', default=['*']),
     )
     spec.update(marker_check_argument_spec())
+    spec.update(state_dir_argument_spec())
     spec.update(lock_argument_spec())
     return spec
 

@@ -228,6 +228,7 @@ redis_reconnects:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import marker_check_argument_spec
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import state_dir_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.options import redis_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
 from ansible_collections.lockstep.handoff.plugins.module_utils._wait import Wait
@@ -246,6 +247,7 @@ def argument_spec():
         redis_state_host=dict(type='str'),
     )
     spec.update(marker_check_argument_spec())
+    spec.update(state_dir_argument_spec())
     spec.update(redis_argument_spec())
     return spec
 

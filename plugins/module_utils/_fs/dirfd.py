@@ -16,13 +16,11 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import secrets
 import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import temp_name
 
-TEMP_SUFFIX = '.tmp'
-TOKEN_BYTES = 6
 _TEMP_ATTEMPTS = 16
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -64,11 +62,6 @@ def fchown_quietly(fd, uid, gid):
         os.fchown(fd, uid, gid)
     except PermissionError:
         pass
-
-
-def temp_name(name):
-    """A fresh protocol temp name for ``name``: ``.NAME.<12 hex>.tmp``."""
-    return '.%s.%s%s' % (name, secrets.token_hex(TOKEN_BYTES), TEMP_SUFFIX)
 
 
 class Directory:

@@ -10,38 +10,14 @@ the new one; the fsyncs make the new name survive a power cut as well.
 from __future__ import annotations
 
 import os
-import re
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import (
-    TEMP_SUFFIX, TOKEN_BYTES, Directory, fchown_quietly)
-
-_TEMP_NAME = re.compile(r'\.(.+)\.[0-9a-f]{%d}%s' % (2 * TOKEN_BYTES, re.escape(TEMP_SUFFIX)), re.DOTALL)
-
-
-def temp_prefix(dest):
-    """The name prefix every protocol temp file for ``dest`` starts with: ``.NAME.``."""
-    return '.%s.' % os.path.basename(dest)
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, fchown_quietly
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import is_temp_name_of, temp_target_name
 
 
 def is_temp_of(dest, candidate):
-    """True when ``candidate`` is exactly ``DIR/.NAME.<12 hex>.tmp`` for ``dest``.
-
-    Exact, so that the marker's own temp (``.NAME.done.<hex>.tmp``) is not
-    taken for a temp of ``NAME``.
-    """
-    if os.path.dirname(os.path.abspath(candidate)) != os.path.dirname(os.path.abspath(dest)):
-        return False
-    name = os.path.basename(candidate)
-    prefix = temp_prefix(dest)
-    token = name[len(prefix):-len(TEMP_SUFFIX)]
-    return (name.startswith(prefix) and name.endswith(TEMP_SUFFIX) and len(token) == 2 * TOKEN_BYTES
-            and all(c in '0123456789abcdef' for c in token))
-
-
-def temp_target_name(name):
-    """``NAME`` when ``name`` is a protocol temp file name ``.NAME.<12 hex>.tmp``, else None."""
-    match = _TEMP_NAME.fullmatch(name)
-    return match.group(1) if match else None
+    """True when ``candidate`` is exactly ``DIR/.NAME.<12 hex>.tmp`` for ``dest`` (relative names: from the cwd)."""
+    return is_temp_name_of(os.path.abspath(candidate), os.path.abspath(dest))
 
 
 def temps_of(dest):

@@ -15,13 +15,6 @@ import contextlib
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import check_number
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.kinds import lock_kind
 
-LOCK_SUFFIX = '.lock'
-
-
-def default_lock_path(path):
-    """``NAME.lock`` beside ``path``."""
-    return path + LOCK_SUFFIX
-
 
 def lock_settings(module):
     """``acquire`` keyword arguments from a module's lock options (see the ``lock`` doc fragment)."""

@@ -8,9 +8,10 @@ from __future__ import annotations
 import collections
 import math
 import os
-import re
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import (
+    TEMP_TOKEN_PLACEHOLDER, is_temp_name_of, temp_name_shape)
 
 
 def check_parent_directory(path, option):
@@ -107,7 +108,6 @@ PlannedFile = collections.namedtuple('PlannedFile', ['option', 'path', 'temps'])
 PlannedFile.__doc__ = """A file a task will create or replace: ``temps`` when it is written through protocol temps
 ``.NAME.<12 hex>.tmp`` beside it (data, markers), not for a lock file, which is opened in place."""
 
-_TEMP_TOKEN = 'f' * 12
 DEFAULT_NAME_MAX = 255
 
 
@@ -129,7 +129,7 @@ def _derived_names(planned):
     name = os.path.basename(planned.path)
     names = [(planned.option, name)]
     if planned.temps:
-        names.append(('the temp file of %s' % planned.option, '.%s.%s.tmp' % (name, _TEMP_TOKEN)))
+        names.append(('the temp file of %s' % planned.option, temp_name_shape(name)))
     return names
 
 
@@ -151,23 +151,13 @@ def check_name_lengths(planned_files):
                 spare = len(os.fsencode(os.path.basename(planned.path))) - (length - limit)
                 raise HandoffError('%s %s: the name %s of %s is %d bytes, and the filesystem of %s takes names of '
                                    'at most %d bytes (NAME_MAX); shorten the file name of %s to at most %d bytes'
-                                   % (planned.option, planned.path, name.replace(_TEMP_TOKEN, '<12 hex>'), what,
+                                   % (planned.option, planned.path, name.replace(TEMP_TOKEN_PLACEHOLDER, '<12 hex>'), what,
                                       length, directory, limit, planned.option, spare), path=planned.path)
 
 
 def _resolved(path):
     """``path`` with its directory resolved (symlinks, ``..``), so two spellings of one file compare equal."""
     return os.path.join(os.path.realpath(os.path.dirname(path) or '.'), os.path.basename(path))
-
-
-_TEMP_NAME = re.compile(r'\.(.+)\.[0-9a-f]{12}\.tmp', re.DOTALL)
-
-
-def _is_temp_name_of(path, owner):
-    """Whether ``path`` is named like a protocol temp ``.NAME.<12 hex>.tmp`` of ``owner``, in its directory."""
-    match = _TEMP_NAME.fullmatch(os.path.basename(path))
-    return (match is not None and match.group(1) == os.path.basename(owner)
-            and os.path.dirname(path) == os.path.dirname(owner))
 
 
 def check_distinct(planned_files):
@@ -185,7 +175,7 @@ def check_distinct(planned_files):
                                    % (first.option, second.option, second.path), path=second.path)
             for one, one_path, other, other_path in ((first, first_path, second, second_path),
                                                      (second, second_path, first, first_path)):
-                if other.temps and _is_temp_name_of(one_path, other_path):
+                if other.temps and is_temp_name_of(one_path, other_path):
                     raise HandoffError('%s %s is named like a temp file of %s %s (.NAME.<12 hex>.tmp); such names '
                                        'are created and removed by the protocol, so choose another %s'
                                        % (one.option, one.path, other.option, other.path, one.option),

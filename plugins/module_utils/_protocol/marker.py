@@ -23,7 +23,6 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifes
     entries_from_list, entries_to_list, set_digest)
 
 PROTOCOL = 'lockstep.handoff/1'
-MARKER_SUFFIX = '.done'
 MAX_MARKER_BYTES = 64 * 1024
 # A manifest lists every file of a set (about 130 bytes each): room for ~120,000 files.
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -34,11 +33,6 @@ _SHA256 = re.compile(r'[0-9a-f]{64}')
 
 class MarkerError(HandoffError):
     """A marker file exists but cannot be taken as a protocol v1 marker."""
-
-
-def default_marker_path(data_path):
-    """``NAME.done`` beside the data, which is what the seeds' shell scripts use."""
-    return data_path + MARKER_SUFFIX
 
 
 def utc_now_rfc3339():

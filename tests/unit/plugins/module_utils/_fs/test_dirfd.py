@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs import dirfd as _dirfd
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol import names as _names
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular
 
 
@@ -22,7 +22,7 @@ def directory(tmp_path):
 def fixed_tokens(monkeypatch, *tokens):
     """Make the random part of temp names follow ``tokens`` (the last one repeats)."""
     queue = list(tokens)
-    monkeypatch.setattr(_dirfd.secrets, 'token_hex', lambda nbytes: queue.pop(0) if len(queue) > 1 else queue[0])
+    monkeypatch.setattr(_names.secrets, 'token_hex', lambda nbytes: queue.pop(0) if len(queue) > 1 else queue[0])
 
 
 def test_temp_is_hidden_exclusive_and_0600_whatever_the_umask(directory, tmp_path):

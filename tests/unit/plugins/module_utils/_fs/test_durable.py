@@ -11,7 +11,7 @@ import pytest
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
-    create_temp_beside, is_temp_of, remove_durably, remove_quietly, temp_prefix, temps_for_names, write_bytes_durably)
+    create_temp_beside, is_temp_of, remove_durably, remove_quietly, temps_for_names, write_bytes_durably)
 
 
 @pytest.fixture
@@ -24,10 +24,6 @@ def loose_umask():
 
 def leftovers(directory):
     return sorted(name for name in os.listdir(directory) if name.endswith('.tmp'))
-
-
-def test_temp_prefix_is_dot_name_dot():
-    assert temp_prefix('/srv/in/x.tar') == '.x.tar.'
 
 
 def test_temp_file_is_hidden_beside_dest_with_mode_0600(tmp_path, loose_umask):

@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LockTimeout
-from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, default_lock_path, optional_lock
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, optional_lock
 
 FORK = multiprocessing.get_context('fork')
 
@@ -37,10 +37,6 @@ def flock_nonblocking(flock_cmd, path, *options):
 def fcntl_nonblocking(path):
     """Exit status of another process trying a POSIX lock on ``path``: 0 got it, 1 it was held."""
     return subprocess.run([sys.executable, '-c', _FCNTL_PROBE, str(path)], check=False).returncode
-
-
-def test_default_lock_path_is_name_dot_lock():
-    assert default_lock_path('/srv/in/x.tar') == '/srv/in/x.tar.lock'
 
 
 def test_lock_file_is_created_and_kept_after_release(tmp_path):

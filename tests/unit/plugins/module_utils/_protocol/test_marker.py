@@ -11,8 +11,7 @@ import threading
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
-    MAX_MARKER_BYTES, PROTOCOL, STATE_COMPLETE, STATE_FAILED, Marker, MarkerError, default_marker_path,
-    utc_now_rfc3339)
+    MAX_MARKER_BYTES, PROTOCOL, STATE_COMPLETE, STATE_FAILED, Marker, MarkerError, utc_now_rfc3339)
 
 SHA = 'ab' * 32
 RFC3339_UTC = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
@@ -32,10 +31,6 @@ def write_marker(path, doc):
 
 def open_fds():
     return len(os.listdir('/proc/self/fd'))
-
-
-def test_default_marker_path_is_name_dot_done():
-    assert default_marker_path('/srv/in/x.tar') == '/srv/in/x.tar.done'
 
 
 def test_utc_now_is_rfc3339_with_z():
