@@ -12,7 +12,7 @@ options:
   lock_path:
     description:
       - The lock file to hold while the hand-off step runs.
-      - Defaults to O(dest) with C(.lock) appended.
+      - Defaults to C(NAME.lock) for O(dest) C(DIR/NAME) - beside it, or in O(state_dir) when that is given.
       - Any absolute path may be given, a directory too (with O(lock_type=flock)). A relative path, a name longer
         than the filesystem takes (NAME_MAX), and a path that is the data, its marker or one of their temp files
         (C(.NAME.<12 hex>.tmp)) are refused before anything is touched. It is created with mode 0664 (whatever the umask)

@@ -13,9 +13,10 @@ options:
     description:
       - The done marker that says the data file is complete.
       - Defaults to the data file's path with C(.done) appended, which is what the seeds' shell scripts
-        (C(touch NAME.done)) and M(lockstep.handoff.atomic_upload) write.
-      - Relocate it (for example into a C(.handoff/) subdirectory) when the data directory is read by a
-        glob such as nginx C(include conf.d/*), C(run-parts) or C(/etc/cron.d).
+        (C(touch NAME.done)) and M(lockstep.handoff.atomic_upload) write; with O(state_dir), C(NAME.done) in
+        that directory.
+      - Relocate it (for example into a C(.handoff/) subdirectory, most simply with O(state_dir)) when the data
+        directory is read by a glob such as nginx C(include conf.d/*), C(run-parts) or C(/etc/cron.d).
       - For a directory published as one set, its manifest marker (default C(DIR.done), beside the directory).
     type: path
   verify_checksum:

@@ -46,6 +46,7 @@ extends_documentation_fragment:
   - lockstep.handoff._attributes.transfer
   - lockstep.handoff.lock
   - lockstep.handoff.redis
+  - lockstep.handoff.state_dir
 attributes:
   action:
     support: full
@@ -125,9 +126,10 @@ options:
     default: true
   marker_path:
     description:
-      - Where the done marker goes. Defaults to O(dest) with C(.done) appended.
-      - Relocate it (for example to a C(.handoff/) subdirectory, which must exist) when the destination
-        directory is read by a glob such as nginx C(include conf.d/*), C(run-parts) or C(/etc/cron.d).
+      - Where the done marker goes. Defaults to O(dest) with C(.done) appended, or C(NAME.done) in O(state_dir).
+      - Relocate it (for example to a C(.handoff/) subdirectory, which must exist; O(state_dir) does that for the
+        lock too) when the destination directory is read by a glob such as nginx C(include conf.d/*), C(run-parts)
+        or C(/etc/cron.d).
     type: path
   force:
     description:
@@ -290,6 +292,13 @@ EXAMPLES = r'''
     validate: /usr/sbin/nginx -t -q -c %s
     # nginx includes conf.d/*: keep the marker out of the glob's reach
     marker_path: /etc/nginx/.handoff/site.conf.done
+
+- name: Keep marker and lock in a .handoff/ subdirectory, where no conf.d/* glob reaches
+  lockstep.handoff.atomic_upload:
+    src: files/site.conf
+    dest: /etc/nginx/conf.d/site.conf
+    state_dir: .handoff   # marker /etc/nginx/conf.d/.handoff/site.conf.done
+    lock: true            # lock /etc/nginx/conf.d/.handoff/site.conf.lock
 
 - name: Several producers may publish the same file; serialise them
   lockstep.handoff.atomic_upload:

@@ -34,6 +34,7 @@ extends_documentation_fragment:
   - lockstep.handoff.lock
   - lockstep.handoff.marker_check
   - lockstep.handoff.redis
+  - lockstep.handoff.state_dir
 attributes:
   check_mode:
     support: full
@@ -98,7 +99,8 @@ options:
     default: remove
   dest_marker_path:
     description:
-      - Where O(marker=move) puts the marker. Defaults to O(dest) with C(.done) appended.
+      - Where O(marker=move) puts the marker. Defaults to O(dest) with C(.done) appended, or C(NAME.done) in
+        O(state_dir) (the state directory of O(dest)).
       - With a directory O(src), where O(marker=move) puts the set's manifest.
     type: path
   force:
@@ -122,7 +124,7 @@ options:
     type: bool
     default: false
 notes:
-  - The default O(lock_path) is O(dest) with C(.lock) appended. Every consumer of the same O(src) must use the same
+  - The default O(lock_path) is O(dest) with C(.lock) appended (in O(state_dir) when given). Every consumer of the same O(src) must use the same
     lock path, or two consumers moving one file to two places are not excluded from each other.
   - When the producer may publish O(src) again while it is being consumed, give M(lockstep.handoff.atomic_upload)
     the same O(lock_path) with its O(lockstep.handoff.atomic_upload#module:lock) option.
@@ -156,6 +158,12 @@ EXAMPLES = r'''
     dest: /opt/app/releases/app.tar.gz
     lock_path: /var/lock/app.lock
     lock_timeout: 0   # fail at once instead of queueing behind the cron job
+
+- name: Markers and locks in one state directory (/var/lib/handoff/app.tar.gz.done, .../app.tar.gz.lock)
+  lockstep.handoff.locked_move:
+    src: /srv/handoff/inbox/app.tar.gz
+    dest: /opt/app/releases/app.tar.gz
+    state_dir: /var/lib/handoff
 
 - name: Keep the marker with the data, on another filesystem
   lockstep.handoff.locked_move:

@@ -32,6 +32,7 @@ extends_documentation_fragment:
   - lockstep.handoff._attributes
   - lockstep.handoff.marker_check
   - lockstep.handoff.redis
+  - lockstep.handoff.state_dir
 attributes:
   check_mode:
     support: full
@@ -123,6 +124,11 @@ EXAMPLES = r'''
   lockstep.handoff.wait_for_marker:
     path: /srv/handoff/inbox/app.tar.gz
     require_checksum: true
+
+- name: Wait for a marker a producer keeps in a .handoff/ subdirectory (/etc/nginx/conf.d/.handoff/site.conf.done)
+  lockstep.handoff.wait_for_marker:
+    path: /etc/nginx/conf.d/site.conf
+    state_dir: .handoff
 
 - name: Wait for a newer version than the one already processed
   lockstep.handoff.wait_for_marker:

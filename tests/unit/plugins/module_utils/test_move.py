@@ -74,6 +74,32 @@ def test_move_renames_the_data_then_removes_its_marker(mover, inbox, outbox):
     assert (outbox / 'x.tar.lock').exists()
 
 
+def test_state_dir_finds_the_marker_and_puts_lock_and_moved_marker_in_the_state_dirs(mover, inbox, outbox):
+    (inbox / '.handoff').mkdir()
+    (outbox / '.handoff').mkdir()
+    src = inbox / 'x.tar'
+    src.write_bytes(DATA)
+    Marker.complete(SHA, len(DATA), 'test', 1).write(str(inbox / '.handoff' / 'x.tar.done'))
+    result = mover(src, outbox / 'x.tar', state_dir='.handoff', marker='move').run()
+    assert result['changed'] and result['lock_path'] == str(outbox / '.handoff' / 'x.tar.lock')
+    assert sorted(os.listdir(inbox / '.handoff')) == []
+    assert sorted(os.listdir(outbox / '.handoff')) == ['x.tar.done', 'x.tar.lock']
+    assert sorted(os.listdir(outbox)) == ['.handoff', 'x.tar']
+
+
+def test_an_inbox_with_an_absolute_state_dir_moves_each_file_by_its_marker_there(mover, inbox, outbox, tmp_path):
+    state = tmp_path / 'state'
+    state.mkdir()
+    for name in ('a', 'b'):
+        (inbox / name).write_bytes(DATA)
+        Marker.complete(SHA, len(DATA), 'test', 1).write(str(state / (name + '.done')))
+    (inbox / 'c').write_bytes(DATA)
+    result = mover(inbox, outbox, state_dir=str(state)).run()
+    assert sorted(os.listdir(outbox)) == ['a', 'b']
+    assert sorted(os.listdir(state)) == ['a.lock', 'b.lock', 'c.lock']  # c is judged (not ready) under its lock
+    assert sorted(os.listdir(inbox)) == ['c'] and result['changed']
+
+
 def test_second_run_finds_the_move_done_and_changes_nothing(mover, inbox, outbox):
     src = produce(inbox)
     mover(src, outbox / 'x.tar').run()

@@ -187,6 +187,24 @@ def test_relocated_marker_is_written_where_asked(upload, dest, tmp_path):
     assert sorted(os.listdir(dest.parent)) == ['.handoff', 'site.conf']
 
 
+@pytest.mark.parametrize('absolute', [False, True])
+def test_state_dir_puts_marker_and_lock_there_relative_to_dest_or_absolute(upload, dest, tmp_path, absolute):
+    state_dir = tmp_path / '.handoff'
+    state_dir.mkdir()
+    result = transfer_direct(upload, lock=True, state_dir=str(state_dir) if absolute else '.handoff/')
+    assert result['marker_path'] == str(state_dir / 'site.conf.done')
+    assert Marker.read(str(state_dir / 'site.conf.done')).describes(SHA, len(DATA))
+    assert sorted(os.listdir(state_dir)) == ['site.conf.done', 'site.conf.lock']
+    assert sorted(os.listdir(dest.parent)) == ['.handoff', 'site.conf']
+
+
+def test_marker_path_and_lock_path_win_over_state_dir(upload, dest, tmp_path):
+    result = transfer_direct(upload, lock=True, state_dir='/nonexistent', marker_path=str(tmp_path / 'm.done'),
+                             lock_path=str(tmp_path / 'l.lock'))
+    assert result['marker_path'] == str(tmp_path / 'm.done')
+    assert sorted(os.listdir(tmp_path)) == ['l.lock', 'm.done', 'site.conf']
+
+
 def test_marker_path_equal_to_dest_is_refused(upload, dest):
     with pytest.raises(HandoffError, match='marker_path .* is the same path as dest'):
         upload('probe', marker_path=str(dest))

@@ -13,7 +13,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils import _upload_se
 from ansible_collections.lockstep.handoff.plugins.modules import atomic_upload
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import FileEntry
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import FileEntry, entries_from_list
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_FAILED, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LeaseLost
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.redis import lock_keys
@@ -246,6 +246,15 @@ def test_relocated_manifest_and_leftover_temps_are_reaped(phase, dest, tmp_path)
     assert probe['removed_temps'] == [str(leftover)]
     assert not leftover.exists()
     assert Marker.read(str(marker_path)).is_manifest
+
+
+def test_state_dir_holds_the_manifest_and_lock_of_a_set_given_with_a_trailing_slash(phase, dest, tmp_path):
+    (tmp_path / '.handoff').mkdir()
+    probe, publish = upload(phase, dest=str(dest) + '/', state_dir='.handoff', lock=True)
+    assert publish['marker_path'] == str(tmp_path / '.handoff' / 'batch.done')
+    assert Marker.read(publish['marker_path']).describes_set(entries_from_list(entries(FILES), 'test'))
+    assert sorted(os.listdir(tmp_path / '.handoff')) == ['batch.done', 'batch.lock']
+    assert sorted(os.listdir(tmp_path)) == ['.handoff', 'batch']
 
 
 def test_a_set_into_a_directory_others_can_write_is_staged_not_sent_direct(attacker, phase, tmp_path):

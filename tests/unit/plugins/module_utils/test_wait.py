@@ -115,6 +115,15 @@ def test_marker_in_a_relocated_directory_is_watched_too(waiter, data_path, tmp_p
     assert result['marker_path'] == str(marker_path)
 
 
+def test_state_dir_names_the_marker_it_waits_for(waiter, data_path, tmp_path):
+    (tmp_path / '.handoff').mkdir()
+    data_path.write_bytes(DATA)
+    Marker.complete(SHA, len(DATA), 'test', 1).write(str(tmp_path / '.handoff' / 'x.tar.done'))
+    result = waiter(state_dir='.handoff', timeout=0).run()
+    assert result['marker_path'] == str(tmp_path / '.handoff' / 'x.tar.done')
+    assert result['marker']['state'] == 'complete'
+
+
 def test_missing_directory_is_polled_at_the_sleep_interval(make_module, tmp_path):
     wait = Wait(make_module(wait_for_marker.argument_spec(), path=str(tmp_path / 'later' / 'x'), timeout=0.2, sleep=0.05))
     with pytest.raises(HandoffError) as caught:
