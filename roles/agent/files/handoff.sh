@@ -66,16 +66,49 @@ _handoff_dirname() {
   printf '%s\n' "${dir:-/}"
 }
 
-# The marker (SUFFIX .done) or lock (SUFFIX .lock) path of FILE, after HANDOFF_STATE_DIR.
+# The marker (SUFFIX .done) or lock (SUFFIX .lock) path of FILE, after HANDOFF_STATE_DIR:
+# the modules' state_dir rule (plugins/module_utils/_protocol/names.py), byte for byte -
+# FILE's directory as Python's os.path.dirname gives it, joined as os.path.join joins.
 _handoff_state_path() {
-  local file=$1 suffix=$2 dir name
-  dir=$(_handoff_dirname "$file")
+  local file=$1 suffix=$2 state=${HANDOFF_STATE_DIR:-} dir name
+  if [ -z "$state" ]; then
+    printf '%s%s\n' "$file" "$suffix"
+    return
+  fi
   name=${file##*/}
-  case ${HANDOFF_STATE_DIR:-} in
-    '') printf '%s%s\n' "$file" "$suffix" ;;
-    /*) printf '%s/%s%s\n' "${HANDOFF_STATE_DIR%/}" "$name" "$suffix" ;;
-    *) printf '%s/%s/%s%s\n' "$dir" "${HANDOFF_STATE_DIR%/}" "$name" "$suffix" ;;
+  dir=${file%"$name"}
+  case $dir in
+    *[!/]*) dir=${dir%"${dir##*[!/]}"} ;;
   esac
+  case $state in
+    /*) dir=$state ;;
+    *) case $dir in
+         '' | */) dir=$dir$state ;;
+         *) dir=$dir/$state ;;
+       esac ;;
+  esac
+  case $dir in
+    */) printf '%s%s%s\n' "$dir" "$name" "$suffix" ;;
+    *) printf '%s/%s%s\n' "$dir" "$name" "$suffix" ;;
+  esac
+}
+
+# Whether an inbox entry NAME is the protocol's own - a dot file (temps), marker, lock or
+# temp - and never data to take (is_protocol_name in names.py).
+_handoff_protocol_name() {
+  case $1 in
+    .* | *.done | *.lock | *.tmp) return 0 ;;
+  esac
+  return 1
+}
+
+# Set HANDOFF_TEMP to a fresh temp path for NAME in DIR: .NAME.<12 hex digits>.tmp, the
+# name the modules use (temp_name in names.py), so their leftover-temp reports and
+# remove_temps_older_than see handoff.sh's leftovers too.
+_handoff_temp_path() {
+  local hex
+  hex=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n') || return 1
+  HANDOFF_TEMP="$1/.$2.$hex.tmp"
 }
 
 # fsync each PATH (file or directory); flush everything where sync takes no operands.
@@ -402,16 +435,14 @@ _handoff_read_marker() {
 # Create a new temp file for NAME in the directory at descriptor path DIR, with the
 # permission bits MODE (octal) less any execute bit, set by the umask at creation; keep it
 # open for writing. noclobber makes the creation O_EXCL, so a symlink or file another user
-# plants at the (random) name fails it instead of being followed. The name is the one the
-# modules use, .NAME.<12 hex digits>.tmp, so their leftover-temp reports and
-# remove_temps_older_than see handoff.sh's leftovers too. Sets HANDOFF_TEMP (its path),
-# HANDOFF_TEMP_FD and HANDOFF_TEMP_ID (dev:inode of what was created).
+# plants at the (random) name fails it instead of being followed. Sets HANDOFF_TEMP (its
+# path, see _handoff_temp_path), HANDOFF_TEMP_FD and HANDOFF_TEMP_ID (dev:inode of what
+# was created).
 _handoff_create_temp() {
-  local dir=$1 name=$2 mode=$3 hex tries saved_umask created=
+  local dir=$1 name=$2 mode=$3 tries saved_umask created=
   saved_umask=$(umask)
   for tries in 1 2 3 4 5; do
-    hex=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n') || return 1
-    HANDOFF_TEMP="$dir/.$name.$hex.tmp"
+    _handoff_temp_path "$dir" "$name" || return 1
     if [ -e "$HANDOFF_TEMP" ] || [ -L "$HANDOFF_TEMP" ]; then
       continue
     fi
@@ -731,9 +762,9 @@ _handoff_copy_across() {
 # swapping SRC after the judgement. Killed between the two steps, the file waits in that
 # temp (named as the modules' temps, which report leftovers) and the marker stays.
 _handoff_move_same_fs() {
-  local src_dir=$1 name=$2 dest_dir=$3 dest_name=$4 src=$5 dest=$6 hex temp id
-  hex=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n') || return 1
-  temp="$dest_dir/.$dest_name.$hex.tmp"
+  local src_dir=$1 name=$2 dest_dir=$3 dest_name=$4 src=$5 dest=$6 temp id
+  _handoff_temp_path "$dest_dir" "$dest_name" || return 1
+  temp=$HANDOFF_TEMP
   mv -n -T -- "$src_dir/$name" "$temp" || return 1
   id=$(_handoff_regular_id "$temp")
   if [ "${id%:*}" != "$HANDOFF_DATA_ID" ]; then
@@ -812,7 +843,7 @@ handoff_move() (
 
 # handoff_promote_inbox INBOX DIR: handoff_move each file of INBOX whose marker exists to
 # DIR/NAME (lock DIR/NAME.lock, or per HANDOFF_STATE_DIR). Files without a marker are left
-# for the next run; dot files (temps), *.done and *.lock are never taken; symlinks, FIFOs
+# for the next run; dot files, *.done, *.lock and *.tmp are never taken; symlinks, FIFOs
 # and directories are named on stderr and left. One file that fails does not stop the
 # others; the status is then 1. For cron.
 handoff_promote_inbox() (
@@ -824,9 +855,7 @@ handoff_promote_inbox() (
   fi
   inbox=${1%/} target=${2%/} status=0
   for src in "$inbox"/*; do
-    case ${src##*/} in
-      *.done | *.lock) continue ;;
-    esac
+    _handoff_protocol_name "${src##*/}" && continue
     if ! _handoff_regular_id "$src" >/dev/null; then
       if [ -e "$src" ] || [ -L "$src" ]; then
         _handoff_error handoff_promote_inbox "skipped $src: not a regular file (a symlink, directory or FIFO)"
