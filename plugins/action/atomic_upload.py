@@ -36,7 +36,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._upload_options i
     UPLOAD_RULES, check_src, upload_argument_spec)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
-from ansible_collections.lockstep.handoff.plugins.plugin_utils.uncompressed_ssh import applies_to, uncompressed
+from ansible_collections.lockstep.handoff.plugins.plugin_utils.transfer_report import TransferReport
+from ansible_collections.lockstep.handoff.plugins.plugin_utils.uncompressed_ssh import applies_to, compresses, uncompressed
 
 MODULE = 'lockstep.handoff.atomic_upload'
 # transfer_compression=auto sends this much or more without ssh compression: below it, the set-up of a
@@ -69,6 +70,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         super().run(tmp, task_vars)
+        self._transfer_report = TransferReport()
         spec = dict(upload_argument_spec())
         spec.update(FILE_COMMON_ARGUMENTS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **UPLOAD_RULES)
@@ -79,16 +81,23 @@ class ActionModule(ActionBase):
         found, sources = self._set_sources(args['src'], args['dest'])
         if sources is not None:
             try:
-                return self._upload_set(args, sources, task_vars)
+                return self._reported(self._upload_set(args, sources, task_vars))
             finally:
                 self._remove_tmp_path(self._connection._shell.tmpdir)
         local_path, is_temporary = self._local_source(args, found)
         try:
-            return self._upload(args, local_path, task_vars)
+            return self._reported(self._upload(args, local_path, task_vars))
         finally:
             if is_temporary:
                 os.unlink(local_path)
             self._remove_tmp_path(self._connection._shell.tmpdir)
+
+    def _reported(self, result):
+        """``result`` with the transfer report; at ``-v`` its one line is shown as the task runs."""
+        self._transfer_report.add_to(result)
+        if not result.get('failed'):
+            display.v('atomic_upload: %s' % result['msg'], host=self._play_context.remote_addr)
+        return result
 
     def _local_source(self, args, found):
         """Return ``(path on the controller, whether it is a temp file to delete)``."""
@@ -144,13 +153,14 @@ class ActionModule(ActionBase):
         return 'lockstep.handoff.atomic_upload from %s (task %r)' % (socket.gethostname(), self._task.get_name())
 
     def _run_phase(self, args, task_vars, phase, **private):
-        return self._execute_module(module_name=MODULE, task_vars=task_vars,
-                                    module_args=self._module_args(args, _phase=phase, **private))
+        with self._transfer_report.phase(phase):
+            return self._execute_module(module_name=MODULE, task_vars=task_vars,
+                                        module_args=self._module_args(args, _phase=phase, **private))
 
     def _upload(self, args, local_path, task_vars):
         size = os.path.getsize(local_path)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix='atomic_upload-sha256') as pool:
-            hashing = pool.submit(sha256_of_path, local_path)
+            hashing = pool.submit(self._transfer_report.timed('hash', sha256_of_path), local_path)
             if size < BACKGROUND_HASH_FROM_BYTES:
                 hashing.result()
             return self._upload_hashing(args, local_path, size, hashing, task_vars)
@@ -205,13 +215,17 @@ class ActionModule(ActionBase):
 
     def _send(self, args, local_path, remote_path):
         """Transfer one file, without ssh compression when ``transfer_compression`` says so."""
-        if not self._sends_uncompressed(args['transfer_compression'], os.path.getsize(local_path)):
-            self._transfer_file(local_path, remote_path)
+        size = os.path.getsize(local_path)
+        if not self._sends_uncompressed(args['transfer_compression'], size):
+            with self._transfer_report.phase('send'):
+                self._transfer_file(local_path, remote_path)
+            self._transfer_report.sent(size, compressed=compresses(self._connection))
             return
         display.vvv('atomic_upload: sending %s to %s over an ssh connection without compression'
                     % (local_path, remote_path), host=self._play_context.remote_addr)
-        with uncompressed(self._connection):
+        with uncompressed(self._connection), self._transfer_report.phase('send'):
             self._transfer_file(local_path, remote_path)
+        self._transfer_report.sent(size, compressed=False)
 
     def _sends_uncompressed(self, setting, size):
         if setting == 'connection' or not applies_to(self._connection):
@@ -235,7 +249,7 @@ class ActionModule(ActionBase):
             files = []
             for relative, path in sources:
                 readable[relative] = self._loader.get_real_file(path, decrypt=args['decrypt'])
-                sha256, size = sha256_of_path(os.path.realpath(readable[relative]))
+                sha256, size = self._transfer_report.timed('hash', sha256_of_path)(os.path.realpath(readable[relative]))
                 files.append(dict(path=relative, size=size, sha256=sha256))
             return self._publish_set(args, task_vars, files, readable)
         finally:

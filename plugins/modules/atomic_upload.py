@@ -406,6 +406,53 @@ transfer_path:
   returned: when data was transferred
   type: str
   sample: direct
+msg:
+  description:
+    - One line on how the task went. After a transfer - how much was sent, how long sending took and at what rate,
+      which way the bytes went (RV(transfer_path)), whether ssh compressed them, and the task's whole time. Without a
+      transfer - why nothing was sent (the data was in place, check mode, or O(force=false) left an existing O(dest)).
+    - The same line is shown as the task runs at C(-v).
+  returned: success
+  type: str
+  sample: sent 1.0 GiB in 9.4 s (109 MiB/s), direct, ssh compression off; 10.2 s in all
+transfer:
+  description:
+    - What the task cost, to explain a slow one. Phases may overlap - a large source is hashed while it is probed
+      and sent.
+  returned: always
+  type: dict
+  contains:
+    elapsed:
+      description: Seconds the whole task took on the controller.
+      type: float
+      sample: 10.214
+    phases:
+      description:
+        - Seconds per phase - V(hash) (the controller hashing the source), V(probe) (the module run that compares
+          with O(dest)), V(send) (moving the bytes), V(publish) (the module run that verifies, renames and writes
+          the marker), V(abort) (cleaning up after a failed send). Only the phases that ran are listed.
+      type: dict
+      sample: {hash: 2.31, probe: 0.35, send: 9.402, publish: 0.44}
+    bytes_sent:
+      description: Bytes moved to the target - the file, or for a directory or list O(src) the archive of the
+        changed files; V(0) when nothing was sent.
+      type: int
+      sample: 1073741824
+    throughput_mib_s:
+      description: RV(transfer.bytes_sent) in MiB per second of the V(send) phase, or V(null) when nothing was sent.
+      type: float
+      sample: 108.9
+    path:
+      description: V(direct) or V(staged), as RV(transfer_path), or V(null) when nothing was sent.
+      type: str
+      sample: direct
+    ssh_compression:
+      description:
+        - Whether the bytes went through ssh compression (the connection's C(-C), kept by
+          O(transfer_compression=connection) or for small files with O(transfer_compression=auto)); V(false) for
+          connections without it; V(null) when nothing was sent.
+      type: bool
+      sample: false
 direct_transfer_refused:
   description: Why the bytes were not written straight beside O(dest) - which directory on the way another user can
     write.

@@ -33,6 +33,28 @@ def applies_to(connection):
     return getattr(connection, 'transport', None) == 'ssh' and connection.has_option('ssh_args')
 
 
+def compresses(connection):
+    """Whether ``connection``, as configured, sends through ssh compression.
+
+    ssh's ``-C`` turns it on wherever it stands; otherwise the first ``-o Compression`` value counts.
+    """
+    if not applies_to(connection):
+        return False
+    settings = []
+    for option in ARGUMENT_OPTIONS:
+        tokens = iter(shlex.split(connection.get_option(option) or ''))
+        for token in tokens:
+            if token == '-o':
+                settings.append(next(tokens, ''))
+            elif token.startswith('-o'):
+                settings.append(token[2:])
+            elif len(token) > 1 and token[0] == '-' and set(token[1:]) <= FLAGS_WITHOUT_ARGUMENT and 'C' in token:
+                return True
+    values = [setting.replace('=', ' ').split(' ', 1)[-1].strip().lower()
+              for setting in settings if _setting_name(setting) == 'compression']
+    return bool(values) and values[0] == 'yes'
+
+
 def _setting_name(value):
     """The lower-case key of an ``-o`` value (``Compression=yes`` or ``Compression yes``)."""
     return value.replace('=', ' ').split(' ', 1)[0].strip().lower()

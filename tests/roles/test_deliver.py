@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 HOSTS = ("r1", "r2")
 
@@ -28,6 +29,12 @@ def marker_of(host, dest):
     """The parsed marker of ``dest`` in the .handoff state directory beside it."""
     directory, name = dest.rsplit("/", 1)
     return json.loads(host.read_bytes(f"{directory}/.handoff/{name}.done"))
+
+
+def summary_of(stdout, host):
+    """The role's summary of ``host``, from the debug task's output."""
+    printed = re.search(r"^ok: \[%s\] => (\{\n.*?\n\})$" % host, stdout.split("Deliver | Summary", 1)[1], re.M | re.S)
+    return json.loads(printed.group(1))["msg"]
 
 
 def test_deliver_check_mode_then_real_run_then_idempotent(role_fleet, play, workspace, tmp_path):
@@ -60,11 +67,20 @@ def test_deliver_check_mode_then_real_run_then_idempotent(role_fleet, play, work
         assert host.run(f"ls -A {workspace}/conf.d").stdout.split() == [".handoff", "site.conf", "sub"]
         assert host.run(f"stat -c %a {workspace}/conf.d/sub/.extra.conf").stdout.strip() == "640"
         assert host.run(f"find {workspace} -name '*.tmp'").stdout == ""
+    summaries = [summary_of(first.stdout, h) for h in HOSTS]
+    for summary in summaries:
+        assert summary["bytes_sent"] > 0 and summary["transferred"] > 0, summary
+        assert summary["throughput_mib_s"] > 0 and summary["send_seconds"] >= 0, summary
+        assert summary["transfer_paths"] and set(summary["transfer_paths"]) <= {"direct", "staged"}, summary
+        assert summary["elapsed"] > 0 and summary["ssh_compression"] in (True, False), summary
 
     again = play("lockstep.handoff.deliver", extra_vars=extra_vars)
     assert again.returncode == 0, again.stdout + again.stderr
     assert all(again.recap[h]["changed"] == 0 for h in HOSTS), again.stdout
     assert '"transferred": 0' in again.stdout
+    for name in HOSTS:
+        summary = summary_of(again.stdout, name)
+        assert (summary["bytes_sent"], summary["throughput_mib_s"], summary["transfer_paths"]) == (0, 0.0, []), summary
 
 
 def test_bad_entry_is_refused_before_anything_is_sent(role_fleet, play, workspace):

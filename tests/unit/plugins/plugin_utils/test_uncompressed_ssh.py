@@ -9,7 +9,7 @@ from ansible.playbook.play_context import PlayContext
 from ansible.plugins.loader import connection_loader
 
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.uncompressed_ssh import (
-    applies_to, uncompressed, without_compression)
+    applies_to, compresses, uncompressed, without_compression)
 
 
 @pytest.fixture
@@ -88,3 +88,22 @@ def test_the_options_are_restored_when_the_transfer_fails(ssh_connection):
 def test_only_the_ssh_plugin_is_handled(ssh_connection):
     assert applies_to(ssh_connection())
     assert not applies_to(connection_loader.get('local', PlayContext(), io.StringIO()))
+
+
+@pytest.mark.parametrize('options, expected', [
+    (dict(), True),
+    (dict(ssh_args='-qC -o ControlMaster=auto'), True),
+    (dict(ssh_args='-o ControlMaster=auto -o ControlPersist=60s'), False),
+    (dict(ssh_args='-o Compression=yes'), True),
+    (dict(ssh_args='-oCompression=no', ssh_common_args='-o Compression=yes'), False),
+    (dict(ssh_args='-o Compression=no', ssh_common_args='-C'), True),
+])
+def test_compresses_reads_the_connection_settings_as_ssh_does(ssh_connection, options, expected):
+    assert compresses(ssh_connection(**options)) is expected
+
+
+def test_an_uncompressed_block_does_not_compress(ssh_connection):
+    connection = ssh_connection()
+    with uncompressed(connection):
+        assert not compresses(connection)
+    assert compresses(connection)
