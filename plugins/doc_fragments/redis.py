@@ -16,7 +16,8 @@ options:
         host's own loopback would coordinate nobody.
       - Like every C(redis_*) option it falls back to an environment variable where the module runs
         (C(LOCKSTEP_REDIS_HOST), ...), which a play sets for all its tasks with the C(environment) keyword; or set
-        the options per module with C(module_defaults).
+        the options once with C(module_defaults) for C(group/lockstep.handoff.handoff) (every module that takes
+        them).
       - The connection speaks RESP over TCP from the module itself (standard library only), one single server or a
         primary - not Redis Cluster.
       - A host name or address only. A URL or a C(user:password@host) is refused (its credentials redacted in the
