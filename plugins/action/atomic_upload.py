@@ -36,6 +36,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._upload_options i
     UPLOAD_RULES, check_src, upload_argument_spec)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.plugin_utils.orphaned_worker import WorkerParent
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.transfer_report import TransferReport
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.uncompressed_ssh import applies_to, compresses, uncompressed
 
@@ -71,6 +72,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         super().run(tmp, task_vars)
         self._transfer_report = TransferReport()
+        self._worker_parent = WorkerParent()
         spec = dict(upload_argument_spec())
         spec.update(FILE_COMMON_ARGUMENTS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **UPLOAD_RULES)
@@ -188,6 +190,7 @@ class ActionModule(ActionBase):
         else:
             staging_path = self._send_via_remote_tmp(args, local_path)
         common['_sha256'] = _digest_of(hashing, size, local_path)
+        self._stop_if_cancelled(args, task_vars, staging_path, common)
         publish = self._run_phase(args, task_vars, 'publish', _direct=bool(probe.get('staging_path')),
                                   _staged_path=staging_path, **common)
         return self._finish(_with_probe_findings(publish, probe), args, local_path, diff_before)
@@ -203,6 +206,17 @@ class ActionModule(ActionBase):
                                     % (os.path.dirname(args['dest']), aborted.get('reason', to_text(exc)),
                                        args['dest'], 'removed' if aborted.get('temp_removed') else 'not found',
                                        aborted.get('failure_marker_note', '')))
+
+    def _stop_if_cancelled(self, args, task_vars, staging_path, common):
+        """Publish nothing once ansible-playbook is gone: remove the sent temp and fail instead."""
+        if not self._worker_parent.gone():
+            return
+        # Nothing failed: no failed marker either, consumers keep what is in place.
+        aborted = self._run_phase(dict(args, failure_marker='never'), task_vars, 'abort', _staged_path=staging_path,
+                                  _reason='the job was cancelled', **common)
+        raise AnsibleActionFail('ansible-playbook went away (a cancelled job) after the data was sent; dest %s was '
+                                'not touched and the sent temp file was %s'
+                                % (args['dest'], 'removed' if aborted.get('temp_removed') else 'not found'))
 
     def _send_via_remote_tmp(self, args, local_path, name='atomic_upload.src'):
         """Stage in the remote temp directory, readable by the become user."""
@@ -287,6 +301,7 @@ class ActionModule(ActionBase):
                 staging_path = self._send_via_remote_tmp(args, archive, 'atomic_upload.tar')
         finally:
             os.unlink(archive)
+        self._stop_if_cancelled(args, task_vars, staging_path, common)
         publish = self._run_phase(args, task_vars, 'publish', _direct=bool(probe.get('staging_path')),
                                   _staged_path=staging_path, _changed=changed, **common)
         return _with_probe_findings(publish, probe)

@@ -8,7 +8,8 @@ two runs queued on the same lock would both see the work undone, and the
 second would redo it as soon as the first released. The lock descriptor is
 close-on-exec, so the command runs while this process holds the lock but does
 not hold it itself: nothing it leaves running in the background keeps the
-lock after the task ends.
+lock after the task ends. The command runs in a process group of its own,
+stopped when the controller goes away (a cancelled job), and the lock with it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import shlex
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, lock_settings, takes_lock_file
+from ansible_collections.lockstep.handoff.plugins.module_utils._process_group import run_in_own_group
 
 HOLDER = 'lockstep.handoff.locked_command'
 FENCING_TOKEN_VARIABLE = 'LOCKSTEP_FENCING_TOKEN'
@@ -97,9 +99,8 @@ class LockedCommand:
         start = datetime.datetime.now()
         environment = {} if fencing_token is None else {FENCING_TOKEN_VARIABLE: str(fencing_token)}
         try:
-            rc, stdout, stderr = self.module.run_command(
-                self.argv, cwd=self.chdir, data=self.params['stdin'], expand_user_and_vars=False,
-                ignore_invalid_cwd=False, handle_exceptions=False, environ_update=environment)
+            rc, stdout, stderr = run_in_own_group(self.argv, cwd=self.chdir, stdin=self.params['stdin'],
+                                                  environ_update=environment)
         except OSError as exc:
             raise HandoffError('cannot run %s: %s; give the full path of the program, or check that it exists '
                                'and is executable' % (self.argv[0], exc.strerror or exc), cmd=self.argv,

@@ -19,6 +19,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes im
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import back_up
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import remove_durably, temps_of, write_bytes_durably
+from ansible_collections.lockstep.handoff.plugins.module_utils._controller import stop_if_controller_gone
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import copy_with_sha256, sha256_of_fd, sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
@@ -246,6 +247,7 @@ class Move:
                 sha256, size = sha256_of_fd(fd)
         with explained('setting attributes of', self.src):
             apply_file_attributes(self.module, fd, self.src)
+        stop_if_controller_gone('moving %s' % self.src)
         self.lock.confirm_before_publish(self.dest)
         src_st = os.fstat(fd)
         try:
@@ -291,6 +293,7 @@ class Move:
                 data_st = os.fstat(fd)
             finally:
                 os.close(fd)
+            stop_if_controller_gone('moving %s' % self.src)
             self.lock.confirm_before_publish(self.dest)
             with explained('renaming the copy onto', self.dest):
                 dest_dir.rename_verified(temp, data_st, dest_dir, name)

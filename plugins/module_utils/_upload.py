@@ -38,6 +38,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
     PlannedFile, check_not_directory, check_numbers, check_parent_directory, check_planned_files)
 from ansible_collections.lockstep.handoff.plugins.module_utils._state_mirror import publish_mirror
+from ansible_collections.lockstep.handoff.plugins.module_utils._controller import ControllerGone, stop_if_controller_gone
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.trusted_path import others_can_replace
 
 
@@ -289,8 +290,10 @@ class Upload:
     def _publish(self):
         try:
             return self._publish_or_fail()
-        except LeaseLost:
-            raise  # a stale holder writes nothing, not even a failed marker: a newer holder owns dest now
+        except (LeaseLost, ControllerGone):
+            # A stale holder writes nothing, not even a failed marker: a newer holder owns dest now. A cancelled
+            # job neither: nothing failed, and the next run publishes.
+            raise
         except HandoffError as exc:
             raise HandoffError(exc.msg + self._mark_failed(exc.msg), **exc.details) from exc
 
@@ -338,7 +341,9 @@ class Upload:
             return self._with_lock_wait(result, lock)
 
     def _confirm_lease(self, lock, result):
-        """Right before replacing dest: refuse a lost lock; return its fencing token (also put in ``result``), if any."""
+        """Right before replacing dest: stop if the job was cancelled, refuse a lost lock; return its fencing token
+        (also put in ``result``), if any."""
+        stop_if_controller_gone('replacing %s' % self.dest)
         if lock is None:
             return None
         lock.confirm_before_publish(self.dest)

@@ -23,6 +23,10 @@ description:
     descriptor is close-on-exec, unlike with flock(1) without C(-o). So background processes the command leaves
     behind do not keep the lock after the task; and the command must not take the same lock itself (a script
     doing C(flock /that/path ...)), since it would wait for this module, which waits for it.
+  - The command runs in a process group (a session) of its own. When the controller goes away while it runs (a
+    cancelled AWX or ansible-runner job, a killed C(ansible-playbook)), the module sends the group SIGTERM, then
+    SIGKILL after 5 seconds, and exits, releasing the lock within seconds instead of when the command would have
+    ended. See R(Cancelling,ansible_collections.lockstep.handoff.docsite.awx) for what a cancel reaches.
 author:
   - Lockstep maintainers (@lockstep)
 extends_documentation_fragment:
@@ -93,6 +97,7 @@ options:
   stdin:
     description:
       - Text fed to the command's standard input, with a newline appended, as M(ansible.builtin.command) does.
+      - Without it the command reads an empty standard input (C(/dev/null)).
     type: str
 notes:
   - If the module's process is killed while the command runs, the kernel releases the lock at once, while the
