@@ -65,6 +65,15 @@ def ansible_playbook(fleet):
     return partial(run_playbook, fleet)
 
 
+@pytest.fixture
+def ansible_adhoc(request, fleet):
+    """pytest-ansible's ``ansible_adhoc``, bound to the session fleet's inventory (made at run time, so not
+    given with ``--inventory``); ``ansible_module`` builds on it, for the hosts of ``@pytest.mark.ansible``
+    (``host_pattern``). See tests/README.md for which controllers run them."""
+    plugin = request.config.pluginmanager.getplugin("ansible")
+    return partial(plugin.initialize, request.config, request, inventory=str(fleet.inventory))
+
+
 @pytest.fixture(autouse=True)
 def no_run_outlives_its_test():
     """A test that fails while ansible-playbook runs in the background kills that run at teardown."""
