@@ -70,7 +70,9 @@ def test_deliver_check_mode_then_real_run_then_idempotent(role_fleet, play, work
     summaries = [summary_of(first.stdout, h) for h in HOSTS]
     for summary in summaries:
         assert summary["bytes_sent"] > 0 and summary["transferred"] > 0, summary
-        assert summary["throughput_mib_s"] > 0 and summary["send_seconds"] >= 0, summary
+        # A few KiB: the rate may round to 0.0 MiB/s; a float either way, never a division error.
+        assert isinstance(summary["throughput_mib_s"], float) and summary["throughput_mib_s"] >= 0, summary
+        assert summary["send_seconds"] >= 0, summary
         assert summary["transfer_paths"] and set(summary["transfer_paths"]) <= {"direct", "staged"}, summary
         assert summary["elapsed"] > 0 and summary["ssh_compression"] in (True, False), summary
 
