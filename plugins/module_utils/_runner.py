@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 
@@ -17,12 +18,20 @@ def run_backend(module, backend_class):
     reach: at shutdown the interpreter otherwise runs a full collection over
     everything ansible's module_utils imported, which took longer than the
     whole wait (tens of milliseconds, hundreds on a busy host) although the
-    process is about to end and frees it all anyway.
+    process is about to end and frees it all anyway. Under Mitogen the
+    interpreter outlives the module and runs the next tasks: there a freeze
+    would keep every object of every task alive until the play ends.
     """
     try:
         result = backend_class(module).run()
     except HandoffError as exc:
-        gc.freeze()
+        _freeze_before_exit()
         module.fail_json(msg=exc.msg, **exc.details)
-    gc.freeze()
+    _freeze_before_exit()
     module.exit_json(**result)
+
+
+def _freeze_before_exit():
+    """``gc.freeze()`` unless the interpreter is Mitogen's, which runs on after the module."""
+    if 'mitogen.core' not in sys.modules:
+        gc.freeze()

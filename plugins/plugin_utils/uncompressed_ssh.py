@@ -19,6 +19,8 @@ import contextlib
 import hashlib
 import shlex
 
+from ansible.plugins.connection.ssh import Connection as SshConnection
+
 # The connection options whose values ssh, sftp and scp read as command-line arguments.
 ARGUMENT_OPTIONS = ('ssh_args', 'ssh_common_args', 'sftp_extra_args', 'scp_extra_args')
 # ssh/scp/sftp flags that take no argument, so they may be clustered with -C ("-qC").
@@ -29,8 +31,14 @@ SUFFIX = 'uncompressed'
 
 
 def applies_to(connection):
-    """Whether ``connection`` is ansible-core's ssh plugin, the only one that compresses."""
-    return getattr(connection, 'transport', None) == 'ssh' and connection.has_option('ssh_args')
+    """Whether ``connection`` is ansible-core's ssh plugin, the only one that compresses.
+
+    Mitogen's ssh connection says ``transport = 'ssh'`` and takes the same
+    options, but sends files over the channel it already holds to the host, so
+    changed options would not reach that transfer (its compression is the
+    ``mitogen_ssh_compression`` variable).
+    """
+    return isinstance(connection, SshConnection)
 
 
 def compresses(connection):
