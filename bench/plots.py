@@ -109,8 +109,33 @@ def small_files(result: CaseResult, path: Path) -> Path:
     return _save(figure, path)
 
 
+def rollout(result: CaseResult, path: Path) -> Path:
+    """Wall time against file count, one panel per host count, each tool under both strategies."""
+    hosts = result.data["hosts"]
+    figure = _figure(5 * len(hosts), 4.2)
+    walls = result.data["walls"]
+    for index, count in enumerate(hosts, start=1):
+        axes = figure.add_subplot(1, len(hosts), index)
+        for tool, label in (("ours", "handoff playbook"), ("builtin", "copy → wait_for → mv"),
+                            ("copy", "plain copy")):
+            for strategy, style in (("linear", "-"), ("mitogen_linear", "--")):
+                points = [(files, walls[f"{tool}/{strategy}/{count}/{files}"]) for files in result.data["files"]
+                          if f"{tool}/{strategy}/{count}/{files}" in walls]
+                if points:
+                    axes.plot(*zip(*points), marker="o", linestyle=style, label=f"{label}, {strategy}")
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xticks(result.data["files"], [str(files) for files in result.data["files"]])
+        axes.set_xlabel("files (3 KB each)")
+        axes.set_ylabel("wall time (s, median)")
+        axes.set_title(f"Rollout to {count} hosts")
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize="x-small")
+    return _save(figure, path)
+
+
 PLOTTERS = {"large_file": large_file, "marker_latency": marker_latency, "fleet_scale": fleet_scale,
-            "small_files": small_files}
+            "small_files": small_files, "rollout": rollout}
 
 
 def draw(result: CaseResult, directory: Path) -> Path | None:

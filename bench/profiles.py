@@ -11,7 +11,9 @@ full repetitions; the others get ``small_point_runs``, and ``copy`` (minutes
 per run) only ``copy_runs``. The contended case
 keeps the issue's 200 files per run outside ``--quick`` for the same reason:
 one playbook start-up per consumer is spread over the batch, so a smaller
-batch would understate the ratio.
+batch would understate the ratio. The rollout case skips a peer run whose
+predicted time passes ``rollout_cap_s`` (builtin loops over 200 files on 20
+hosts take many minutes per run) and says so in the report.
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ class Profile:  # pylint: disable=too-many-instance-attributes  # one field per 
     consumers: int
     contended_files: int
     scale_hosts: tuple[int, ...]
+    rollout_hosts: tuple[int, ...]
+    rollout_files: tuple[int, ...]
+    rollout_cap_s: float  # a rollout run predicted to take longer is not run
 
     @property
     def max_hosts(self) -> int:
         """Hosts the fleet needs: the largest of the cases."""
-        return max(self.scale_hosts + tuple(hosts for files, hosts in self.small_points))
+        return max(self.scale_hosts + self.rollout_hosts + tuple(hosts for files, hosts in self.small_points))
 
     def with_runs(self, runs: int | None) -> Profile:
         """This profile with ``runs`` repetitions, when given (and no more than that anywhere)."""
@@ -53,11 +58,14 @@ class Profile:  # pylint: disable=too-many-instance-attributes  # one field per 
 PROFILES = {
     "quick": Profile("quick", runs=3, large_sizes_mib=(8, 32), rerun_size_mib=32,
                      small_points=((50, 3), (200, 6)), small_point_runs=1, copy_runs=1,
-                     latency_trials=20, consumers=8, contended_files=20, scale_hosts=(3, 6)),
+                     latency_trials=20, consumers=8, contended_files=20, scale_hosts=(3, 6),
+                     rollout_hosts=(5,), rollout_files=(1, 20), rollout_cap_s=120),
     "default": Profile("default", runs=5, large_sizes_mib=(16, 64, 256, 1024), rerun_size_mib=64,
                        small_points=((50, 3), (500, 3), (50, 20), (500, 20)), small_point_runs=2, copy_runs=1,
-                       latency_trials=20, consumers=8, contended_files=200, scale_hosts=(5, 10, 20)),
+                       latency_trials=20, consumers=8, contended_files=200, scale_hosts=(5, 10, 20),
+                       rollout_hosts=(5, 20), rollout_files=(1, 20, 200), rollout_cap_s=300),
     "full": Profile("full", runs=5, large_sizes_mib=(16, 64, 256, 1024), rerun_size_mib=256,
                     small_points=((50, 3), (500, 3), (50, 20), (500, 20)), small_point_runs=3, copy_runs=3,
-                    latency_trials=40, consumers=8, contended_files=200, scale_hosts=(5, 10, 20, 40)),
+                    latency_trials=40, consumers=8, contended_files=200, scale_hosts=(5, 10, 20, 40),
+                    rollout_hosts=(5, 20), rollout_files=(1, 20, 200), rollout_cap_s=900),
 }

@@ -1,6 +1,6 @@
 """The benchmark cases, in the order they run; each maps a Context to a CaseResult."""
 
-from bench.cases import contended_move, fleet_scale, large_file, marker_latency, small_files
+from bench.cases import contended_move, fleet_scale, large_file, marker_latency, rollout, small_files
 
 CASES = {
     "large_file": large_file.run,
@@ -8,4 +8,5 @@ CASES = {
     "marker_latency": marker_latency.run,
     "contended_move": contended_move.run,
     "fleet_scale": fleet_scale.run,
+    "rollout": rollout.run,
 }

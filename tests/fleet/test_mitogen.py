@@ -34,8 +34,9 @@ PAYLOAD_SIZE = 256 * 1024
 # Above atomic_upload's 8 MiB threshold for transfer_compression=auto: over ansible-core's ssh it
 # would go through a master of its own without -C.
 BIG_SIZE = 9 * 1024 * 1024
+TREE_FILES = 3
 VARIANTS = {"mitogen": ("", LOGIN_USER), "mitogen-become": (BECOME, BECOME_USER)}
-STEPS = ("Upload", "Upload big", "Upload refused by validate", "Wait", "Wait times out", "Hold the lock",
+STEPS = ("Upload", "Upload big", "Upload a directory", "Upload refused by validate", "Wait", "Wait times out", "Hold the lock",
          "Move times out", "Move", "Command")
 
 
@@ -57,6 +58,11 @@ def _handoff_playbook():
         src: "{{ big }}"
         dest: "{{ bigdir }}/big.bin"
         transfer_compression: "off\"""",
+        "Upload a directory": """
+      lockstep.handoff.atomic_upload:
+        src: "{{ tree }}"
+        dest: "{{ d }}/tree"
+        mode: "0640\"""",
         "Upload refused by validate": """
       lockstep.handoff.atomic_upload:
         content: "not valid\\n"
@@ -166,6 +172,9 @@ def _step_problems(log, name, variant, sha256):
             problems.append(f"{step}: status {record['status']}: {record['result'].get('msg')}")
         elif failed and expected_failures[step] not in record["result"].get("msg", ""):
             problems.append(f"{step}: message {record['result'].get('msg')!r} lacks {expected_failures[step]!r}")
+    tree = result["Upload a directory"]["result"]
+    if (tree.get("changed"), tree.get("files"), len(tree.get("files_changed", []))) != (True, TREE_FILES, TREE_FILES):
+        problems.append(f"Upload a directory: {tree}")
     expected_path = "direct" if variant == "mitogen" else "staged"
     if result["Upload big"]["result"].get("transfer_path") != expected_path:
         problems.append(f"Upload big: transfer_path {result['Upload big']['result'].get('transfer_path')!r}, "
@@ -177,7 +186,8 @@ def _step_problems(log, name, variant, sha256):
 
 def test_handoff_under_mitogen_leaves_nothing_in_the_reused_interpreter(fleet, mitogen_run, private_dirs, tmp_path):
     """Invariant: under mitogen_linear, as the login user and with become, on three hosts, every step of a
-    hand-off - uploads (streamed, direct into a private directory, refused by validate), waits (one timing
+    hand-off - uploads (streamed, direct into a private directory, a directory as one set, refused by
+    validate), waits (one timing
     out), a move that times out on a held lock, the move once the lock is free, a locked command - runs in
     the one reused interpreter and leaves it as it found it: no descriptor on anything in the hand-off
     directories, the same threads and signal handlers, no objects frozen out of the collector. The
@@ -187,6 +197,10 @@ def test_handoff_under_mitogen_leaves_nothing_in_the_reused_interpreter(fleet, m
     payload.write_bytes(os.urandom(PAYLOAD_SIZE))
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(BIG_SIZE))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for number in range(TREE_FILES):
+        (tree / f"part{number}.conf").write_text(f"part {number}\n")
     sha256 = sha256_bytes(payload.read_bytes())
     log = ResultLog(tmp_path / "results.jsonl")
     hosts = [fleet.hosts[name] for name in HOSTS]
@@ -197,7 +211,7 @@ def test_handoff_under_mitogen_leaves_nothing_in_the_reused_interpreter(fleet, m
         hosts[0].run(" && ".join(f"mkdir -m 0755 {private_dirs}/{alias(name, 'mitogen')}" for name in HOSTS))
         inventory = _inventory(fleet, tmp_path, root, private_dirs)
         run = mitogen_run(_handoff_playbook(), "-i", str(inventory), "--forks", str(len(HOSTS) * len(VARIANTS)),
-                          "-vvv", extra_vars={"payload": payload, "big": big}, env=log.env())
+                          "-vvv", extra_vars={"payload": payload, "big": big, "tree": f"{tree}/"}, env=log.env())
         for host in hosts:
             for variant, (_settings, owner) in VARIANTS.items():
                 name = alias(host.name, variant)
