@@ -66,8 +66,8 @@ def test_objects_are_frozen_before_exit_so_shutdown_skips_a_full_collection(make
 
 
 @pytest.mark.parametrize('backend', [Succeeds, Fails])
-def test_nothing_is_frozen_in_mitogen_s_interpreter_which_runs_the_next_tasks(make_module, capsys, monkeypatch,
-                                                                                 backend):
+def test_nothing_is_frozen_in_mitogen_s_interpreter_which_runs_the_next_tasks(
+        make_module, capsys, monkeypatch, backend):
     monkeypatch.setitem(sys.modules, 'mitogen.core', types.ModuleType('mitogen.core'))
     gc.unfreeze()
     answer(make_module, capsys, backend)
