@@ -25,7 +25,7 @@ from bench.context import BenchError, Context
 from bench.model import CaseResult, Row, Series, Target
 from bench.playbook import CHANGED, Playbook, module_runs
 from tests.fleet.harness import DATA_DIR
-from tests.support.mitogen import STRATEGY as MITOGEN, strategy_dir
+from tests.support.mitogen import STRATEGY as MITOGEN, mitogen_env, strategy_dir
 
 KEY = "rollout"
 DIRECTORY = f"{DATA_DIR}/rollout"
@@ -181,8 +181,7 @@ def run(ctx: Context) -> CaseResult:
     if strategy_dir() is None:
         raise BenchError("mitogen is not installed in the controller venv (requirements/test.txt; bench/run "
                          "installs it with scripts/bootstrap)")
-    strategy_env = {DEFAULT: {}, MITOGEN: {"ANSIBLE_STRATEGY_PLUGINS": str(strategy_dir()),
-                                           "ANSIBLE_STRATEGY": MITOGEN}}
+    strategy_env = {DEFAULT: {}, MITOGEN: mitogen_env()}
     plays = {"ours": Playbook(ctx, "rollout-ours", OURS), "builtin": Playbook(ctx, "rollout-builtin", BUILTIN),
              "copy": Playbook(ctx, "rollout-copy", COPY)}
     profile = ctx.profile
