@@ -291,3 +291,44 @@ def test_collection_handoff_playbook_under_mitogen(fleet, mitogen_run, tmp_path)
         assert nightly == export.read_bytes()
         assert settings == f"{name} settings\n".encode()
         assert [entry for entry in inbox if not entry.endswith(".lock")] == [], inbox
+
+
+REDIS_LEASE = """
+- name: A command under a Redis lease, then a look at the interpreter
+  hosts: h1:h2:h3
+  gather_facts: false
+  environment: "{{ redis_env }}"
+  tasks:
+    - name: Command under a flock, after which Mitogen has set up what it keeps for the play
+      lockstep.handoff.locked_command:
+        argv: [sh, -c, "echo $PPID"]
+        lock_path: "{{ root }}/warm-up.lock"
+    - name: State before the lease
+      interpreter_state:
+    - name: Command under the lease
+      lockstep.handoff.locked_command:
+        argv: [sh, -c, "echo $PPID"]
+        lock_type: redis
+        lock_path: mitogen/critical
+        lock_timeout: 60
+    - name: State after the lease
+      interpreter_state:
+"""
+
+
+def test_redis_lease_under_mitogen_leaves_no_renewal_thread_or_connection(fleet, mitogen_run, redis_server, tmp_path):
+    """Invariant: under mitogen_linear a command run under a Redis lease releases it, and the interpreter the
+    module ran in keeps no lease-renewal thread and no connection (its count of sockets is as before)."""
+    log = ResultLog(tmp_path / "results.jsonl")
+    with scratch_dir([fleet.hosts[name] for name in HOSTS], DATA_DIR, "mitogen-redis") as root:
+        run = mitogen_run(REDIS_LEASE, extra_vars={"redis_env": redis_server.env(), "root": root}, env=log.env())
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    for name in HOSTS:
+        start = log.one("State before the lease", name)["result"]
+        after = log.one("State after the lease", name)["result"]
+        assert int(log.one("Command under the lease", name)["result"]["stdout"]) == start["pid"] == after["pid"]
+        assert after["threads"] == start["threads"]
+        sockets = [sum(target.startswith("socket:") for target in state["descriptors"].values())
+                   for state in (start, after)]
+        assert sockets[0] == sockets[1], (start["descriptors"], after["descriptors"])
+    assert redis_server.command("KEYS", "*lock:*") == [], "every lease must be released"
