@@ -59,7 +59,7 @@ PROFILES = {
     "quick": Profile("quick", runs=3, large_sizes_mib=(8, 32), rerun_size_mib=32,
                      small_points=((50, 3), (200, 6)), small_point_runs=1, copy_runs=1,
                      latency_trials=20, consumers=8, contended_files=20, scale_hosts=(3, 6),
-                     rollout_hosts=(5,), rollout_files=(1, 20), rollout_cap_s=120),
+                     rollout_hosts=(5,), rollout_files=(1, 20), rollout_cap_s=300),
     "default": Profile("default", runs=5, large_sizes_mib=(16, 64, 256, 1024), rerun_size_mib=64,
                        small_points=((50, 3), (500, 3), (50, 20), (500, 20)), small_point_runs=2, copy_runs=1,
                        latency_trials=20, consumers=8, contended_files=200, scale_hosts=(5, 10, 20),

@@ -110,9 +110,12 @@ def _reset(ctx: Context, hosts: int) -> None:
 
 
 def _predicted(walls: dict, tool: str, strategy: str, hosts: int, files: int) -> float | None:
-    """This run's wall time scaled from the nearest measured run of the tool (fewer files, else fewer hosts)."""
+    """This run's wall time scaled from the nearest measured run of the tool (fewer files, else fewer hosts).
+
+    A one-file run is mostly fixed cost (playbook start, connections), so it predicts no larger file count.
+    """
     smaller = [(f, h) for (t, s, h, f) in walls if t == tool and s == strategy and (h, f) != (hosts, files)
-               and h <= hosts and f <= files]
+               and h <= hosts and f <= files and (f > 1 or files == 1)]
     if not smaller:
         return None
     f, h = max(smaller, key=lambda point: (point[1], point[0]))
