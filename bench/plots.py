@@ -116,13 +116,14 @@ def rollout(result: CaseResult, path: Path) -> Path:
     walls = result.data["walls"]
     for index, count in enumerate(hosts, start=1):
         axes = figure.add_subplot(1, len(hosts), index)
-        for tool, label in (("ours", "handoff playbook"), ("builtin", "copy → wait_for → mv"),
-                            ("copy", "plain copy")):
+        for color, (tool, label) in enumerate((("ours", "handoff playbook"), ("builtin", "copy → wait_for → mv"),
+                                               ("copy", "plain copy"))):
             for strategy, style in (("linear", "-"), ("mitogen_linear", "--")):
                 points = [(files, walls[f"{tool}/{strategy}/{count}/{files}"]) for files in result.data["files"]
                           if f"{tool}/{strategy}/{count}/{files}" in walls]
                 if points:
-                    axes.plot(*zip(*points), marker="o", linestyle=style, label=f"{label}, {strategy}")
+                    axes.plot(*zip(*points), marker="o", linestyle=style, color=f"C{color}",
+                              label=f"{label}, {strategy}")
         axes.set_xscale("log")
         axes.set_yscale("log")
         axes.set_xticks(result.data["files"], [str(files) for files in result.data["files"]])
