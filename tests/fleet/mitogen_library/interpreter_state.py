@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # -*- coding: utf-8 -*-
 """Test-only module: what the interpreter running it holds, for checks under Mitogen.
 
