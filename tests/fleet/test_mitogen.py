@@ -36,8 +36,9 @@ PAYLOAD_SIZE = 256 * 1024
 BIG_SIZE = 9 * 1024 * 1024
 TREE_FILES = 3
 VARIANTS = {"mitogen": ("", LOGIN_USER), "mitogen-become": (BECOME, BECOME_USER)}
-STEPS = ("Upload", "Upload big", "Upload a directory", "Upload refused by validate", "Wait", "Wait times out", "Hold the lock",
-         "Move times out", "Move", "Command")
+STEPS = ("Upload", "Upload big", "Upload a directory", "Upload refused by validate", "Wait", "Wait times out",
+         "Hold the lock",
+         "Move times out", "Release the lock", "Move", "Command")
 
 
 def _state(step):
@@ -81,7 +82,15 @@ def _handoff_playbook():
       ignore_errors: true""",
         "Hold the lock": """
       ansible.builtin.shell: >-
-        mkdir -p {{ d }}/ready && (flock -n {{ d }}/ready/payload.bin.lock sleep 4 >/dev/null 2>&1 &)""",
+        mkdir -p {{ d }}/ready &&
+        (flock {{ d }}/ready/payload.bin.lock sh -c
+        'touch {{ d }}/held; while [ ! -e {{ d }}/release ]; do sleep 0.1; done' >/dev/null 2>&1 &);
+        while [ ! -e {{ d }}/held ]; do sleep 0.05; done""",
+        "Release the lock": """
+      ansible.builtin.file:
+        path: "{{ d }}/release"
+        state: touch
+        mode: "0644\"""",
         "Move times out": """
       lockstep.handoff.locked_move:
         src: "{{ d }}/payload.bin"
