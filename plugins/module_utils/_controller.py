@@ -53,11 +53,16 @@ def stop_if_controller_gone(before):
 
 class hangups_noted:
     """Within the block SIGHUP and SIGTERM are noted for ``controller_gone`` instead of killing this process
-    at once, so that it can stop what it started first."""
+    at once, so that it can stop what it started first.
+
+    Each block starts with nothing noted: under Mitogen the interpreter outlives the module, and a
+    signal noted in one task must not stop the next.
+    """
 
     SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 
     def __enter__(self):
+        _Hangup.received = None
         self.saved = {number: signal.signal(number, self._note) for number in self.SIGNALS}
         return self
 

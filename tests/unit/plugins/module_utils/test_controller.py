@@ -53,3 +53,13 @@ def test_a_hangup_is_noted_not_fatal_within_the_block(monkeypatch, number):
             os.kill(os.getpid(), number)
             assert controller_gone() == 'got signal %s' % signal.Signals(number).name
     assert signal.getsignal(number) is before, 'the handler in place before the block is back'
+
+
+def test_a_hangup_noted_in_one_block_is_forgotten_by_the_next(monkeypatch):
+    """Under Mitogen the next task runs in the same interpreter: it must not stop for the last one's signal."""
+    monkeypatch.setattr(_controller._Hangup, 'received', None)
+    with stdout_to_pipe():
+        with hangups_noted():
+            os.kill(os.getpid(), signal.SIGTERM)
+        with hangups_noted():
+            assert controller_gone() is None
