@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import shlex
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.connection.ssh import Connection as SshConnection
 
 # The connection options whose values ssh, sftp and scp read as command-line arguments.
@@ -41,11 +42,21 @@ def applies_to(connection):
     return isinstance(connection, SshConnection)
 
 
+def _is_mitogen_ssh(connection):
+    """Mitogen's ssh connection: transport ``ssh``, not ansible-core's plugin, with Mitogen's task variables."""
+    return getattr(connection, 'transport', None) == 'ssh' and not applies_to(connection) \
+        and hasattr(connection, 'get_task_var')
+
+
 def compresses(connection):
     """Whether ``connection``, as configured, sends through ssh compression.
 
     ssh's ``-C`` turns it on wherever it stands; otherwise the first ``-o Compression`` value counts.
+    Mitogen's ssh connection compresses its channel unless ``mitogen_ssh_compression`` says no.
     """
+    if _is_mitogen_ssh(connection):
+        setting = connection.get_task_var('mitogen_ssh_compression')
+        return True if setting is None else boolean(setting, strict=False)
     if not applies_to(connection):
         return False
     settings = []

@@ -184,6 +184,9 @@ def _step_problems(log, name, variant, sha256):
     tree = result["Upload a directory"]["result"]
     if (tree.get("changed"), tree.get("files"), len(tree.get("files_changed", []))) != (True, TREE_FILES, TREE_FILES):
         problems.append(f"Upload a directory: {tree}")
+    if result["Upload big"]["result"].get("transfer", {}).get("ssh_compression") is not True:
+        problems.append(f"Upload big: Mitogen's channel compresses by default, the result says "
+                        f"{result['Upload big']['result'].get('transfer')}")
     expected_path = "direct" if variant == "mitogen" else "staged"
     if result["Upload big"]["result"].get("transfer_path") != expected_path:
         problems.append(f"Upload big: transfer_path {result['Upload big']['result'].get('transfer_path')!r}, "
