@@ -36,6 +36,9 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._upload_options i
     UPLOAD_RULES, check_src, upload_argument_spec)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
+    ABORT, ABORT_SET, ACTION_NEED_CHECKSUM, ACTION_TRANSFER, INTERNAL_RESPONSE_KEYS, PROBE, PROBE_FINDINGS, PROBE_SET,
+    PUBLISH, PUBLISH_SET, REQUEST_OPTION, RequestError, build_request, check_response, step_of)
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.orphaned_worker import WorkerParent
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.transfer_report import TransferReport
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.uncompressed_ssh import applies_to, compresses, uncompressed
@@ -139,7 +142,7 @@ class ActionModule(ActionBase):
         except AnsibleError as exc:
             raise AnsibleActionFail('src %s was not found on the controller: %s' % (src, to_text(exc)))
 
-    def _module_args(self, args, **private):
+    def _module_args(self, args, request):
         # Options by their own names only (an alias beside its option makes the module warn); redis_* options
         # the task leaves unset fall back to LOCKSTEP_REDIS_* where the module runs, as for every other module
         # of the collection, not to the controller's environment.
@@ -147,17 +150,22 @@ class ActionModule(ActionBase):
         module_args = {option: value for option, value in args.items()
                        if option in canonical and (option in self._task.args or option not in redis_argument_spec())}
         module_args['content'] = None
-        module_args.update(private)
+        module_args[REQUEST_OPTION] = request
         return module_args
 
     def _producer(self):
         """Who the marker names as having written the data."""
         return 'lockstep.handoff.atomic_upload from %s (task %r)' % (socket.gethostname(), self._task.get_name())
 
-    def _run_phase(self, args, task_vars, phase, **private):
-        with self._transfer_report.phase(phase):
-            return self._execute_module(module_name=MODULE, task_vars=task_vars,
-                                        module_args=self._module_args(args, _phase=phase, **private))
+    def _run_phase(self, args, task_vars, phase, **fields):
+        """Run the module for ``phase`` with exactly that phase's request ``fields``; return its checked result."""
+        try:
+            with self._transfer_report.phase(step_of(phase)):
+                result = self._execute_module(module_name=MODULE, task_vars=task_vars,
+                                              module_args=self._module_args(args, build_request(phase, **fields)))
+            return check_response(phase, result)
+        except RequestError as exc:
+            raise AnsibleActionFail('atomic_upload: %s (a bug in lockstep.handoff; please report it)' % exc.msg)
 
     def _upload(self, args, local_path, task_vars):
         size = os.path.getsize(local_path)
@@ -175,45 +183,47 @@ class ActionModule(ActionBase):
         of a large source overlaps it.
         """
         direct = not self._play_context.become
-        common = dict(_sha256=_digest_if_done(hashing, size, local_path), _size=size, _producer=self._producer(),
-                      _max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF, _host=task_vars.get('inventory_hostname'))
-        probe = self._run_phase(args, task_vars, 'probe', _direct=direct, **common)
-        if probe.get('action') == 'need_checksum':
-            common['_sha256'] = _digest_of(hashing, size, local_path)
-            probe = self._run_phase(args, task_vars, 'probe', _direct=direct, **common)
+        common = dict(sha256=_digest_if_done(hashing, size, local_path), size=size, producer=self._producer(),
+                      host=task_vars.get('inventory_hostname'))
+        probe_fields = dict(direct=direct, max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF)
+        probe = self._run_phase(args, task_vars, PROBE, **dict(common, **probe_fields))
+        if probe.get('action') == ACTION_NEED_CHECKSUM:
+            common['sha256'] = _digest_of(hashing, size, local_path)
+            probe = self._run_phase(args, task_vars, PROBE, **dict(common, **probe_fields))
         diff_before = probe.pop('diff_before', None)
-        if probe.get('failed') or probe.get('action') != 'transfer' or self._task.check_mode:
+        if probe.get('failed') or probe.get('action') != ACTION_TRANSFER or self._task.check_mode:
             return self._finish(_with_checksum(probe, hashing, size, local_path), args, local_path, diff_before)
         staging_path = probe.get('staging_path')
         if staging_path:
-            self._send_direct(args, task_vars, local_path, staging_path, common)
+            self._send_direct(args, task_vars, local_path, staging_path, dict(common, phase=ABORT))
         else:
             staging_path = self._send_via_remote_tmp(args, local_path)
-        common['_sha256'] = _digest_of(hashing, size, local_path)
-        self._stop_if_cancelled(args, task_vars, staging_path, common)
-        publish = self._run_phase(args, task_vars, 'publish', _direct=bool(probe.get('staging_path')),
-                                  _staged_path=staging_path, **common)
+        common['sha256'] = _digest_of(hashing, size, local_path)
+        self._stop_if_cancelled(args, task_vars, staging_path, dict(common, phase=ABORT))
+        publish = self._run_phase(args, task_vars, PUBLISH, direct=bool(probe.get('staging_path')),
+                                  staged_path=staging_path, **common)
         return self._finish(_with_probe_findings(publish, probe), args, local_path, diff_before)
 
-    def _send_direct(self, args, task_vars, local_path, staging_path, common):
-        """Put the bytes into the probe's temp file; on failure remove it and say why."""
+    def _send_direct(self, args, task_vars, local_path, staging_path, abort):
+        """Put the bytes into the probe's temp file; on failure run the ``abort`` request (its phase and fields
+        but the temp and the reason) to remove it, and say why."""
         try:
             self._send(args, local_path, staging_path)
         except AnsibleError as exc:
-            aborted = self._run_phase(args, task_vars, 'abort', _staged_path=staging_path,
-                                      _reason=to_text(exc), **common)
+            aborted = self._run_phase(args, task_vars, staged_path=staging_path, reason=to_text(exc), **abort)
             raise AnsibleActionFail('transfer to %s failed: %s. dest %s was not touched; the temp file was %s.%s'
                                     % (os.path.dirname(args['dest']), aborted.get('reason', to_text(exc)),
                                        args['dest'], 'removed' if aborted.get('temp_removed') else 'not found',
                                        aborted.get('failure_marker_note', '')))
 
-    def _stop_if_cancelled(self, args, task_vars, staging_path, common):
-        """Publish nothing once ansible-playbook is gone: remove the sent temp and fail instead."""
+    def _stop_if_cancelled(self, args, task_vars, staging_path, abort):
+        """Publish nothing once ansible-playbook is gone: remove the sent temp with the ``abort`` request (as for
+        ``_send_direct``) and fail instead."""
         if not self._worker_parent.gone():
             return
         # Nothing failed: no failed marker either, consumers keep what is in place.
-        aborted = self._run_phase(dict(args, failure_marker='never'), task_vars, 'abort', _staged_path=staging_path,
-                                  _reason='the job was cancelled', **common)
+        aborted = self._run_phase(dict(args, failure_marker='never'), task_vars, staged_path=staging_path,
+                                  reason='the job was cancelled', **abort)
         raise AnsibleActionFail('ansible-playbook went away (a cancelled job) after the data was sent; dest %s was '
                                 'not touched and the sent temp file was %s'
                                 % (args['dest'], 'removed' if aborted.get('temp_removed') else 'not found'))
@@ -248,7 +258,7 @@ class ActionModule(ActionBase):
 
     def _finish(self, result, args, local_path, diff_before):
         """Drop the phases' internal keys; add ``diff`` from the probe's view of the old file."""
-        result.pop('staging_path', None)
+        _drop_internal_keys(result)
         if self._task.diff and diff_before is not None and not result.get('failed'):
             diff = dict(before_header=args['dest'], after_header=args['src'] or 'dynamically generated content')
             diff.update(_diff_side('before', 'dst', diff_before))
@@ -273,14 +283,14 @@ class ActionModule(ActionBase):
 
     def _publish_set(self, args, task_vars, files, readable):
         direct = not self._play_context.become
-        common = dict(_files=files, _producer=self._producer())
-        probe = self._run_phase(args, task_vars, 'probe', _direct=direct, **common)
+        common = dict(files=files, producer=self._producer())
+        probe = self._run_phase(args, task_vars, PROBE_SET, direct=direct, **common)
         diff = probe.pop('diff', None)
-        if not probe.get('failed') and probe.get('action') == 'transfer' and not self._task.check_mode:
+        if not probe.get('failed') and probe.get('action') == ACTION_TRANSFER and not self._task.check_mode:
             result = self._send_and_publish(args, task_vars, probe, readable, common)
         else:
             result = probe
-        result.pop('staging_path', None)
+        _drop_internal_keys(result)
         if not result.get('failed'):
             # AnsibleModule.exit_json adds dest's stat to the result, and for a directory dest
             # its "size" is the directory's; the set's size is the sum of its files.
@@ -291,19 +301,19 @@ class ActionModule(ActionBase):
 
     def _send_and_publish(self, args, task_vars, probe, readable, common):
         changed = probe['files_changed']
-        sizes = {item['path']: item['size'] for item in common['_files']}
+        sizes = {item['path']: item['size'] for item in common['files']}
         archive = _build_archive([(relative, readable[relative], sizes[relative]) for relative in changed])
         try:
             staging_path = probe.get('staging_path')
             if staging_path:
-                self._send_direct(args, task_vars, archive, staging_path, common)
+                self._send_direct(args, task_vars, archive, staging_path, dict(common, phase=ABORT_SET))
             else:
                 staging_path = self._send_via_remote_tmp(args, archive, 'atomic_upload.tar')
         finally:
             os.unlink(archive)
-        self._stop_if_cancelled(args, task_vars, staging_path, common)
-        publish = self._run_phase(args, task_vars, 'publish', _direct=bool(probe.get('staging_path')),
-                                  _staged_path=staging_path, _changed=changed, **common)
+        self._stop_if_cancelled(args, task_vars, staging_path, dict(common, phase=ABORT_SET))
+        publish = self._run_phase(args, task_vars, PUBLISH_SET, direct=bool(probe.get('staging_path')),
+                                  staged_path=staging_path, changed=changed, **common)
         return _with_probe_findings(publish, probe)
 
 
@@ -337,10 +347,16 @@ def _with_probe_findings(publish, probe):
     """The publish result, with the probe's warnings, the temps it removed and why it refused a direct transfer."""
     if probe.get('warnings'):
         publish['warnings'] = probe['warnings'] + publish.get('warnings', [])
-    for key in ('removed_temps', 'direct_transfer_refused'):
+    for key in PROBE_FINDINGS:
         if key in probe:
             publish[key] = probe[key]
     return publish
+
+
+def _drop_internal_keys(result):
+    """Remove the result keys meant for this plugin only, before the task's result is shown."""
+    for key in INTERNAL_RESPONSE_KEYS:
+        result.pop(key, None)
 
 
 def _listed_files(items, found):

@@ -24,7 +24,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import (
     apply_file_attributes, set_marker_attributes, stats_of_set, trusted_owner)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
-    PlannedFile, check_name_lengths, check_numbers, check_parent_directory, check_planned_files)
+    PlannedFile, check_name_lengths, check_parent_directory)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     is_temp_of, remove_durably, remove_quietly, temps_for_names)
@@ -34,32 +34,38 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifes
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_COMPLETE, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import SET_ARCHIVE_NAME, set_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
-from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
+from ansible_collections.lockstep.handoff.plugins.module_utils._publish_core import PublishCore
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import ACTION_TRANSFER
 
 
-class UploadSet(Upload):
+class UploadSet:
     """One ``atomic_upload`` task with a directory or list ``src``, on one host: ``dest`` is a directory."""
 
-    def __init__(self, module):
-        super().__init__(module)
-        # Where the data lands, for free-space checks: dest, or its parent until dest is made.
-        self.directory = self.dest if os.path.isdir(self.dest) else os.path.dirname(self.dest) or '.'
-        self.entries = entries_from_list(self.params['_files'], 'the _files option')
+    def __init__(self, module, request):
+        params = module.params
+        self.module = module
+        self.params = params
+        self.request = request
+        self.dest = set_directory(params['dest'])
+        self.entries = entries_from_list(request.files, 'the files of the request')
         self.by_path = {entry.path: entry for entry in self.entries}
-        self.sha256, self.size = set_digest(self.entries)
-        self.staging_for = os.path.join(self.dest, SET_ARCHIVE_NAME)
+        sha256, size = set_digest(self.entries)
+        # Where the data lands, for free-space checks: dest, or its parent until dest is made.
+        directory = self.dest if os.path.isdir(self.dest) else os.path.dirname(self.dest) or '.'
+        self.core = PublishCore(
+            module, request, self.dest, directory, staging_for=os.path.join(self.dest, SET_ARCHIVE_NAME),
+            sha256=sha256, size=size)
+        self.marker_path = self.core.marker_path
 
-    @staticmethod
-    def _dest(dest):
-        """The set's directory, with or without a trailing slash: its manifest is DIR.done either way."""
-        return set_directory(dest)
+    def run(self):
+        """Run the phase the request asks for; return the result dict."""
+        return self.core.run(self)
 
-    def _check_options(self):
-        check_numbers(self.params)
+    def check_options(self):
         if not self.params['force']:
             raise HandoffError('force=false applies to one file; with a directory or list src every file of the set '
                                'is published so that the manifest describes what is there. Leave force at true')
-        check_planned_files(self._planned_files())
+        self.core.check_planned_files(dest_has_temps=False)
         check_parent_directory(self.dest, 'dest')
         if os.path.lexists(self.dest) and not os.path.isdir(self.dest):
             raise HandoffError('src is a directory or a list of files, so dest %s must be a directory too, and it is '
@@ -71,14 +77,12 @@ class UploadSet(Upload):
                                    'its own' % self.marker_path)
             check_parent_directory(self.marker_path, 'marker_path')
         check_name_lengths(PlannedFile('dest', os.path.join(self.dest, entry.path), True) for entry in self.entries)
+        unknown = sorted(set(self.request.changed or ()) - set(self.by_path))
+        if unknown:
+            raise HandoffError('the request names changed files that are not in the set: %s; nothing was published'
+                               % ', '.join(unknown), dest=self.dest)
 
-    def _planned_files(self):
-        """The set's directory (its files' temps are inside it), manifest and lock file."""
-        planned = super()._planned_files()
-        planned[0] = PlannedFile('dest', self.dest, False)
-        return planned
-
-    def _leftover_temps(self):
+    def leftover_temps(self):
         """Temps of the set's files and of its archive, in the directories the set writes to."""
         names_by_directory = {}
         for entry in self.entries:
@@ -91,7 +95,7 @@ class UploadSet(Upload):
         return temps
 
     def _base_result(self, changed, action):
-        result = super()._base_result(changed, action)
+        result = self.core.base_result(changed, action)
         result.update(files=len(self.entries), files_changed=[])
         return result
 
@@ -114,8 +118,8 @@ class UploadSet(Upload):
             sha256 = sha256_of_path(target, expected=st)[0]
         return sha256 == entry.sha256, sha256
 
-    def _probe(self):
-        marker = self._current_marker()
+    def probe(self):
+        marker = self.core.current_marker()
         known = {}
         if marker is not None and marker.is_manifest and marker.state == STATE_COMPLETE:
             known = {entry.path: entry for entry in marker.files}
@@ -128,8 +132,8 @@ class UploadSet(Upload):
                     before.append('%s  %s' % (current_sha256, entry.path))
         if not changed:
             return self._probe_same_set(marker)
-        self._check_free_space(2 * sum(entry.size for entry in changed))
-        result = self._base_result(True, 'transfer')
+        self.core.check_free_space(2 * sum(entry.size for entry in changed))
+        result = self._base_result(True, ACTION_TRANSFER)
         result['files_changed'] = [entry.path for entry in changed]
         if self.module._diff:
             result['diff'] = dict(before_header=self.dest, after_header=self.dest,
@@ -137,7 +141,7 @@ class UploadSet(Upload):
                                   after=''.join('%s  %s\n' % (entry.sha256, entry.path) for entry in changed))
         if not self.module.check_mode:
             self._ensure_dest_directory()
-            self._offer_direct_transfer(result, self.staging_for, self.dest)
+            self.core.offer_direct_transfer(result, self.dest)
         return result
 
     def _ensure_dest_directory(self):
@@ -165,22 +169,22 @@ class UploadSet(Upload):
             changed, action = True, 'marker'
         return self._base_result(changed, action)
 
-    def _publish_or_fail(self):
-        staged = self.params['_staged_path']
-        changed = [self.by_path[path] for path in self.params['_changed']]
+    def publish(self):
+        staged = self.request.staged_path
+        changed = [self.by_path[path] for path in self.request.changed]
         temps = []
         with _Tree(self.dest, create=True) as tree:
             try:
                 with explained('unpacking the transferred archive', staged):
                     self._unpack(tree, staged, {entry.path: entry for entry in changed}, temps)
-                self._check_unsent_files_in_place(set(self.params['_changed']))
-                with self._lock(self.params['lock']) as lock:
-                    result = self._base_result(True, 'transfer')
-                    result['transfer_path'] = 'direct' if self.params['_direct'] else 'staged'
+                self._check_unsent_files_in_place(set(self.request.changed))
+                with self.core.lock(self.params['lock']) as lock:
+                    result = self._base_result(True, ACTION_TRANSFER)
+                    result['transfer_path'] = self.core.transfer_path()
                     result['files_changed'] = [entry.path for entry in changed]
                     result['backup_files'] = self._backups(temps)
-                    previous = self._current_marker()
-                    fencing_token = self._confirm_lease(lock, result)
+                    previous = self.core.current_marker()
+                    fencing_token = self.core.confirm_lease(lock, result)
                     if self.marker_path:
                         with explained('removing the previous manifest', self.marker_path):
                             remove_durably(self.marker_path)
@@ -188,20 +192,20 @@ class UploadSet(Upload):
                     temps = []
                     if self.marker_path:
                         result['generation'] = self._write_marker(previous, fencing_token)
-                    return self._with_lock_wait(result, lock)
+                    return self.core.with_lock_wait(result, lock)
             finally:
                 for directory, temp, st, dummy in temps:
                     directory.unlink_if_same(temp, st)
-                if self.params['_direct']:
+                if self.request.direct:
                     remove_quietly(staged)
 
     def _open_archive(self, staged):
         """The transferred archive, open: in dest (direct: the probe's temp, still ours) or in the private tmp."""
-        if not self.params['_direct']:
+        if not self.request.direct:
             return open_regular(staged)
-        if not is_temp_of(self.staging_for, staged):
-            raise HandoffError('_staged_path %s is not an archive temp file in %s; this option is set by the '
-                               'action plugin only' % (staged, self.dest))
+        if not is_temp_of(self.core.staging_for, staged):
+            raise HandoffError('the transferred archive %s is not an archive temp file in %s; nothing was published'
+                               % (staged, self.dest))
         fd = open_regular(staged)
         st = os.fstat(fd)
         if st.st_uid != os.geteuid() or st.st_nlink != 1:
@@ -236,7 +240,7 @@ class UploadSet(Upload):
                         apply_file_attributes(self.module, temp_fd, directory.join(temp), like=directory.lstat(name),
                                               inherit=True)
                         os.fsync(temp_fd)
-                    self._validate(directory.join(temp), temp_fd)
+                    self.core.validate(directory.join(temp), temp_fd)
                 finally:
                     os.close(temp_fd)
 
@@ -293,7 +297,7 @@ class UploadSet(Upload):
     def _write_marker(self, previous, fencing_token=None):
         """Write a fresh complete manifest (under a lease: its fencing token); return its generation (previous + 1)."""
         generation = ((previous.generation if previous is not None else None) or 0) + 1
-        marker = Marker.complete_set(self.entries, self._producer(), generation, fencing_token)
+        marker = Marker.complete_set(self.entries, self.core.producer(), generation, fencing_token)
         with explained('writing manifest', self.marker_path):
             marker.write(self.marker_path, *set_marker_attributes(stats_of_set(self.dest, self.entries)))
         return generation

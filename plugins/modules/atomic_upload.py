@@ -189,47 +189,6 @@ options:
     type: str
     choices: [auto, 'off', connection]
     default: auto
-  _phase:
-    description:
-      - B(Internal), set by the action plugin; never set it in a task. Which step runs on the target.
-    type: str
-    choices: [probe, publish, abort]
-    required: true
-  _sha256:
-    description: B(Internal), set by the action plugin. The sha256 of the source, computed on the controller.
-    type: str
-  _size:
-    description: B(Internal), set by the action plugin. The size of the source in bytes.
-    type: int
-  _staged_path:
-    description: B(Internal), set by the action plugin. Where the transferred bytes are on the target.
-    type: path
-  _direct:
-    description: B(Internal), set by the action plugin. Whether the bytes were sent straight into the temp file beside O(dest).
-    type: bool
-    default: false
-  _producer:
-    description: B(Internal), set by the action plugin. Who is publishing, recorded in the marker.
-    type: str
-  _max_diff_size:
-    description: B(Internal), set by the action plugin from C(MAX_FILE_SIZE_FOR_DIFF). Largest file shown in a diff.
-    type: int
-    default: 104448
-  _reason:
-    description: B(Internal), set by the action plugin. Why a transfer failed, for the abort phase.
-    type: str
-  _files:
-    description: B(Internal), set by the action plugin for a directory or list O(src). Every file of the set, as
-      C({path, size, sha256}) with the path relative to O(dest).
-    type: list
-    elements: dict
-  _changed:
-    description: B(Internal), set by the action plugin for a set. The relative paths the archive holds.
-    type: list
-    elements: str
-  _host:
-    description: B(Internal), set by the action plugin. The inventory hostname, which names the Redis state of O(dest).
-    type: str
   redis_state:
     description:
       - Mirror the state of this publish into Redis (the server named by the C(redis_*) options), so that a consumer
@@ -508,35 +467,29 @@ fencing_token:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
+    REQUEST_ARGUMENT_SPEC, REQUEST_OPTION, parse_request)
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_options import upload_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
 
-UPLOAD_PHASES = ('probe', 'publish', 'abort')
-
 
 def argument_spec():
-    """The task's options (shared with the action plugin, which validates them) and those the action plugin sets."""
+    """The user's options and ``_request``, the one undocumented option, set by the action plugin only."""
     spec = upload_argument_spec()
-    spec.update(
-        _phase=dict(type='str', choices=list(UPLOAD_PHASES), required=True),
-        _sha256=dict(type='str'),
-        _size=dict(type='int'),
-        _staged_path=dict(type='path'),
-        _direct=dict(type='bool', default=False),
-        _producer=dict(type='str'),
-        _max_diff_size=dict(type='int', default=104448),
-        _reason=dict(type='str'),
-        _files=dict(type='list', elements='dict'),
-        _changed=dict(type='list', elements='str'),
-        _host=dict(type='str'),
-    )
+    spec.update(REQUEST_ARGUMENT_SPEC)
     return spec
+
+
+def backend(module):
+    """The backend for the phase the action plugin asked for."""
+    request = parse_request(module.params[REQUEST_OPTION])
+    return (UploadSet if request.is_set else Upload)(module, request)
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
-    run_backend(module, Upload if module.params['_files'] is None else UploadSet)
+    run_backend(module, backend)
 
 
 if __name__ == '__main__':

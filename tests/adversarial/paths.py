@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
+from tests.support.upload_request import upload_module_args
 
 from .arena import parse_marker
 from .targets import Run, run_handoff_sh, run_module
@@ -168,7 +169,7 @@ class _Upload(RacedPath):
     def attempt(self, arena, trial):
         options = self.options(arena, trial)
         direct = self.direct_for(trial)
-        probe = run_module('atomic_upload', dict(options, _phase='probe', _direct=direct), arena.private)
+        probe = run_module('atomic_upload', upload_module_args('probe', **dict(options, _direct=direct)), arena.private)
         if probe.failed or probe.result.get('action') != 'transfer':
             return probe
         staging = probe.result.get('staging_path')
@@ -178,15 +179,16 @@ class _Upload(RacedPath):
             if problem == 'hung':
                 return Run(dict(failed=True, msg='the controller blocked writing %s' % staging), True, probe.output)
             if problem is not None:
-                abort = run_module('atomic_upload', dict(options, _phase='abort', _staged_path=staging,
-                                                         _reason=str(problem)), arena.private)
+                abort = run_module('atomic_upload', upload_module_args('abort', **dict(
+                    options, _staged_path=staging, _reason=str(problem))), arena.private)
                 return Run(dict(failed=True, msg='transfer failed: %s' % problem), False, abort.output)
             staged = staging
         else:
             staged = str(arena.private / ('%s.%s' % (trial, self.name)))
             write_file(staged, source, 0o600)
-        publish = run_module('atomic_upload', dict(self.publish_options(options, probe), _phase='publish',
-                                                   _direct=bool(direct and staging), _staged_path=staged),
+        publish = run_module('atomic_upload', upload_module_args('publish', **dict(
+                                 self.publish_options(options, probe), _direct=bool(direct and staging),
+                                 _staged_path=staged)),
                              arena.private)
         publish.output = probe.output + publish.output
         return publish

@@ -13,6 +13,8 @@ import stat
 
 import pytest
 
+from tests.support.upload_request import upload_module_args
+
 from .paths import payload_of, write_source_with_marker
 from .targets import run_module
 
@@ -51,8 +53,9 @@ def move_args(paths, **options):
 
 def upload_args(paths, **options):
     data = payload_of('upload')
-    return dict(dict(dest=paths['upload'], lock=True, lock_timeout=2, _phase='probe', _direct=False,
-                     _sha256=hashlib.sha256(data).hexdigest(), _size=len(data)), **options)
+    return upload_module_args('probe', **dict(dict(dest=paths['upload'], lock=True, lock_timeout=2, _direct=False,
+                                                   _sha256=hashlib.sha256(data).hexdigest(), _size=len(data)),
+                                              **options))
 
 
 def wait_args(paths, **options):

@@ -10,14 +10,14 @@ import stat
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils import _upload
-from ansible_collections.lockstep.handoff.plugins.modules import atomic_upload
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import is_temp_of
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
-from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
+from ansible_collections.lockstep.handoff.plugins.modules.atomic_upload import argument_spec, backend
 from tests.support.hostile_user import (
     canary_file, plant_backup_names, run_as, shared_directory, swap_temp_after_copy, unchanged)
+from tests.support.upload_request import upload_module_args
 
 DATA = b'listen 80;\n'
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -33,9 +33,9 @@ def upload(make_module, dest):
     """``upload(phase, check_mode=False, data=DATA, **options)``: one phase of a task publishing ``data``."""
     def run(phase, check_mode=False, data=DATA, **options):
         options.setdefault('dest', str(dest))
-        module = make_module(atomic_upload.argument_spec(), check_mode=check_mode, _phase=phase,
-                             _sha256=hashlib.sha256(data).hexdigest(), _size=len(data), **options)
-        return Upload(module).run()
+        module = make_module(argument_spec(), check_mode=check_mode, **upload_module_args(
+            phase, _sha256=hashlib.sha256(data).hexdigest(), _size=len(data), **options))
+        return backend(module).run()
     return run
 
 
@@ -260,11 +260,11 @@ def test_abort_never_removes_a_file_that_is_not_a_temp_of_dest(upload, dest):
 
 def test_probe_refuses_a_transfer_that_cannot_fit(make_module, tmp_path, mount_tmpfs):
     tiny = mount_tmpfs(tmp_path / 'tiny', 'size=64k')
-    module = make_module(atomic_upload.argument_spec(), dest=str(tiny / 'big'), _phase='probe', _sha256=SHA,
-                         _size=1024 * 1024, _direct=True)
+    module = make_module(argument_spec(), **upload_module_args('probe', dest=str(tiny / 'big'), _sha256=SHA,
+                                                               _size=1024 * 1024, _direct=True))
     with pytest.raises(HandoffError, match=r'the disk is full: the filesystem holding %s has \d+ bytes free and'
                        % tiny) as caught:
-        Upload(module).run()
+        backend(module).run()
     assert caught.value.details['total_bytes'] == 64 * 1024
     assert os.listdir(tiny) == ['big.done']
     assert json.loads((tiny / 'big.done').read_text())['state'] == 'failed'
@@ -272,10 +272,10 @@ def test_probe_refuses_a_transfer_that_cannot_fit(make_module, tmp_path, mount_t
 
 def test_probe_refuses_a_read_only_destination(make_module, tmp_path, mount_tmpfs):
     frozen = mount_tmpfs(tmp_path / 'frozen', 'size=64k', 'ro')
-    module = make_module(atomic_upload.argument_spec(), dest=str(frozen / 'x'), _phase='probe', _sha256=SHA,
-                         _size=len(DATA), _direct=True)
+    module = make_module(argument_spec(), **upload_module_args('probe', dest=str(frozen / 'x'), _sha256=SHA,
+                                                               _size=len(DATA), _direct=True))
     with pytest.raises(HandoffError, match='is mounted read-only'):
-        Upload(module).run()
+        backend(module).run()
 
 
 def test_changed_data_of_the_same_size_is_judged_by_the_marker_without_reading_dest(upload, dest):
@@ -302,9 +302,9 @@ def test_marker_naming_the_new_bytes_is_checked_against_dest(upload, dest):
 def probe_before_hash(make_module, dest):
     """``probe_before_hash(data, **options)``: a probe sent while the controller still hashes ``data``."""
     def run(data=DATA, **options):
-        module = make_module(atomic_upload.argument_spec(), _phase='probe', _sha256=None, _size=len(data),
-                             dest=str(dest), _direct=True, **options)
-        return Upload(module).run()
+        module = make_module(argument_spec(), **upload_module_args('probe', _sha256=None, _size=len(data),
+                                                                   dest=str(dest), _direct=True, **options))
+        return backend(module).run()
     return run
 
 
@@ -336,10 +336,11 @@ def test_probe_before_the_hash_leaves_an_existing_dest_alone_without_force(uploa
 
 
 def test_publish_needs_the_checksum(make_module, dest):
-    module = make_module(atomic_upload.argument_spec(), _phase='publish', _sha256=None, _size=3, dest=str(dest),
-                         _direct=True, _staged_path=str(dest.parent / '.site.conf.0123456789ab.tmp'))
-    with pytest.raises(HandoffError, match='_sha256 is required to publish'):
-        Upload(module).run()
+    request = dict(phase='publish', sha256=None, size=3, producer='test', host=None, direct=True,
+                   staged_path=str(dest.parent / '.site.conf.0123456789ab.tmp'))
+    module = make_module(argument_spec(), dest=str(dest), _request=request)
+    with pytest.raises(HandoffError, match='field sha256 must be a string; got None'):
+        backend(module).run()
 
 
 def test_direct_transfer_into_a_directory_others_can_write_is_not_offered(attacker, upload, tmp_path):
@@ -516,10 +517,10 @@ def test_a_lock_path_that_is_dest_its_marker_or_one_of_their_temps_is_refused_be
 def test_a_dest_whose_marker_temp_would_be_too_long_is_refused_before_the_data_is_published(make_module, tmp_path):
     limit = os.pathconf(str(tmp_path), 'PC_NAME_MAX')
     dest = tmp_path / ('n' * (limit - 22))  # NAME fits, .NAME.<hex>.tmp fits, .NAME.done.<hex>.tmp does not
-    module = make_module(atomic_upload.argument_spec(), _phase='probe', _sha256=SHA, _size=len(DATA), dest=str(dest),
-                         _direct=True)
+    module = make_module(argument_spec(), **upload_module_args('probe', _sha256=SHA, _size=len(DATA), dest=str(dest),
+                                                               _direct=True))
     with pytest.raises(HandoffError) as caught:
-        Upload(module).run()
+        backend(module).run()
     assert caught.value.msg.startswith('marker_path %s.done: the name .%s.done.<12 hex>.tmp of the temp file of '
                                        'marker_path is %d bytes' % (dest, dest.name, limit + 1))
     assert os.listdir(str(tmp_path)) == []

@@ -10,7 +10,6 @@ import tarfile
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils import _upload_set
-from ansible_collections.lockstep.handoff.plugins.modules import atomic_upload
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import FileEntry, entries_from_list
@@ -18,8 +17,10 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker 
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LeaseLost
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.redis import lock_keys
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.settings import RedisLockSettings
-from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
+from ansible_collections.lockstep.handoff.plugins.module_utils._publish_core import PublishCore
+from ansible_collections.lockstep.handoff.plugins.modules.atomic_upload import argument_spec, backend
 from tests.support.hostile_user import canary_file, plant_backup_names, run_as, shared_directory, unchanged
+from tests.support.upload_request import upload_module_args
 
 REDIS_PREFIX = 'test:set:'
 FILES = {'a.csv': b'alpha\n', 'b.csv': b'bravo\n', 'sub/c.csv': b'charlie\n'}
@@ -41,9 +42,9 @@ def phase(make_module, dest):
     def run(name, files=None, check_mode=False, diff=False, **options):
         files = FILES if files is None else files
         options.setdefault('dest', str(dest))
-        module = make_module(atomic_upload.argument_spec(), check_mode=check_mode, diff=diff, _phase=name,
-                             _files=entries(files), **options)
-        return UploadSet(module).run()
+        module = make_module(argument_spec(), check_mode=check_mode, diff=diff,
+                             **upload_module_args(name, _files=entries(files), **options))
+        return backend(module).run()
     return run
 
 
@@ -189,6 +190,13 @@ def test_file_changed_between_probe_and_publish_stops_the_publish(phase, dest):
     assert (dest / 'b.csv').read_bytes() == FILES['b.csv']
 
 
+def test_a_publish_naming_a_file_outside_the_set_is_refused(phase, dest):
+    probe = phase('probe', _direct=True)
+    with pytest.raises(HandoffError, match='names changed files that are not in the set: x.csv'):
+        phase('publish', _direct=True, _staged_path=probe['staging_path'], _changed=['a.csv', 'x.csv'])
+    assert sorted(os.listdir(dest)) == [os.path.basename(probe['staging_path'])]
+
+
 def test_force_false_is_refused_for_a_set(phase):
     with pytest.raises(HandoffError, match='force=false applies to one file'):
         phase('probe', force=False)
@@ -212,7 +220,7 @@ def test_a_stale_holders_set_publish_is_refused_and_nothing_changes(phase, dest,
     upload(phase)
     manifest_before = (dest.parent / 'batch.done').read_bytes()
     name = str(dest) + '.lock'
-    confirm = UploadSet._confirm_lease
+    confirm = PublishCore.confirm_lease
 
     def lease_lost_to_a_newer_holder(self, lock, result):
         """Our lease expires right before the renames; a newer holder takes the lock and publishes."""
@@ -222,7 +230,7 @@ def test_a_stale_holders_set_publish_is_refused_and_nothing_changes(phase, dest,
             newer.confirm_before_publish(str(dest))
         return confirm(self, lock, result)
 
-    monkeypatch.setattr(UploadSet, '_confirm_lease', lease_lost_to_a_newer_holder)
+    monkeypatch.setattr(PublishCore, 'confirm_lease', lease_lost_to_a_newer_holder)
     with pytest.raises(LeaseLost, match='refusing a stale write to %s: the lease on redis lock' % dest) as refused:
         upload(phase, files=dict(FILES, **{'b.csv': b'BRAVO\n', 'd.csv': b'delta\n'}), **redis_lease(redis_server))
     assert refused.value.details['fencing_token'] >= 1

@@ -28,6 +28,9 @@ def test_wait_needs_a_path_and_waits_five_minutes_by_default():
     assert (params['state'], params['timeout'], params['sleep']) == ('present', 300.0, 1.0)
 
 
-def test_upload_module_phase_must_be_known():
-    result = validate(atomic_upload.argument_spec(), dict(dest='/d', _phase='transfer'))
+def test_upload_module_takes_one_internal_option_the_request_and_no_other():
+    spec = atomic_upload.argument_spec()
+    assert [name for name in spec if name.startswith('_')] == ['_request']
+    assert "missing required arguments: _request" in ' '.join(validate(spec, dict(dest='/d')).error_messages)
+    result = validate(spec, dict(dest='/d', _request=dict(phase='probe'), _phase='transfer'))
     assert '_phase' in ' '.join(result.error_messages)

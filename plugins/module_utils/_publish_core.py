@@ -1,0 +1,271 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What publishing one file and publishing a set share, on the target side of ``atomic_upload``.
+
+``Upload`` (one file) and ``UploadSet`` (a directory or list ``src``) each
+hold a ``PublishCore`` for their paths and hand it themselves as the
+``target`` that probes and publishes. The core runs the request's phase:
+options checked once, the state mirror, leftover temps, the lock,
+free space, failure markers, the direct-transfer offer, the lease check
+before a rename, ``validate``, and the abort after a failed transfer.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import time
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._controller import ControllerGone, stop_if_controller_gone
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import mode_of
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
+    create_temp_beside, is_temp_of, remove_quietly)
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained, filesystem_space
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.trusted_path import others_can_replace
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LeaseLost
+from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
+    lock_settings, optional_lock, takes_lock_file)
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
+    PlannedFile, check_numbers, check_planned_files)
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_COMPLETE, Marker, MarkerError
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_lock_path, default_marker_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._state_mirror import publish_mirror
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
+    ABORT, ACTION_NEED_CHECKSUM, PROBE, check_response)
+
+
+class PublishCore:
+    """One publish on one host: ``dest`` (a file, or a set's directory), its marker and lock, and its data.
+
+    ``directory`` is where the data lands (for free space), ``staging_for``
+    the path whose protocol temps carry the transferred bytes, ``sha256`` and
+    ``size`` those of the data (for a set: of its file list, and the total).
+    """
+
+    def __init__(self, module, request, dest, directory, staging_for, sha256, size):
+        params = module.params
+        self.module = module
+        self.params = params
+        self.request = request
+        self.dest = dest
+        self.directory = directory
+        self.marker_path = ((params['marker_path'] or default_marker_path(dest, params['state_dir']))
+                            if params['marker'] else None)
+        self.lock_path = params['lock_path'] or default_lock_path(dest, params['state_dir'])
+        self.staging_for = staging_for
+        self.sha256 = sha256
+        self.size = size
+
+    def run(self, target):
+        """Run the request's phase on ``target``; return the result dict. With a state mirror, mirror it."""
+        check_numbers(self.params)
+        target.check_options()
+        mirror = publish_mirror(self.params, self.request.host, self.marker_path, self.module.check_mode)
+        if mirror is None:
+            return check_response(self.request.phase, self._run_phase(target))
+        try:
+            result = self._run_phase(target)
+        except HandoffError as exc:
+            note = mirror.after_failure(exc)
+            if note:
+                raise HandoffError(exc.msg + note, **exc.details) from exc
+            raise
+        if result.get('action') != ACTION_NEED_CHECKSUM:
+            mirror.after_phase(self.request.step, result)
+        return check_response(self.request.phase, result)
+
+    def _run_phase(self, target):
+        step = self.request.step
+        if step == ABORT:
+            return self._abort()
+        if step == PROBE:
+            removed = self._clean_leftover_temps(target.leftover_temps())
+            with self.lock(self.params['lock'] and not self.module.check_mode) as lock:
+                result = self.with_lock_wait(target.probe(), lock)
+            result['removed_temps'] = removed
+            return result
+        try:
+            return target.publish()
+        except (LeaseLost, ControllerGone):
+            # A stale holder writes nothing, not even a failed marker: a newer holder owns dest now. A cancelled
+            # job neither: nothing failed, and the next run publishes.
+            raise
+        except HandoffError as exc:
+            raise HandoffError(exc.msg + self.mark_failed(exc.msg), **exc.details) from exc
+
+    def _clean_leftover_temps(self, temps):
+        """Remove temps older than ``remove_temps_older_than``; warn about the others; return the removed.
+
+        A live upload keeps writing its temp, so its mtime stays fresh: an age
+        well above the longest transfer never takes a temp that is in use.
+        """
+        threshold = self.params['remove_temps_older_than']
+        removed, kept = [], []
+        now = time.time()
+        for temp in temps:
+            try:
+                age = now - os.lstat(temp).st_mtime
+            except FileNotFoundError:
+                continue
+            if threshold is not None and age >= threshold:
+                if not self.module.check_mode:
+                    remove_quietly(temp)
+                removed.append(temp)
+            else:
+                kept.append(temp)
+        if kept:
+            self.module.warn('%d temp file(s) of %s are present, left by interrupted uploads or belonging to one '
+                             'running now: %s. They are never renamed onto dest; remove them once no upload of '
+                             'this file runs, or set remove_temps_older_than' % (len(kept), self.dest, ', '.join(kept)))
+        return removed
+
+    def check_planned_files(self, dest_has_temps):
+        """Refuse colliding paths: dest (written through temps beside it when ``dest_has_temps``), the marker, and
+        the lock when it takes a file lock."""
+        file_lock = self.params['lock'] and takes_lock_file(self.params['lock_type'])
+        check_planned_files([PlannedFile('dest', self.dest, dest_has_temps),
+                             PlannedFile('marker_path', self.marker_path, True),
+                             PlannedFile('lock_path', self.lock_path if file_lock else None, False)])
+
+    def lock(self, wanted):
+        return optional_lock(wanted, self.lock_path, holder='lockstep.handoff.atomic_upload',
+                             **lock_settings(self.module))
+
+    def with_lock_wait(self, result, lock):
+        if lock is not None:
+            result['lock_wait'] = lock.waited
+        return result
+
+    def base_result(self, changed, action):
+        return dict(changed=changed, action=action, dest=self.dest, sha256=self.sha256, size=self.size,
+                    marker_path=self.marker_path, backup_file=None)
+
+    def transfer_path(self):
+        """How the bytes reached the target, as the result's ``transfer_path`` says it."""
+        return 'direct' if self.request.direct else 'staged'
+
+    def current_marker(self):
+        if not self.marker_path:
+            return None
+        try:
+            return Marker.read(self.marker_path)
+        except MarkerError:
+            return None
+
+    def check_free_space(self, needed):
+        with explained('checking free space in', self.directory):
+            space = filesystem_space(self.directory)
+        if space['read_only']:
+            raise HandoffError('the filesystem holding %s is mounted read-only; remount it read-write or '
+                               'choose another dest' % self.directory, dest=self.dest, **space)
+        if space['free_bytes'] < needed:
+            msg = ('the disk is full: the filesystem holding %s has %d bytes free and %s needs %d; free space '
+                   'and re-run (dest was not touched)' % (self.directory, space['free_bytes'], self.dest, needed))
+            raise HandoffError(msg + self.mark_failed(msg), dest=self.dest, **space)
+
+    def mark_failed(self, reason):
+        """Leave a ``failed`` marker so consumers stop waiting; return a sentence saying what was done.
+
+        By default (``unless_complete``) a complete marker stays: the previous
+        version it describes is still in place and still good to take.
+        """
+        policy = self.params['failure_marker']
+        if not self.marker_path or policy == 'never' or self.module.check_mode:
+            return ''
+        current = self.current_marker()
+        if policy == 'unless_complete' and current is not None and current.state == STATE_COMPLETE:
+            return (' The complete marker of the version in place was kept (failure_marker=unless_complete).')
+        generation = ((current.generation if current is not None else None) or 0) + 1
+        marker = Marker.failed(reason, self.producer(), generation)
+        try:
+            marker.write(self.marker_path, self._failed_marker_mode())
+        except OSError as exc:
+            return ' Writing a failed marker to %s failed too: %s.' % (self.marker_path, exc.strerror)
+        return ' A failed marker was written to %s, so waiting consumers fail at once.' % self.marker_path
+
+    def _failed_marker_mode(self):
+        """0644, narrowed by the task's ``mode`` when it gives one: a marker is never wider than its data."""
+        if self.params.get('mode') is None:
+            return 0o644
+        return 0o644 & mode_of(self.params['mode'], os.stat_result((stat.S_IFREG | 0o644,) + (0,) * 9))
+
+    def producer(self):
+        return '%s on %s' % (self.request.producer or 'lockstep.handoff.atomic_upload', socket.gethostname())
+
+    def offer_direct_transfer(self, result, directory):
+        """Create the temp the controller fills by name, where no other user can replace that name.
+
+        The controller's transfer (sftp, scp, a local copy) writes a path and
+        follows a symlink swapped in there; so it writes straight into dest's
+        directory only when nobody but this user and root can write on the way.
+        Otherwise it stages in the connection user's private tmp, and publish
+        copies from there into a temp this process holds open.
+        """
+        result['transfer_path'] = 'staged'
+        if not self.request.direct:
+            return
+        reason = others_can_replace(directory)
+        if reason:
+            result['direct_transfer_refused'] = reason
+            return
+        with explained('creating temp file in', directory):
+            result['staging_path'] = create_temp_beside(self.staging_for)
+        result['transfer_path'] = 'direct'
+
+    def confirm_lease(self, lock, result):
+        """Right before replacing dest: stop if the job was cancelled, refuse a lost lock; return its fencing token
+        (also put in ``result``), if any."""
+        stop_if_controller_gone('replacing %s' % self.dest)
+        if lock is None:
+            return None
+        lock.confirm_before_publish(self.dest)
+        if lock.fencing_token is not None:
+            result['fencing_token'] = lock.fencing_token
+        return lock.fencing_token
+
+    def validate(self, temp, fd):
+        """Run ``validate`` on the temp ``fd`` (named ``temp``).
+
+        Where another user can replace that name, the command gets
+        ``/proc/PID/fd/N`` instead, which always reaches the file this process
+        holds: it must not be made to read a file of someone else's choosing.
+        """
+        command = self.params['validate']
+        if not command:
+            return
+        if '%s' not in command:
+            raise HandoffError('validate must contain %%s (the path of the file to check); got %r' % command)
+        if others_can_replace(os.path.dirname(temp) or '.'):
+            temp = '/proc/%d/fd/%d' % (os.getpid(), fd)
+        rc, out, err = self.module.run_command(command % temp)
+        if rc != 0:
+            raise HandoffError('validate command %r failed (rc=%d); dest %s was not touched'
+                               % (command % temp, rc, self.dest), rc=rc, stdout=out, stderr=err)
+
+    def _abort(self):
+        """After a failed transfer: remove the temp, report the filesystem's state, mark the failure."""
+        staged = self.request.staged_path
+        removed = is_temp_of(self.staging_for, staged) and os.path.lexists(staged)
+        if removed:
+            remove_quietly(staged)
+        result = dict(changed=False, temp_removed=removed)
+        try:
+            result.update(filesystem_space(self.directory))
+        except OSError:
+            pass
+        result['reason'] = self._transfer_failure_reason(result)
+        reason = 'transfer to %s failed: %s' % (self.directory, result['reason'])
+        result['failure_marker_note'] = self.mark_failed(reason)
+        return result
+
+    def _transfer_failure_reason(self, space):
+        """Why the connection could not write the bytes, in the target's own terms where it can tell."""
+        if space.get('read_only'):
+            return 'the filesystem holding %s is mounted read-only' % self.directory
+        if 'free_bytes' in space and space['free_bytes'] < self.size:
+            return ('the disk is full: the filesystem holding %s has %d bytes free, %d needed'
+                    % (self.directory, space['free_bytes'], self.size))
+        return self.request.reason or 'the connection reported no reason'

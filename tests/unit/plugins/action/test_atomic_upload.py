@@ -1,0 +1,313 @@
+"""The atomic_upload action plugin against a recorded module: the requests it sends, phase by phase.
+
+As ansible.posix tests its synchronize plugin: the real ActionModule with a real
+Task, PlayContext and DataLoader, where only what reaches the host is replaced -
+``_execute_module`` answers from a table by phase and records the module
+arguments, ``_transfer_file`` records what would be sent.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import socket
+import tarfile
+import threading
+from types import SimpleNamespace
+
+import pytest
+from ansible import constants as C
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook.play_context import PlayContext
+from ansible.playbook.task import Task
+from ansible.plugins.loader import shell_loader
+from ansible.template import Templar
+
+from ansible_collections.lockstep.handoff.plugins.action import atomic_upload
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import REQUEST_OPTION
+
+DATA = b'listen 80;\n'
+SHA = hashlib.sha256(DATA).hexdigest()
+DEST = '/srv/in/site.conf'
+TEMP = '/srv/in/.site.conf.0123456789ab.tmp'
+REMOTE_TMP = '/home/u/.ansible/tmp/ansible-tmp-1-2'
+TASK_NAME = 'publish the site'
+PRODUCER = 'lockstep.handoff.atomic_upload from %s (task %r)' % (socket.gethostname(), TASK_NAME)
+FILE_FIELDS = dict(size=len(DATA), producer=PRODUCER, host='web1')
+
+
+class RecordedModule(atomic_upload.ActionModule):
+    """The plugin with the host replaced: ``answers`` maps a phase to the module's result."""
+
+    def __init__(self, answers, *args):
+        super().__init__(*args)
+        self.answers = answers
+        self.module_args = []
+        self.sent = []
+        self.fixed_up = []
+
+    @property
+    def requests(self):
+        return [args[REQUEST_OPTION] for args in self.module_args]
+
+    def _execute_module(self, module_name=None, module_args=None, tmp=None, task_vars=None, **kwargs):
+        assert module_name == 'lockstep.handoff.atomic_upload'
+        self.module_args.append(copy.deepcopy(module_args))
+        answer = self.answers[module_args[REQUEST_OPTION]['phase']]
+        return copy.deepcopy(answer(module_args[REQUEST_OPTION]) if callable(answer) else answer)
+
+    def _transfer_file(self, local_path, remote_path):
+        with open(local_path, 'rb') as handle:
+            self.sent.append((remote_path, handle.read()))
+        return remote_path
+
+    def _make_tmp_path(self, remote_user=None):
+        self._connection._shell.tmpdir = REMOTE_TMP
+        return REMOTE_TMP
+
+    def _fixup_perms2(self, remote_paths, remote_user=None, execute=True):
+        self.fixed_up.append(tuple(remote_paths))
+
+    def _remove_tmp_path(self, tmp_path, force=False):
+        """Nothing to remove: no remote temp directory was made."""
+
+
+@pytest.fixture
+def plugin():
+    """``plugin(answers, check_mode=False, diff=False, become=False, **args)``: the plugin for one task."""
+    def make(answers, check_mode=False, diff=False, become=False, **args):
+        task = Task()
+        task.action = 'lockstep.handoff.atomic_upload'
+        task.name = TASK_NAME
+        task.args = args
+        task.check_mode = check_mode
+        task.diff = diff
+        play_context = PlayContext()
+        play_context.become = become
+        connection = SimpleNamespace(transport='ssh', _shell=shell_loader.get('sh'), has_option=lambda name: False)
+        loader = DataLoader()
+        return RecordedModule(answers, task, connection, play_context, loader, Templar(loader=loader), None)
+    return make
+
+
+@pytest.fixture
+def src(tmp_path):
+    path = tmp_path / 'site.conf'
+    path.write_bytes(DATA)
+    return str(path)
+
+
+def run(action):
+    return action.run(task_vars=dict(inventory_hostname='web1'))
+
+
+def transfer(**extra):
+    return dict(changed=True, action='transfer', dest=DEST, sha256=SHA, size=len(DATA), **extra)
+
+
+PUBLISHED = dict(changed=True, action='transfer', dest=DEST, sha256=SHA, size=len(DATA), generation=1,
+                 transfer_path='direct')
+
+
+def test_fresh_file_probe_then_direct_transfer_then_publish(plugin, src):
+    action = plugin(dict(probe=transfer(staging_path=TEMP, removed_temps=[]), publish=PUBLISHED), src=src, dest=DEST)
+    result = run(action)
+    assert action.requests == [
+        dict(FILE_FIELDS, phase='probe', sha256=SHA, direct=True, max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF),
+        dict(FILE_FIELDS, phase='publish', sha256=SHA, direct=True, staged_path=TEMP),
+    ]
+    assert action.sent == [(TEMP, DATA)]
+    assert (result['changed'], result['generation'], result['removed_temps']) == (True, 1, [])
+    assert 'staging_path' not in result
+
+
+def test_the_module_gets_the_users_options_by_name_and_one_internal_option(plugin, src):
+    action = plugin(dict(probe=transfer(staging_path=TEMP), publish=PUBLISHED), src=src, dest=DEST, mode='0640',
+                    lock=True, lock_backend='fcntl')
+    run(action)
+    for module_args in action.module_args:
+        assert [name for name in module_args if name.startswith('_')] == [REQUEST_OPTION]
+        assert (module_args['dest'], module_args['mode'], module_args['lock_type']) == (DEST, '0640', 'fcntl')
+        assert 'lock_backend' not in module_args and module_args['content'] is None
+
+
+def test_unchanged_file_costs_one_probe_and_no_transfer(plugin, src):
+    action = plugin(dict(probe=dict(changed=False, action='none', dest=DEST, sha256=SHA, size=len(DATA))),
+                    src=src, dest=DEST)
+    result = run(action)
+    assert [request['phase'] for request in action.requests] == ['probe']
+    assert action.sent == []
+    assert (result['changed'], result['action']) == (False, 'none')
+
+
+def test_changed_file_in_diff_mode_shows_old_and_new_text_and_hides_the_probes_view(plugin, src):
+    probe = transfer(staging_path=TEMP, diff_before=dict(content='listen 8080;\n'))
+    action = plugin(dict(probe=probe, publish=PUBLISHED), diff=True, src=src, dest=DEST)
+    result = run(action)
+    assert [request['phase'] for request in action.requests] == ['probe', 'publish']
+    assert (result['diff']['before'], result['diff']['after']) == ('listen 8080;\n', DATA.decode())
+    assert 'diff_before' not in result and 'staging_path' not in result
+
+
+def test_check_mode_probes_only_and_sends_nothing(plugin, src):
+    action = plugin(dict(probe=transfer(transfer_path='staged')), check_mode=True, src=src, dest=DEST)
+    result = run(action)
+    assert action.requests == [dict(FILE_FIELDS, phase='probe', sha256=SHA, direct=True,
+                                    max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF)]
+    assert action.sent == []
+    assert (result['changed'], result['action']) == (True, 'transfer')
+
+
+def test_become_asks_for_no_direct_transfer_and_stages_in_the_remote_tmp(plugin, src):
+    staged = REMOTE_TMP + '/atomic_upload.src'
+    publish = dict(PUBLISHED, transfer_path='staged')
+    action = plugin(dict(probe=transfer(transfer_path='staged'), publish=publish), become=True, src=src, dest=DEST)
+    result = run(action)
+    assert action.requests == [
+        dict(FILE_FIELDS, phase='probe', sha256=SHA, direct=False, max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF),
+        dict(FILE_FIELDS, phase='publish', sha256=SHA, direct=False, staged_path=staged),
+    ]
+    assert action.sent == [(staged, DATA)]
+    assert action.fixed_up == [(REMOTE_TMP, staged)]
+    assert result['transfer_path'] == 'staged'
+
+
+def test_content_is_sent_like_a_file(plugin):
+    action = plugin(dict(probe=transfer(staging_path=TEMP), publish=PUBLISHED), content=DATA.decode(), dest=DEST)
+    run(action)
+    assert action.requests[1] == dict(FILE_FIELDS, phase='publish', sha256=SHA, direct=True, staged_path=TEMP)
+    assert action.sent == [(TEMP, DATA)]
+
+
+def test_a_probe_before_the_hash_ends_asks_again_with_the_checksum(plugin, src, monkeypatch):
+    """A large source is hashed while the first probe runs; a dest of its size makes the probe ask for it."""
+    first_probe_sent = threading.Event()
+    real_sha256 = atomic_upload.sha256_of_path
+
+    def slow_sha256(path):
+        first_probe_sent.wait(10)
+        return real_sha256(path)
+
+    def probe(request):
+        first_probe_sent.set()
+        if request['sha256'] is None:
+            return dict(changed=False, action='need_checksum', dest=DEST)
+        return dict(changed=False, action='none', dest=DEST, sha256=SHA, size=len(DATA))
+
+    monkeypatch.setattr(atomic_upload, 'BACKGROUND_HASH_FROM_BYTES', 0)
+    monkeypatch.setattr(atomic_upload, 'sha256_of_path', slow_sha256)
+    action = plugin(dict(probe=probe), src=src, dest=DEST)
+    result = run(action)
+    assert [request['sha256'] for request in action.requests] == [None, SHA]
+    assert result['action'] == 'none' and action.sent == []
+
+
+def test_a_failed_transfer_aborts_with_the_reason_and_says_what_the_host_found(plugin, src):
+    aborted = dict(changed=False, temp_removed=True, reason='the disk is full', failure_marker_note=' A marker.')
+    action = plugin(dict(probe=transfer(staging_path=TEMP), abort=aborted), src=src, dest=DEST)
+
+    def failing_transfer(local_path, remote_path):
+        raise AnsibleError('scp: write failed')
+    action._transfer_file = failing_transfer
+    with pytest.raises(AnsibleActionFail, match='transfer to /srv/in failed: the disk is full. dest /srv/in/site.conf '
+                       'was not touched; the temp file was removed. A marker.'):
+        run(action)
+    assert action.requests[1] == dict(FILE_FIELDS, phase='abort', sha256=SHA, staged_path=TEMP,
+                                      reason='scp: write failed')
+
+
+def test_a_module_answer_without_a_key_the_plugin_reads_fails_the_task_naming_it(plugin, src):
+    action = plugin(dict(probe=dict(changed=True, dest=DEST)), src=src, dest=DEST)
+    with pytest.raises(AnsibleActionFail, match='answered phase probe without action'):
+        run(action)
+
+
+def entry(name, data):
+    return dict(path=name, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def members(tar_bytes):
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        return {member.name: tar.extractfile(member).read() for member in tar.getmembers()}
+
+
+@pytest.fixture
+def tree(tmp_path):
+    top = tmp_path / 'reports'
+    (top / 'sub').mkdir(parents=True)
+    (top / 'a.csv').write_bytes(b'a\n')
+    (top / 'sub' / 'b.csv').write_bytes(b'bb\n')
+    return top
+
+
+SET_DEST = '/srv/in/reports'
+ARCHIVE_TEMP = '/srv/in/reports/.handoff-set.tar.0123456789ab.tmp'
+SET_PUBLISHED = dict(changed=True, action='transfer', dest=SET_DEST, files=2, files_changed=['sub/b.csv'],
+                     transfer_path='direct')
+
+
+def test_a_directory_is_one_probe_one_archive_of_the_changed_files_and_one_publish(plugin, tree):
+    probe = dict(changed=True, action='transfer', dest=SET_DEST, files=2, files_changed=['sub/b.csv'],
+                 staging_path=ARCHIVE_TEMP)
+    action = plugin(dict(probe_set=probe, publish_set=SET_PUBLISHED), src=str(tree), dest=SET_DEST)
+    result = run(action)
+    files = [entry('a.csv', b'a\n'), entry('sub/b.csv', b'bb\n')]
+    assert action.requests == [
+        dict(phase='probe_set', files=files, producer=PRODUCER, direct=True),
+        dict(phase='publish_set', files=files, producer=PRODUCER, direct=True, staged_path=ARCHIVE_TEMP,
+             changed=['sub/b.csv']),
+    ]
+    assert [(path, members(data)) for path, data in action.sent] == [(ARCHIVE_TEMP, {'sub/b.csv': b'bb\n'})]
+    assert (result['size'], result['files_changed']) == (5, ['sub/b.csv'])
+    assert 'staging_path' not in result
+
+
+def test_an_unchanged_directory_in_check_mode_is_one_probe(plugin, tree):
+    probe = dict(changed=False, action='none', dest=SET_DEST, files=2, files_changed=[])
+    action = plugin(dict(probe_set=probe), check_mode=True, src=str(tree), dest=SET_DEST)
+    result = run(action)
+    assert [request['phase'] for request in action.requests] == ['probe_set']
+    assert action.sent == [] and result['changed'] is False
+
+
+def test_a_set_with_become_is_staged_in_the_remote_tmp(plugin, tree):
+    probe = dict(changed=True, action='transfer', dest=SET_DEST, files=2, files_changed=['a.csv', 'sub/b.csv'])
+    action = plugin(dict(probe_set=probe, publish_set=dict(SET_PUBLISHED, files_changed=['a.csv', 'sub/b.csv'])),
+                    become=True, src=str(tree), dest=SET_DEST)
+    run(action)
+    staged = REMOTE_TMP + '/atomic_upload.tar'
+    assert [(request['phase'], request['direct']) for request in action.requests] == [
+        ('probe_set', False), ('publish_set', False)]
+    assert action.requests[1]['staged_path'] == staged
+    assert [(path, sorted(members(data))) for path, data in action.sent] == [(staged, ['a.csv', 'sub/b.csv'])]
+
+
+def test_a_list_of_files_is_a_set_of_their_base_names(plugin, tree, tmp_path):
+    other = tmp_path / 'other'
+    other.mkdir()
+    (other / 'c.csv').write_bytes(b'ccc\n')
+    probe = dict(changed=True, action='transfer', dest=SET_DEST, files=2, files_changed=['b.csv', 'c.csv'],
+                 staging_path=ARCHIVE_TEMP)
+    action = plugin(dict(probe_set=probe, publish_set=dict(SET_PUBLISHED, files_changed=['b.csv', 'c.csv'])),
+                    src=[str(other / 'c.csv'), str(tree / 'sub' / 'b.csv')], dest=SET_DEST)
+    run(action)
+    assert action.requests[0]['files'] == [entry('b.csv', b'bb\n'), entry('c.csv', b'ccc\n')]
+    assert action.requests[1]['changed'] == ['b.csv', 'c.csv']
+    assert members(action.sent[0][1]) == {'b.csv': b'bb\n', 'c.csv': b'ccc\n'}
+
+
+def test_a_failed_set_transfer_aborts_the_set(plugin, tree):
+    probe = dict(changed=True, action='transfer', dest=SET_DEST, files=2, files_changed=['a.csv'],
+                 staging_path=ARCHIVE_TEMP)
+    aborted = dict(changed=False, temp_removed=True, reason='read-only', failure_marker_note='')
+    action = plugin(dict(probe_set=probe, abort_set=aborted), src=str(tree), dest=SET_DEST)
+
+    def failing_transfer(local_path, remote_path):
+        raise AnsibleError('sftp: permission denied')
+    action._transfer_file = failing_transfer
+    with pytest.raises(AnsibleActionFail, match='failed: read-only'):
+        run(action)
+    assert action.requests[1] == dict(phase='abort_set', files=action.requests[0]['files'], producer=PRODUCER,
+                                      staged_path=ARCHIVE_TEMP, reason='sftp: permission denied')

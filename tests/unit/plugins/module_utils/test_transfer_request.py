@@ -1,0 +1,99 @@
+"""The private request/response between atomic_upload's action plugin and module: strict on both sides."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
+    REQUEST_FIELDS, RequestError, build_request, check_response, parse_request)
+
+PROBE = dict(sha256='ab' * 32, size=3, producer='p', host='web1', direct=True, max_diff_size=1024)
+
+
+def test_a_built_request_parses_back_to_the_same_fields():
+    request = parse_request(build_request('probe', **PROBE))
+    assert (request.phase, request.step, request.is_set) == ('probe', 'probe', False)
+    assert {name: getattr(request, name) for name in PROBE} == PROBE
+    assert (request.staged_path, request.files, request.changed) == (None, None, None)
+
+
+def test_a_set_phase_is_a_set_and_names_its_step():
+    request = parse_request(build_request('publish_set', files=[], producer='p', direct=False, staged_path='/t',
+                                          changed=[]))
+    assert (request.step, request.is_set) == ('publish', True)
+
+
+def test_an_unknown_phase_is_an_error_naming_it():
+    with pytest.raises(RequestError, match="phase 'transfer' is not one of probe, publish, abort"):
+        parse_request(dict(PROBE, phase='transfer'))
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(staged_path='/t'), 'unknown field staged_path'),
+    (dict(_sha256='ab'), 'unknown field _sha256'),
+    (dict(size=None), 'field size must be an integer; got None'),
+    (dict(size=True), 'field size must be an integer; got True'),
+    (dict(direct='yes'), "field direct must be a boolean; got 'yes'"),
+    (dict(sha256=5), 'field sha256 must be a string or null; got 5'),
+])
+def test_a_wrong_field_is_an_error_naming_it_on_both_sides(change, message):
+    fields = dict(PROBE, **change)
+    with pytest.raises(RequestError, match=message):
+        build_request('probe', **fields)
+    with pytest.raises(RequestError, match=message):
+        parse_request(dict(fields, phase='probe'))
+
+
+def test_every_missing_field_is_named():
+    fields = dict(PROBE)
+    del fields['producer'], fields['host']
+    with pytest.raises(RequestError, match='missing field host; missing field producer'):
+        parse_request(dict(fields, phase='probe'))
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(files=[['a', 1, 'ab']]), r"field files must be a list of mappings; got \[\['a', 1, 'ab'\]\]"),
+    (dict(changed=[1]), r'field changed must be a list of strings; got \[1\]'),
+    (dict(changed='a.csv'), "field changed must be a list of strings; got 'a.csv'"),
+])
+def test_list_fields_are_checked_item_by_item(change, message):
+    fields = dict(dict(files=[], producer='p', direct=False, staged_path='/t', changed=[]), **change)
+    with pytest.raises(RequestError, match=message):
+        parse_request(dict(fields, phase='publish_set'))
+
+
+def test_a_request_that_is_not_a_mapping_is_refused():
+    with pytest.raises(RequestError, match='_request must be a mapping'):
+        parse_request('probe')
+
+
+def test_a_request_error_is_what_the_module_reports_as_a_failure():
+    assert issubclass(RequestError, HandoffError)
+
+
+def test_publish_needs_a_checksum_where_a_probe_may_go_without():
+    build_request('probe', **dict(PROBE, sha256=None))
+    fields = dict(PROBE, sha256=None, staged_path='/t')
+    del fields['max_diff_size']
+    with pytest.raises(RequestError, match='field sha256 must be a string; got None'):
+        build_request('publish', **fields)
+
+
+@pytest.mark.parametrize('phase, result, missing', [
+    ('probe', dict(changed=True), 'action'),
+    ('probe_set', dict(action='none'), 'files_changed'),
+    ('abort', dict(temp_removed=True, reason='x'), 'failure_marker_note'),
+])
+def test_a_response_without_a_key_the_plugin_reads_is_an_error_naming_it(phase, result, missing):
+    with pytest.raises(RequestError, match='answered phase %s without %s' % (phase, missing)):
+        check_response(phase, result)
+
+
+def test_a_failed_run_and_a_request_for_the_checksum_need_no_more_keys():
+    assert check_response('probe_set', dict(failed=True, msg='x'))['failed']
+    assert check_response('probe_set', dict(action='need_checksum'))['action'] == 'need_checksum'
+
+
+def test_every_phase_has_fields():
+    assert sorted(REQUEST_FIELDS) == ['abort', 'abort_set', 'probe', 'probe_set', 'publish', 'publish_set']
