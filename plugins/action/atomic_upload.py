@@ -13,6 +13,10 @@ A directory ``src``, or a list of files, takes the same three steps once for
 the whole set: the probe gets every file's path, size and sha256 and answers
 which differ, and those travel in one tar archive, so the round trips do not
 grow with the number of files. A listed file lands at its base name below dest.
+
+``files`` (a list of files, each with its own dest) takes one probe, one
+transfer and one publish too, but each file is published on its own by
+protocol v1 (its temp, rename and marker), as a task of its own would.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._upload_options i
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
-    ABORT, ABORT_SET, ACTION_NEED_CHECKSUM, ACTION_TRANSFER, INTERNAL_RESPONSE_KEYS, PROBE, PROBE_FINDINGS, PROBE_SET,
-    PUBLISH, PUBLISH_SET, REQUEST_OPTION, RequestError, build_request, check_response, step_of)
+    ABORT, ABORT_SET, ACTION_NEED_CHECKSUM, ACTION_TRANSFER, INTERNAL_RESPONSE_KEYS, PROBE, PROBE_FILES, PROBE_FINDINGS,
+    PROBE_SET, PUBLISH, PUBLISH_FILES, PUBLISH_SET, REQUEST_OPTION, RequestError, build_request, check_response, step_of)
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.orphaned_worker import WorkerParent
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.transfer_report import TransferReport
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.uncompressed_ssh import applies_to, compresses, uncompressed
@@ -83,6 +87,11 @@ class ActionModule(ActionBase):
             args['src'] = check_src(args['src'])
         except ValueError as exc:
             raise AnsibleActionFail(to_text(exc))
+        if args['files'] is not None:
+            try:
+                return self._reported(self._upload_files(args, task_vars))
+            finally:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
         found, sources = self._set_sources(args['src'], args['dest'])
         if sources is not None:
             try:
@@ -150,6 +159,7 @@ class ActionModule(ActionBase):
         module_args = {option: value for option, value in args.items()
                        if option in canonical and (option in self._task.args or option not in redis_argument_spec())}
         module_args['content'] = None
+        module_args['files'] = None
         module_args[REQUEST_OPTION] = request
         return module_args
 
@@ -316,6 +326,70 @@ class ActionModule(ActionBase):
                                   staged_path=staging_path, changed=changed, **common)
         return _with_probe_findings(publish, probe)
 
+    def _upload_files(self, args, task_vars):
+        """A list of files, each to its own dest: hash all, one probe, one archive of the changed, one publish."""
+        local_paths, temporary = [], []
+        try:
+            entries = []
+            for number, item in enumerate(args['files'], 1):
+                local_path, is_temporary = self._listed_source(args, number, item)
+                local_paths.append(local_path)
+                if is_temporary:
+                    temporary.append(local_path)
+                sha256, size = self._transfer_report.timed('hash', sha256_of_path)(local_path)
+                entries.append(_file_entry(args, item, sha256, size))
+            _check_distinct_dests(entries)
+            return self._publish_files(args, task_vars, entries, local_paths)
+        finally:
+            for path in temporary:
+                os.unlink(path)
+
+    def _listed_source(self, args, number, item):
+        """``(path on the controller, whether it is a temp file)`` of the ``files`` item ``item``."""
+        if item['src'] is None:
+            return self._local_source(dict(content=item['content'], decrypt=args['decrypt']), None)
+        found = self._find_source(item['src'])
+        _check_listed_file('%d (%s)' % (number, item['src']), found)
+        real = self._loader.get_real_file(found, decrypt=args['decrypt'])
+        return os.path.realpath(real), real != found
+
+    def _publish_files(self, args, task_vars, entries, local_paths):
+        common = dict(files=entries, producer=self._producer(), host=task_vars.get('inventory_hostname'))
+        probe = self._run_phase(args, task_vars, PROBE_FILES, max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF, **common)
+        if probe.get('failed'):
+            return probe
+        results = probe['files']
+        diffs = [_file_diff(entry, local_path, result.pop('diff_before', None))
+                 for entry, local_path, result in zip(entries, local_paths, results)]
+        changed = probe['files_changed']
+        if changed and not self._task.check_mode:
+            publish = self._send_and_publish_files(args, task_vars, common, changed, local_paths)
+            if publish.get('failed'):
+                return publish
+            for name in changed:
+                results[int(name)] = publish['files'][int(name)]
+        for result in results:
+            _drop_internal_keys(result)
+        result = _files_result(results)
+        if changed and not self._task.check_mode:
+            result['transfer_path'] = 'staged'
+        if self._task.diff and diffs and not result.get('failed'):
+            result['diff'] = [diff for diff in diffs if diff is not None]
+        return result
+
+    def _send_and_publish_files(self, args, task_vars, common, changed, local_paths):
+        archive = _build_archive([(name, local_paths[int(name)], common['files'][int(name)]['size'])
+                                  for name in changed])
+        try:
+            staging_path = self._send_via_remote_tmp(args, archive, 'atomic_upload.tar')
+        finally:
+            os.unlink(archive)
+        if self._worker_parent.gone():
+            # The archive is in the private remote temp directory, which run() removes: nothing to undo on the host.
+            raise AnsibleActionFail('ansible-playbook went away (a cancelled job) after the data was sent; no dest '
+                                    'was touched')
+        return self._run_phase(args, task_vars, PUBLISH_FILES, staged_path=staging_path, changed=changed, **common)
+
 
 def _inside(path, directory):
     """True when ``path`` is ``directory`` or below it (both resolved)."""
@@ -357,6 +431,52 @@ def _drop_internal_keys(result):
     """Remove the result keys meant for this plugin only, before the task's result is shown."""
     for key in INTERNAL_RESPONSE_KEYS:
         result.pop(key, None)
+
+
+def _file_entry(args, item, sha256, size):
+    """One file of the request: the item's own options, else the task's mode, owner and group."""
+    entry = dict(dest=item['dest'], sha256=sha256, size=size, marker_path=item['marker_path'],
+                 lock_path=item['lock_path'])
+    for option in ('mode', 'owner', 'group'):
+        entry[option] = item[option] if item[option] is not None else args[option]
+    if entry['mode'] is not None and not isinstance(entry['mode'], int):
+        entry['mode'] = str(entry['mode'])
+    return entry
+
+
+def _check_distinct_dests(entries):
+    """Two items with one dest would publish twice to the same file: refuse, naming both."""
+    seen = {}
+    for number, entry in enumerate(entries, 1):
+        if entry['dest'] in seen:
+            raise AnsibleActionFail('files items %d and %d have the same dest %s; each file of the list needs a dest of '
+                                    'its own' % (seen[entry['dest']], number, entry['dest']))
+        seen[entry['dest']] = number
+
+
+def _file_diff(entry, local_path, before):
+    """The diff of one file of a list from the probe's view of its old content, or None without one."""
+    if before is None:
+        return None
+    diff = dict(before_header=entry['dest'], after_header=entry['dest'])
+    diff.update(_diff_side('before', 'dst', before))
+    diff.update(_diff_side('after', 'src', read_for_diff(local_path, C.MAX_FILE_SIZE_FOR_DIFF)))
+    return diff
+
+
+def _files_result(results):
+    """The task's result for a list of files: theirs, and a failure naming each file that failed."""
+    failed = [result for result in results if result.get('failed')]
+    result = dict(changed=any(item.get('changed') for item in results), files=results,
+                  files_changed=[item['dest'] for item in results if item.get('action') == ACTION_TRANSFER],
+                  action=ACTION_TRANSFER if any(item.get('action') == ACTION_TRANSFER for item in results) else
+                  'marker' if any(item.get('action') == 'marker' for item in results) else
+                  'attributes' if any(item.get('action') == 'attributes' for item in results) else 'none')
+    if failed:
+        result['failed'] = True
+        result['msg'] = '%d of %d files failed: %s' % (len(failed), len(results), '; '.join(
+            '%s: %s' % (item['dest'], item['msg']) for item in failed))
+    return result
 
 
 def _listed_files(items, found):

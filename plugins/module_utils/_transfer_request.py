@@ -4,7 +4,8 @@
 """The private contract between the ``atomic_upload`` action plugin and its module.
 
 The action plugin drives the module in phases (probe, publish, abort; the
-same three for a set of files). Each run carries one undocumented option,
+same three for a set of files; probe and publish for a list of files with
+their own destinations). Each run carries one undocumented option,
 ``_request``: the phase and exactly that phase's fields, typed. Both sides go
 through this file: the controller builds requests with ``build_request`` and
 checks results with ``check_response``; the module parses with
@@ -24,6 +25,8 @@ REQUEST_ARGUMENT_SPEC = {REQUEST_OPTION: dict(type='dict', required=True)}
 PROBE, PUBLISH, ABORT = 'probe', 'publish', 'abort'
 PROBE_SET, PUBLISH_SET, ABORT_SET = 'probe_set', 'publish_set', 'abort_set'
 SET_PHASES = (PROBE_SET, PUBLISH_SET, ABORT_SET)
+PROBE_FILES, PUBLISH_FILES = 'probe_files', 'publish_files'
+FILES_PHASES = (PROBE_FILES, PUBLISH_FILES)
 
 
 def _kind(description, *types):
@@ -46,7 +49,8 @@ _PATH_LIST = _list_of('a list of strings', str)
 # What each field means: sha256/size of the source; producer named in the marker; host (inventory hostname) names
 # the Redis state; direct: the controller may write the temp beside dest by name; max_diff_size from
 # MAX_FILE_SIZE_FOR_DIFF; staged_path where the bytes are on the target; reason why a transfer failed; files every
-# file of a set as {path, size, sha256}; changed the relative paths the set's archive holds.
+# file of a set as {path, size, sha256}; changed the relative paths the set's archive holds. For a list of files,
+# files holds each file as FILE_ENTRY_FIELDS and changed the indexes (as strings) of those the archive holds.
 _FILE = dict(sha256=_OPTIONAL_STR, size=_INT, producer=_STR, host=_OPTIONAL_STR)
 _SET = dict(files=_FILE_LIST, producer=_STR)
 REQUEST_FIELDS = {
@@ -56,7 +60,12 @@ REQUEST_FIELDS = {
     PROBE_SET: dict(_SET, direct=_BOOL),
     PUBLISH_SET: dict(_SET, direct=_BOOL, staged_path=_STR, changed=_PATH_LIST),
     ABORT_SET: dict(_SET, staged_path=_STR, reason=_STR),
+    PROBE_FILES: dict(_SET, host=_OPTIONAL_STR, max_diff_size=_INT),
+    PUBLISH_FILES: dict(_SET, host=_OPTIONAL_STR, staged_path=_STR, changed=_PATH_LIST),
 }
+# One file of a list: where it goes and what it is; the options that differ from file to file.
+FILE_ENTRY_FIELDS = dict(dest=_STR, sha256=_STR, size=_INT, mode=_kind('a mode', str, int, type(None)),
+                         owner=_OPTIONAL_STR, group=_OPTIONAL_STR, marker_path=_OPTIONAL_STR, lock_path=_OPTIONAL_STR)
 _ALL_FIELDS = sorted(set(name for fields in REQUEST_FIELDS.values() for name in fields))
 
 # The result keys the action plugin needs after each phase (unless the run failed).
@@ -70,6 +79,8 @@ RESPONSE_FIELDS = {
     PUBLISH_SET: ('action', 'files_changed'),
     ABORT: _ABORT_REPORT,
     ABORT_SET: _ABORT_REPORT,
+    PROBE_FILES: ('action', 'files', 'files_changed'),
+    PUBLISH_FILES: ('action', 'files', 'files_changed'),
 }
 # What a probe may add that the publish result carries on to the task's result.
 PROBE_FINDINGS = ('removed_temps', 'direct_transfer_refused')
@@ -96,13 +107,17 @@ class Request:
         return self.phase in SET_PHASES
 
     @property
+    def is_files(self):
+        return self.phase in FILES_PHASES
+
+    @property
     def step(self):
         return step_of(self.phase)
 
 
 def step_of(phase):
-    """``probe``, ``publish`` or ``abort``: what ``phase`` does, for one file and for a set alike."""
-    return phase.replace('_set', '')
+    """``probe``, ``publish`` or ``abort``: what ``phase`` does, for one file, a set and a list alike."""
+    return phase.replace('_set', '').replace('_files', '')
 
 
 def build_request(phase, **fields):
@@ -135,6 +150,22 @@ def _check_fields(phase, fields):
         if not test(fields[name]):
             raise RequestError('%s for phase %s: field %s must be %s; got %r'
                                % (REQUEST_OPTION, phase, name, description, fields[name]))
+    if phase in FILES_PHASES:
+        for number, entry in enumerate(fields['files'], 1):
+            _check_entry(phase, number, entry)
+
+
+def _check_entry(phase, number, entry):
+    """Each file of a list carries exactly FILE_ENTRY_FIELDS, typed."""
+    what = '%s for phase %s: files item %d' % (REQUEST_OPTION, phase, number)
+    unknown = sorted(set(entry) - set(FILE_ENTRY_FIELDS))
+    missing = sorted(set(FILE_ENTRY_FIELDS) - set(entry))
+    if unknown or missing:
+        raise RequestError('%s: %s' % (what, '; '.join(
+            ['unknown field %s' % name for name in unknown] + ['missing field %s' % name for name in missing])))
+    for name, (description, test) in sorted(FILE_ENTRY_FIELDS.items()):
+        if not test(entry[name]):
+            raise RequestError('%s: field %s must be %s; got %r' % (what, name, description, entry[name]))
 
 
 def check_response(phase, result):

@@ -8,7 +8,8 @@ its marker already match) and, when the connection user may write there,
 creates the temp file that the transfer fills directly. ``publish`` verifies
 the bytes, sets attributes, validates, then renames and writes the marker.
 ``abort`` removes the temp file after a failed transfer and reports why the
-disk refused it. What a set shares with one file is in ``_publish_core``.
+disk refused it. What a set shares with one file is in ``_publish_core``. A file
+of a list (``_upload_files``) publishes from its member of the list's archive.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.diff import r
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import is_temp_of, remove_durably, temps_of
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import (
-    copy_with_sha256, sha256_of_fd, sha256_of_path)
+    copy_reader_with_sha256, copy_with_sha256, sha256_of_fd, sha256_of_path)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
     check_not_directory, check_parent_directory)
@@ -37,7 +38,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request
 class Upload:
     """One ``atomic_upload`` task on one host."""
 
-    def __init__(self, module, request):
+    def __init__(self, module, request, reader=None):
         params = module.params
         self.module = module
         self.params = params
@@ -49,6 +50,8 @@ class Upload:
         self.marker_path = self.core.marker_path
         self.sha256 = request.sha256
         self.size = request.size
+        # A file object of the bytes to publish (a member of a list's archive), instead of staged_path.
+        self.reader = reader
 
     def run(self):
         """Run the phase the request asks for; return the result dict."""
@@ -207,17 +210,23 @@ class Upload:
             fd, temp = directory.create_temp(os.path.basename(self.dest))
         try:
             with explained('copying the staged upload into', directory.join(temp)):
-                src_fd = open_regular(staged)
-                try:
-                    received = copy_with_sha256(src_fd, fd)
-                finally:
-                    os.close(src_fd)
+                received = self._copy_staged(staged, fd)
                 os.fsync(fd)
         except BaseException:
             os.close(fd)
             os.unlink(temp, dir_fd=directory.fd)
             raise
         return fd, temp, received
+
+    def _copy_staged(self, staged, fd):
+        """Copy the staged bytes (``reader``, else the file ``staged``) into ``fd``; return ``(sha256, size)``."""
+        if self.reader is not None:
+            return copy_reader_with_sha256(self.reader, fd)
+        src_fd = open_regular(staged)
+        try:
+            return copy_with_sha256(src_fd, fd)
+        finally:
+            os.close(src_fd)
 
     def _write_marker(self, previous, data_st, fencing_token=None):
         """Write a fresh complete marker, with the data's (``data_st``) mode and owner; return its generation."""

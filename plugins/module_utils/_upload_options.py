@@ -28,7 +28,9 @@ def upload_argument_spec():
         src=dict(type='raw'),
         content=dict(type='str'),
         decrypt=dict(type='bool', default=True),
-        dest=dict(type='path', required=True),
+        dest=dict(type='path'),
+        files=dict(type='list', elements='dict', options=file_item_spec(),
+                   mutually_exclusive=[('src', 'content')], required_one_of=[('src', 'content')]),
         marker=dict(type='bool', default=True),
         marker_path=dict(type='path'),
         force=dict(type='bool', default=True),
@@ -45,9 +47,23 @@ def upload_argument_spec():
     return spec
 
 
+def file_item_spec():
+    """One item of ``files``: its data and the options that differ from file to file."""
+    return dict(
+        src=dict(type='path'),
+        content=dict(type='str'),
+        dest=dict(type='path', required=True),
+        mode=dict(type='raw'),
+        owner=dict(type='str'),
+        group=dict(type='str'),
+        marker_path=dict(type='path'),
+        lock_path=dict(type='path'),
+    )
+
+
 UPLOAD_RULES = dict(
-    mutually_exclusive=[('src', 'content')],
-    required_one_of=[('src', 'content')],
+    mutually_exclusive=[('src', 'content', 'files'), ('dest', 'files'), ('marker_path', 'files'), ('lock_path', 'files')],
+    required_one_of=[('src', 'content', 'files'), ('dest', 'files')],
 )
 
 

@@ -470,6 +470,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._runner import ru
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
     REQUEST_ARGUMENT_SPEC, REQUEST_OPTION, parse_request)
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
+from ansible_collections.lockstep.handoff.plugins.module_utils._upload_files import UploadFiles
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_options import upload_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set import UploadSet
 
@@ -484,6 +485,8 @@ def argument_spec():
 def backend(module):
     """The backend for the phase the action plugin asked for."""
     request = parse_request(module.params[REQUEST_OPTION])
+    if request.is_files:
+        return UploadFiles(module, request)
     return (UploadSet if request.is_set else Upload)(module, request)
 
 

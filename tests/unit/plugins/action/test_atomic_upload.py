@@ -311,3 +311,85 @@ def test_a_failed_set_transfer_aborts_the_set(plugin, tree):
         run(action)
     assert action.requests[1] == dict(phase='abort_set', files=action.requests[0]['files'], producer=PRODUCER,
                                       staged_path=ARCHIVE_TEMP, reason='sftp: permission denied')
+
+
+def file_entry(dest, data, **options):
+    """One file of a ``files`` request, as the plugin announces it."""
+    return dict(dict(dest=dest, sha256=hashlib.sha256(data).hexdigest(), size=len(data), mode=None, owner=None,
+                     group=None, marker_path=None, lock_path=None), **options)
+
+
+def file_result(dest, action, **extra):
+    return dict(dest=dest, changed=action != 'none', action=action, **extra)
+
+
+LIST_FIELDS = dict(producer=PRODUCER, host='web1')
+STAGED_ARCHIVE = REMOTE_TMP + '/atomic_upload.tar'
+
+
+def test_a_list_of_files_is_one_probe_one_archive_of_the_changed_files_and_one_publish(plugin, src):
+    probe = dict(changed=True, action='transfer', files_changed=['1'], files=[
+        file_result('/etc/a.conf', 'none'), file_result('/srv/b.txt', 'transfer', diff_before={'absent': True})])
+    publish = dict(changed=True, action='transfer', files_changed=[], files=[
+        file_result('/etc/a.conf', 'none'), file_result('/srv/b.txt', 'transfer', generation=1)])
+    action = plugin(dict(probe_files=probe, publish_files=publish), files=[
+        dict(src=src, dest='/etc/a.conf', mode='0640'),
+        dict(content='b\n', dest='/srv/b.txt', marker_path='/srv/.handoff/b.txt.done')], owner='app')
+    result = run(action)
+    files = [file_entry('/etc/a.conf', DATA, mode='0640', owner='app'),
+             file_entry('/srv/b.txt', b'b\n', owner='app', marker_path='/srv/.handoff/b.txt.done')]
+    assert action.requests == [
+        dict(LIST_FIELDS, phase='probe_files', files=files, max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF),
+        dict(LIST_FIELDS, phase='publish_files', files=files, staged_path=STAGED_ARCHIVE, changed=['1']),
+    ]
+    assert [(path, members(data)) for path, data in action.sent] == [(STAGED_ARCHIVE, {'1': b'b\n'})]
+    assert (result['changed'], result['files_changed'], result['transfer_path']) == (True, ['/srv/b.txt'], 'staged')
+    assert result['files'][1]['generation'] == 1 and 'diff_before' not in result['files'][1]
+    for module_args in action.module_args:
+        assert (module_args['dest'], module_args['files'], module_args['content']) == (None, None, None)
+
+
+def test_an_unchanged_list_costs_one_probe_and_sends_nothing(plugin, src):
+    probe = dict(changed=False, action='none', files_changed=[], files=[file_result('/etc/a.conf', 'none')])
+    action = plugin(dict(probe_files=probe), files=[dict(src=src, dest='/etc/a.conf')])
+    result = run(action)
+    assert [request['phase'] for request in action.requests] == ['probe_files']
+    assert action.sent == [] and result['changed'] is False and 'transfer_path' not in result
+
+
+def test_a_list_in_check_and_diff_mode_probes_only_and_shows_each_changed_file(plugin, src):
+    probe = dict(changed=True, action='transfer', files_changed=['0'], files=[
+        file_result('/etc/a.conf', 'transfer', diff_before={'content': 'old\n'})])
+    action = plugin(dict(probe_files=probe), check_mode=True, diff=True, files=[dict(src=src, dest='/etc/a.conf')])
+    result = run(action)
+    assert [request['phase'] for request in action.requests] == ['probe_files'] and action.sent == []
+    assert result['diff'] == [dict(before_header='/etc/a.conf', after_header='/etc/a.conf', before='old\n',
+                                   after=DATA.decode())]
+
+
+def test_a_file_that_fails_fails_the_task_naming_it_and_the_others_are_published(plugin, src):
+    probe = dict(changed=True, action='transfer', files_changed=['1'], files=[
+        dict(dest='/nope/a.conf', failed=True, changed=False, msg='the directory of dest does not exist'),
+        file_result('/srv/b.txt', 'transfer')])
+    publish = dict(changed=True, action='transfer', files_changed=[], files=[
+        dict(dest='/nope/a.conf', changed=False, action='none'), file_result('/srv/b.txt', 'transfer')])
+    action = plugin(dict(probe_files=probe, publish_files=publish),
+                    files=[dict(src=src, dest='/nope/a.conf'), dict(content='b\n', dest='/srv/b.txt')])
+    result = run(action)
+    assert action.requests[1]['changed'] == ['1']
+    assert result['failed'] is True
+    assert result['msg'] == '1 of 2 files failed: /nope/a.conf: the directory of dest does not exist'
+    assert result['files'][1]['action'] == 'transfer'
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(files=[dict(content='a', dest='/x'), dict(content='b', dest='/x')]), 'items 1 and 2 have the same dest /x'),
+    (dict(files=[dict(content='a', dest='/x')], dest='/y'), 'mutually exclusive'),
+    (dict(files=[dict(content='a', dest='/x')], marker_path='/y.done'), 'mutually exclusive'),
+    (dict(files=[dict(dest='/x')]), 'one of the following is required'),
+])
+def test_a_bad_list_fails_before_anything_runs_on_the_host(plugin, args, message):
+    action = plugin({}, **args)
+    with pytest.raises(AnsibleActionFail, match=message):
+        run(action)
+    assert action.requests == []

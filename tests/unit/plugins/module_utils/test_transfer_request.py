@@ -96,4 +96,37 @@ def test_a_failed_run_and_a_request_for_the_checksum_need_no_more_keys():
 
 
 def test_every_phase_has_fields():
-    assert sorted(REQUEST_FIELDS) == ['abort', 'abort_set', 'probe', 'probe_set', 'publish', 'publish_set']
+    assert sorted(REQUEST_FIELDS) == ['abort', 'abort_set', 'probe', 'probe_files', 'probe_set', 'publish',
+                                      'publish_files', 'publish_set']
+
+
+FILE_ENTRY = dict(dest='/etc/a.conf', sha256='ab' * 32, size=3, mode='0640', owner=None, group=None, marker_path=None,
+                  lock_path=None)
+
+
+def test_a_list_phase_is_a_list_and_names_its_step():
+    request = parse_request(build_request('publish_files', files=[FILE_ENTRY], producer='p', host='web1',
+                                          staged_path='/t', changed=['0']))
+    assert (request.step, request.is_files, request.is_set) == ('publish', True, False)
+    assert request.files == [FILE_ENTRY]
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(backup=True), 'files item 1: unknown field backup'),
+    (dict(dest=None), 'files item 1: field dest must be a string; got None'),
+    (dict(size='3'), "files item 1: field size must be an integer; got '3'"),
+    (dict(mode=[]), 'files item 1: field mode must be a mode; got'),
+])
+def test_a_wrong_field_of_a_listed_file_is_an_error_naming_the_item(change, message):
+    fields = dict(files=[dict(FILE_ENTRY, **change)], producer='p', host=None, max_diff_size=1)
+    with pytest.raises(RequestError, match=message):
+        build_request('probe_files', **fields)
+    with pytest.raises(RequestError, match=message):
+        parse_request(dict(fields, phase='probe_files'))
+
+
+def test_a_listed_file_without_a_field_is_an_error_naming_it():
+    entry = dict(FILE_ENTRY)
+    del entry['lock_path']
+    with pytest.raises(RequestError, match='files item 1: missing field lock_path'):
+        build_request('probe_files', files=[entry], producer='p', host=None, max_diff_size=1)

@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The target side of ``atomic_upload`` for a list of files, each with its own dest, in two module runs.
+
+Each file is published exactly as a single-file task publishes it (its own
+temp, fsync, rename and protocol-v1 marker, its own lock), so consumers and
+``handoff.sh`` see no difference; only the round trips are shared. ``probe``
+runs every file's probe and answers which must be sent; the controller sends
+those in one uncompressed tar to the connection user's private remote temp
+directory (never into a directory another user can write); ``publish`` reads
+the tar without trusting it and hands each member to that file's publish as
+its source. A file that fails is reported in its own result; the others go on.
+"""
+
+from __future__ import annotations
+
+import tarfile
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import checked_members
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import open_regular
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import FileEntry
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
+    ACTION_TRANSFER, PROBE, PUBLISH, Request, check_response)
+from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
+
+# The options a list's item sets for its own file; every other option of the task applies to all files.
+PER_FILE_OPTIONS = ('dest', 'mode', 'owner', 'group', 'marker_path', 'lock_path')
+
+
+class _FileModule:
+    """The task's module as one file of the list sees it: its params with that file's options."""
+
+    def __init__(self, module, entry):
+        self._module = module
+        self.params = dict(module.params, src=None, content=None,
+                           **{option: entry[option] for option in PER_FILE_OPTIONS})
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+
+class UploadFiles:
+    """One ``atomic_upload`` task with a list of files on one host."""
+
+    def __init__(self, module, request):
+        self.module = module
+        self.request = request
+        self.entries = request.files
+
+    def run(self):
+        results = self._probe() if self.request.step == PROBE else self._publish()
+        changed = [str(number) for number, result in enumerate(results) if result.get('action') == ACTION_TRANSFER]
+        return check_response(self.request.phase, dict(
+            changed=any(result.get('changed') for result in results), files=results,
+            files_changed=changed if self.request.step == PROBE else [],
+            action=ACTION_TRANSFER if changed else 'none'))
+
+    def _upload(self, entry, phase, reader=None, **fields):
+        request = Request(phase, dict(fields, sha256=entry['sha256'], size=entry['size'],
+                                      producer=self.request.producer, host=self.request.host, direct=False))
+        return Upload(_FileModule(self.module, entry), request, reader=reader)
+
+    def _probe(self):
+        return [_outcome(entry, lambda entry=entry: self._upload(
+            entry, PROBE, max_diff_size=self.request.max_diff_size).run()) for entry in self.entries]
+
+    def _publish(self):
+        """Publish every file the archive holds; the others' results say they were in place at the probe."""
+        known = set(str(number) for number in range(len(self.entries)))
+        unknown = sorted(set(self.request.changed) - known)
+        if unknown:
+            raise HandoffError('the request names files that are not in the list: %s; nothing was published'
+                               % ', '.join(unknown))
+        sent = {name: FileEntry(name, self.entries[int(name)]['size'], self.entries[int(name)]['sha256'])
+                for name in self.request.changed}
+        results = [dict(dest=entry['dest'], changed=False, action='none') for entry in self.entries]
+        with explained('opening the transferred archive', self.request.staged_path):
+            fd = open_regular(self.request.staged_path)
+        with open(fd, 'rb') as handle, tarfile.open(fileobj=handle, mode='r:') as tar:
+            for member, dummy in checked_members(tar, sent):
+                entry = self.entries[int(member.name)]
+                upload = self._upload(entry, PUBLISH, reader=tar.extractfile(member),
+                                      staged_path=self.request.staged_path)
+                results[int(member.name)] = _outcome(entry, upload.run)
+        return results
+
+
+def _outcome(entry, run):
+    """The result of ``run`` for the file ``entry``, or its failure as a result (the other files go on)."""
+    try:
+        return run()
+    except HandoffError as exc:
+        return dict(exc.details, dest=entry['dest'], failed=True, changed=False, msg=exc.msg)
