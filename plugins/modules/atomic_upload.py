@@ -37,6 +37,14 @@ description:
     complete only once that manifest exists and matches. An unchanged set costs the probe only.
   - A list O(src) (several files, each found like a single O(src)) is published as one set the same way, each file at
     its base name directly below the directory O(dest).
+  - O(files) publishes several files, each to a destination of its own anywhere on the host, at the same constant
+    cost - one probe module run for all of them, one transfer of the changed ones (an uncompressed tar, always through
+    the connecting user's private remote temp directory, whatever directories the files go to), and one publish module
+    run. Each file is published exactly as a task of its own would publish it - its own temp file, fsync, rename and
+    C(NAME.done) marker (protocol v1), its own lock - so M(lockstep.handoff.wait_for_marker), C(handoff.sh) and any
+    consumer of one file see no difference. Unchanged files cost only the probe. A file that fails (its directory is
+    missing, its validation fails, its lock is held) does not stop the others; the task then fails, naming each file that
+    failed, and RV(files) says what happened to every file.
 author:
   - Lockstep maintainers (@lockstep)
 extends_documentation_fragment:
@@ -60,6 +68,7 @@ attributes:
     support: full
     details: Shows the old and new text of O(dest) when both are text and no larger than C(MAX_FILE_SIZE_FOR_DIFF).
       With a directory or list O(src), lists the files that change as C(sha256  path) lines, old and new.
+      With O(files), one such diff per file that changes.
   platform:
     platforms: posix
   safe_file_operations:
@@ -71,7 +80,7 @@ options:
     description:
       - Path of the file to upload, on the controller (or of a directory, or a list of files - see below). A relative
         path is searched like M(ansible.builtin.copy) searches it (the role's C(files/), the playbook's directory).
-      - Exactly one of O(src) and O(content) is required.
+      - Exactly one of O(src), O(content) and O(files) is required.
       - A directory publishes every file below it (recursively) as one set below the directory O(dest). The
         directory's B(content) is published, whether or not O(src) ends with C(/) - unlike
         M(ansible.builtin.copy), where C(src=dir) without the slash creates C(dest/dir). Symlinks to files are
@@ -87,8 +96,55 @@ options:
   content:
     description:
       - The text to write to O(dest), instead of a file. Written as UTF-8.
-      - Exactly one of O(src) and O(content) is required.
+      - Exactly one of O(src), O(content) and O(files) is required.
     type: str
+  files:
+    description:
+      - Several files to publish, each to its own O(files[].dest), in one probe, one transfer and one publish per host
+        (see the description above), instead of O(src) or O(content) and O(dest).
+      - Every other option of the task (O(lock), O(state_dir), O(marker), O(validate), O(backup), O(force), the lock and
+        Redis options, and O(mode), O(owner), O(group) unless an item sets its own) applies to each file.
+      - Two items with the same O(files[].dest) fail the task before anything is sent. O(marker_path) and O(lock_path)
+        of the task are refused with O(files); give them per item.
+    type: list
+    elements: dict
+    suboptions:
+      src:
+        description:
+          - Path of the file on the controller, searched like O(src). It must be a file (or a symlink to one).
+          - Exactly one of O(files[].src) and O(files[].content) is required.
+        type: path
+      content:
+        description:
+          - Text to publish instead of a file, written as UTF-8.
+        type: str
+      dest:
+        description:
+          - Absolute path of the file on the target, as O(dest) for one file. Its directory must exist.
+        type: path
+        required: true
+      mode:
+        description:
+          - Mode of this file, instead of the task's O(mode).
+        type: raw
+      owner:
+        description:
+          - Owner of this file, instead of the task's O(owner).
+        type: str
+      group:
+        description:
+          - Group of this file, instead of the task's O(group).
+        type: str
+      marker_path:
+        description:
+          - Where this file's done marker goes, as O(marker_path) for one file. Defaults to O(files[].dest) with
+            C(.done) appended, or C(NAME.done) in O(state_dir).
+        type: path
+      lock_path:
+        description:
+          - The lock held while this file and its marker are replaced (with O(lock=true)), as O(lock_path) for one
+            file. Defaults to O(files[].dest) with C(.lock) appended, or C(NAME.lock) in O(state_dir).
+        type: path
   decrypt:
     description:
       - Decrypt O(src) when it is vault-encrypted, before hashing and sending it.
@@ -97,6 +153,7 @@ options:
   dest:
     description:
       - Absolute path of the file to publish on the target. Its directory must exist.
+      - Required unless O(files) is given (each of its items has its own O(files[].dest)).
       - A symlink at O(dest) is replaced by the file, not followed.
       - A new O(dest) takes the mode, owner and group of the file it replaces (as with M(ansible.builtin.copy))
         only when that file belongs to the connecting (or become) user or to root. Another user's file lends
@@ -113,7 +170,6 @@ options:
       - With a directory or list O(src), the directory the set goes into; it is created when missing (its parent
         must exist). Files in it that are not part of the set are left alone.
     type: path
-    required: true
   marker:
     description:
       - Write the done marker after the data is durable. Set V(false) to use this module only as a crash-safe
@@ -283,6 +339,20 @@ EXAMPLES = r'''
     mode: "0640"
   register: confs              # a second run with the same files reports changed=false
 
+- name: Roll out configuration files to their places - one probe, one transfer, one publish per host
+  lockstep.handoff.atomic_upload:
+    files:
+      - src: files/app.conf
+        dest: /etc/app/app.conf
+        mode: "0640"
+      - src: files/app.service
+        dest: /etc/systemd/system/app.service
+      - content: "{{ lookup('ansible.builtin.template', 'site.conf.j2') }}"
+        dest: /etc/nginx/conf.d/site.conf
+        marker_path: /etc/nginx/.handoff/site.conf.done
+    lock: true
+  register: rollout            # rollout.files holds one result per file, in order
+
 - name: The consumer waits for the manifest, checking every file it lists
   lockstep.handoff.wait_for_marker:
     path: /srv/handoff/inbox/reports   # the manifest is /srv/handoff/inbox/reports.done
@@ -321,27 +391,27 @@ EXAMPLES = r'''
 RETURN = r'''
 dest:
   description: The path published.
-  returned: always
+  returned: always, except with O(files) (each file has its own in RV(files))
   type: str
   sample: /srv/handoff/inbox/app.tar.gz
 sha256:
   description: The sha256 of the data, computed on the controller and verified on the target.
-  returned: always
+  returned: always, except with O(files) (each file has its own in RV(files))
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 size:
   description: The size of the data in bytes.
-  returned: always
+  returned: always, except with O(files) (each file has its own in RV(files))
   type: int
   sample: 1048576
 marker_path:
   description: Path of the done marker, or V(null) when O(marker=false).
-  returned: always
+  returned: always, except with O(files) (each file has its own in RV(files))
   type: str
   sample: /srv/handoff/inbox/app.tar.gz.done
 backup_file:
   description: Path of the backup of the replaced O(dest), or V(null).
-  returned: always
+  returned: always, except with O(files) (each file has its own in RV(files))
   type: str
   sample: /srv/handoff/inbox/app.tar.gz.4242.2026-11-23@10:00:00~
 action:
@@ -426,15 +496,20 @@ removed_temps:
   elements: str
   sample: [/srv/handoff/inbox/.app.tar.gz.3f2a9c0e51b7.tmp]
 files:
-  description: With a directory or list O(src), how many files the set has. RV(sha256) and RV(size) are then those of the
-    set - the sha256 of its file list in C(sha256sum) format, and the total size.
-  returned: when O(src) is a directory or a list
-  type: int
-  sample: 50
+  description:
+    - With a directory or list O(src), how many files the set has (an integer). RV(sha256) and RV(size) are then those
+      of the set - the sha256 of its file list in C(sha256sum) format, and the total size.
+    - With O(files), one result per item, in the order of O(files) - C(dest), C(changed), C(action) (as RV(action)),
+      C(sha256), C(size), C(marker_path), C(backup_file), and after a publish C(generation), C(transfer_path) and
+      C(lock_wait); a file that failed has C(failed=true) and C(msg) saying why.
+  returned: when O(src) is a directory or a list, or with O(files)
+  type: raw
+  sample: [{dest: /etc/app/app.conf, changed: true, action: transfer, size: 812, marker_path: /etc/app/app.conf.done,
+            sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, generation: 4}]
 files_changed:
   description: With a directory or list O(src), the relative paths of the files sent (in check mode, that would be
-    sent).
-  returned: when O(src) is a directory or a list
+    sent); with O(files), the O(files[].dest) of those files.
+  returned: when O(src) is a directory or a list, or with O(files)
   type: list
   elements: str
   sample: [daily/2026-11-23.csv]

@@ -1,0 +1,130 @@
+"""atomic_upload with a list of files, target side: each file published by protocol v1, two module runs for all."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import tarfile
+
+import pytest
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import UnsafeArchive
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import REQUEST_OPTION, build_request
+from ansible_collections.lockstep.handoff.plugins.modules.atomic_upload import argument_spec, backend
+
+
+def entry(dest, data, **options):
+    return dict(dict(dest=str(dest), sha256=hashlib.sha256(data).hexdigest(), size=len(data), mode=None, owner=None,
+                     group=None, marker_path=None, lock_path=None), **options)
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Two files in two directories, and their data."""
+    (tmp_path / 'etc').mkdir()
+    (tmp_path / 'srv').mkdir()
+    return [(tmp_path / 'etc' / 'a.conf', b'alpha\n'), (tmp_path / 'srv' / 'b.txt', b'bravo\n')]
+
+
+@pytest.fixture
+def phase(make_module):
+    """``phase(name, entries, check_mode=False, diff=False, **fields)``: one module run of a list phase."""
+    def run(name, entries, check_mode=False, diff=False, **fields):
+        fields = dict(fields, files=entries, producer='test', host=None)
+        if name == 'probe_files':
+            fields['max_diff_size'] = 1024
+        module = make_module(argument_spec(), check_mode=check_mode, diff=diff,
+                             **{REQUEST_OPTION: build_request(name, **fields)})
+        return backend(module).run()
+    return run
+
+
+def staged_archive(tmp_path, members):
+    """The archive the action plugin sends, in a private directory as the remote temp directory is."""
+    private = tmp_path / 'remote-tmp'
+    private.mkdir(mode=0o700, exist_ok=True)
+    path = private / 'atomic_upload.tar'
+    with tarfile.open(str(path), 'w') as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
+def upload(phase, tmp_path, entries, datas):
+    probe = phase('probe_files', entries)
+    if not probe['files_changed']:
+        return probe, None
+    archive = staged_archive(tmp_path, {name: datas[int(name)] for name in probe['files_changed']})
+    return probe, phase('publish_files', entries, staged_path=archive, changed=probe['files_changed'])
+
+
+def test_each_file_gets_its_data_and_its_own_protocol_v1_marker(phase, files, tmp_path):
+    entries = [entry(path, data, mode='0640') for path, data in files]
+    probe, publish = upload(phase, tmp_path, entries, [data for dummy, data in files])
+    assert probe['files_changed'] == ['0', '1'] and probe['changed'] is True
+    assert [result['action'] for result in publish['files']] == ['transfer', 'transfer']
+    for (path, data), result in zip(files, publish['files']):
+        assert path.read_bytes() == data and stat.S_IMODE(path.stat().st_mode) == 0o640
+        assert result['marker_path'] == str(path) + '.done'
+        assert Marker.read(result['marker_path']).describes(hashlib.sha256(data).hexdigest(), len(data))
+        assert [name for name in os.listdir(str(path.parent)) if name.endswith('.tmp')] == []
+    again, dummy = upload(phase, tmp_path, entries, [data for dummy, data in files])
+    assert (again['changed'], again['files_changed'], again['action']) == (False, [], 'none')
+
+
+def test_only_the_changed_file_is_asked_for(phase, files, tmp_path):
+    entries = [entry(path, data) for path, data in files]
+    upload(phase, tmp_path, entries, [data for dummy, data in files])
+    files[1][0].write_bytes(b'other\n')
+    probe = phase('probe_files', entries)
+    assert probe['files_changed'] == ['1']
+    assert [result['action'] for result in probe['files']] == ['none', 'transfer']
+
+
+def test_a_file_that_fails_is_reported_in_its_result_and_the_others_are_published(phase, files, tmp_path):
+    entries = [entry(tmp_path / 'missing' / 'x.conf', b'x\n')] + [entry(path, data) for path, data in files]
+    datas = [b'x\n'] + [data for dummy, data in files]
+    probe = phase('probe_files', entries)
+    assert probe['files'][0]['failed'] is True and 'missing' in probe['files'][0]['msg']
+    assert probe['files_changed'] == ['1', '2']
+    publish = phase('publish_files', entries, staged_path=staged_archive(tmp_path, {'1': datas[1], '2': datas[2]}),
+                    changed=['1', '2'])
+    assert [result['action'] for result in publish['files']] == ['none', 'transfer', 'transfer']
+    assert files[0][0].read_bytes() == files[0][1]
+
+
+def test_check_mode_reports_the_changes_and_writes_nothing(phase, files):
+    entries = [entry(path, data) for path, data in files]
+    probe = phase('probe_files', entries, check_mode=True)
+    assert probe['files_changed'] == ['0', '1']
+    assert [os.listdir(str(path.parent)) for path, dummy in files] == [[], []]
+
+
+def test_a_file_whose_bytes_differ_from_its_announced_sha256_is_not_published(phase, files, tmp_path):
+    entries = [entry(path, data) for path, data in files]
+    archive = staged_archive(tmp_path, {'0': b'ALPHA\n', '1': files[1][1]})
+    publish = phase('publish_files', entries, staged_path=archive, changed=['0', '1'])
+    assert publish['files'][0]['failed'] is True and 'checksum mismatch' in publish['files'][0]['msg']
+    assert not files[0][0].exists() and files[1][0].read_bytes() == files[1][1]
+
+
+@pytest.mark.parametrize('members, error', [
+    ({'0': b'alpha\n', '9': b'x'}, 'not one of the files the controller announced'),
+    ({'0': b'alpha\n'}, 'lacks 1 announced file'),
+])
+def test_an_archive_that_is_not_what_was_announced_publishes_nothing_more(phase, files, tmp_path, members, error):
+    entries = [entry(path, data) for path, data in files]
+    with pytest.raises(UnsafeArchive, match=error):
+        phase('publish_files', entries, staged_path=staged_archive(tmp_path, members), changed=['0', '1'])
+
+
+def test_a_request_naming_a_file_not_in_the_list_is_refused(phase, files, tmp_path):
+    with pytest.raises(HandoffError, match='not in the list: 5'):
+        phase('publish_files', [entry(files[0][0], files[0][1])], staged_path=staged_archive(tmp_path, {}),
+              changed=['5'])
