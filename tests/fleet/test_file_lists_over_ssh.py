@@ -1,0 +1,82 @@
+"""atomic_upload with ``files`` on a real SSH host: 20 files to their own places in two module runs.
+
+At -vvv without pipelining ansible-core logs every module run as an ``SSH: EXEC ... python
+.../AnsiballZ_<module>.py`` line; the test counts them. The first run publishes 20 files (ten
+with markers beside them, ten with markers in a state directory of their own) in exactly two
+module runs, the second run changes nothing in one. Every file is then judged by ``handoff.sh
+wait`` on the host, the shell consumer of protocol v1: each marker must say complete and match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from tests.support.fleet_runs import ResultLog
+from tests.support.host_handoff import scratch_dir
+
+from .harness import DATA_DIR, run_playbook
+
+HANDOFF_SH = Path(__file__).resolve().parents[2] / "roles" / "agent" / "files" / "handoff.sh"
+MODULE_RUN = re.compile(r"SSH: EXEC .*?python[\d.]* \S*/AnsiballZ_(\w+)\.py")
+PLAYBOOK = """
+- name: Publish a list of files, each to its own place
+  hosts: h1
+  gather_facts: false
+  tasks:
+    - name: Publish the list
+      lockstep.handoff.atomic_upload:
+        files: "{{ files }}"
+        mode: "0640"
+        lock: true
+"""
+
+
+def module_runs(output):
+    return [match.group(1) for match in MODULE_RUN.finditer(output)]
+
+
+def test_twenty_files_to_their_own_places_in_two_module_runs_with_protocol_v1_markers(fleet, tmp_path):
+    """Invariant: a list of 20 files costs one probe and one publish module run (one probe when nothing
+    changed), each file lands with its bytes and mode, and each marker is one handoff.sh accepts."""
+    host = fleet.hosts["h1"]
+    datas = {f"f{number:02d}.conf": f"setting_{number} = {number}\n".encode() * 40 for number in range(20)}
+    for name, data in datas.items():
+        (tmp_path / name).write_bytes(data)
+    log = ResultLog(tmp_path / "results.jsonl")
+    with scratch_dir([host], DATA_DIR, "lists") as root:
+        host.run(f"mkdir -m 755 {root}/a {root}/b {root}/b/.handoff")
+        host.run(f"cat > {root}/handoff.sh", stdin=HANDOFF_SH.read_text())
+        files = []
+        for number, name in enumerate(sorted(datas)):
+            if number % 2:
+                files.append(dict(src=str(tmp_path / name), dest=f"{root}/b/{name}",
+                                  marker_path=f"{root}/b/.handoff/{name}.done"))
+            else:
+                files.append(dict(src=str(tmp_path / name), dest=f"{root}/a/{name}"))
+        runs = []
+        for attempt in ("first", "second"):
+            run = run_playbook(fleet, PLAYBOOK, "-vvv", extra_vars={"files": files},
+                               env={"ANSIBLE_PIPELINING": "False", **log.env()})
+            assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+            runs.append(run)
+        first, second = (record["result"] for record in log.results("Publish the list", "h1"))
+        assert module_runs(runs[0].stdout) == ["atomic_upload", "atomic_upload"]
+        assert module_runs(runs[1].stdout) == ["atomic_upload"]
+        assert (first["changed"], len(first["files_changed"]), second["changed"]) == (True, 20, False)
+        assert [item["dest"] for item in first["files"]] == [item["dest"] for item in files]
+        for item in files:
+            name = item["dest"].rsplit("/", 1)[1]
+            assert host.read_bytes(item["dest"]) == datas[name]
+            assert host.run(f"stat -c %a {item['dest']}").stdout.strip() == "640"
+            marker_path = item.get("marker_path", item["dest"] + ".done")
+            marker = json.loads(host.read_bytes(marker_path))
+            assert (marker["state"], marker["sha256"]) == ("complete", hashlib.sha256(datas[name]).hexdigest())
+            state_dir = ".handoff" if "marker_path" in item else ""
+            judged = host.run(f"HANDOFF_STATE_DIR={state_dir} bash {root}/handoff.sh wait {item['dest']} 0", check=False)
+            assert judged.returncode == 0, (item, judged.stdout, judged.stderr)
+        unmarked = host.run(f"cp {root}/a/f00.conf {root}/a/copy.conf && bash {root}/handoff.sh wait {root}/a/copy.conf 0",
+                            check=False)
+        assert unmarked.returncode == 1, "handoff.sh must refuse a file without a marker, or it judged nothing"
