@@ -18,6 +18,7 @@ from tests.support.fleet_runs import ResultLog
 from tests.support.host_handoff import scratch_dir
 
 from .harness import DATA_DIR, run_playbook
+from .variants import SSH_VARIANTS as VARIANTS, alias, make_alias_dirs, run_variants
 
 HANDOFF_SH = Path(__file__).resolve().parents[2] / "roles" / "agent" / "files" / "handoff.sh"
 MODULE_RUN = re.compile(r"SSH: EXEC .*?python[\d.]* \S*/AnsiballZ_(\w+)\.py")
@@ -80,3 +81,63 @@ def test_twenty_files_to_their_own_places_in_two_module_runs_with_protocol_v1_ma
         unmarked = host.run(f"cp {root}/a/f00.conf {root}/a/copy.conf && bash {root}/handoff.sh wait {root}/a/copy.conf 0",
                             check=False)
         assert unmarked.returncode == 1, "handoff.sh must refuse a file without a marker, or it judged nothing"
+
+
+VARIANT_PLAYBOOK = """
+- name: Publish a list of files over every connection variant
+  hosts: lists
+  gather_facts: false
+  vars:
+    base: "{{ root }}/{{ inventory_hostname }}"
+    listed:
+      - {src: "{{ sources }}/one.conf", dest: "{{ base }}/one.conf", mode: "0600"}
+      - {content: "two\\n", dest: "{{ base }}/sub/two.conf"}
+  tasks:
+    - name: Make the second directory
+      ansible.builtin.file:
+        path: "{{ base }}/sub"
+        state: directory
+        mode: "0755"
+    - name: Publish the list (check mode)
+      lockstep.handoff.atomic_upload: &listed
+        files: "{{ listed }}"
+        mode: "0640"
+      check_mode: true
+    - name: Publish the list
+      lockstep.handoff.atomic_upload: *listed
+    - name: Publish the list (second run)
+      lockstep.handoff.atomic_upload: *listed
+"""
+
+
+def test_a_list_over_ssh_with_and_without_pipelining_and_become(fleet, ansible_playbook, tmp_path):
+    """Invariant: with pipelining on and off, with and without become, a list is predicted in check mode
+    without a write, published with each file's own mode and owner (the user the module ran as) and marker,
+    and a second run changes nothing."""
+    (tmp_path / "one.conf").write_bytes(b"one\n" * 100)
+    log = ResultLog(tmp_path / "results.jsonl")
+    hosts = [fleet.hosts["h1"]]
+    problems = {}
+    with scratch_dir(hosts, DATA_DIR, "lists") as root:
+        make_alias_dirs(hosts, root, VARIANTS)
+        run = run_variants(ansible_playbook, VARIANT_PLAYBOOK, fleet, tmp_path, "lists", ["h1"], VARIANTS,
+                           extra_vars={"root": root, "sources": str(tmp_path)}, env=log.env())
+        for variant, (_settings, owner) in VARIANTS.items():
+            name = alias("h1", variant)
+            check, real, again = (log.one(task, name)["result"] for task in (
+                "Publish the list (check mode)", "Publish the list", "Publish the list (second run)"))
+            found = host_state(hosts[0], f"{root}/{name}")
+            expected = {"one.conf": f"{owner} 600", "one.conf.done": f"{owner} 600",
+                        "sub/two.conf": f"{owner} 640", "sub/two.conf.done": f"{owner} 640"}
+            outcome = (check.get("changed"), len(check.get("files_changed", [])), real.get("action"),
+                       again.get("changed"), found)
+            if outcome != (True, 2, "transfer", False, expected):
+                problems[name] = (outcome, real.get("msg"))
+    assert problems == {}, f"{problems}\n{run.stdout[-3000:]}{run.stderr[-2000:]}"
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+def host_state(host, directory):
+    """``{relative path: "owner mode"}`` of every file below ``directory`` on ``host``."""
+    listing = host.run(f"cd {directory} && find . -type f -printf '%P %u %m\\n'").stdout.split("\n")
+    return {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in listing if line}
