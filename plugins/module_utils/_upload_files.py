@@ -15,6 +15,7 @@ its source. A file that fails is reported in its own result; the others go on.
 
 from __future__ import annotations
 
+import os
 import tarfile
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
@@ -64,8 +65,16 @@ class UploadFiles:
         return Upload(_FileModule(self.module, entry), request, reader=reader)
 
     def _probe(self):
-        return [_outcome(entry, lambda entry=entry: self._upload(
-            entry, PROBE, max_diff_size=self.request.max_diff_size).run()) for entry in self.entries]
+        return [_outcome(entry, lambda entry=entry: self._probe_one(entry)) for entry in self.entries]
+
+    def _probe_one(self, entry):
+        """The file's probe; in check mode a file whose directories do not exist yet is a change to come (a task
+        before this one, such as ansible.builtin.file, would create them) rather than a failure."""
+        upload = self._upload(entry, PROBE, max_diff_size=self.request.max_diff_size)
+        missing = _missing_directories(upload) if self.module.check_mode else []
+        if missing:
+            return dict(upload.core.base_result(True, ACTION_TRANSFER), missing_directories=missing)
+        return upload.run()
 
     def _publish(self):
         """Publish every file the archive holds; the others' results say they were in place at the probe."""
@@ -86,6 +95,13 @@ class UploadFiles:
                                       staged_path=self.request.staged_path)
                 results[int(member.name)] = _outcome(entry, upload.run)
         return results
+
+
+def _missing_directories(upload):
+    """The directories ``upload`` writes in (its dest's, its marker's, its lock's) that do not exist."""
+    paths = [upload.dest, upload.marker_path, upload.core.lock_path if upload.params['lock'] else None]
+    directories = sorted(set(os.path.dirname(path) or '.' for path in paths if path))
+    return [directory for directory in directories if not os.path.isdir(directory)]
 
 
 def _outcome(entry, run):

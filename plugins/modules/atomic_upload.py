@@ -501,7 +501,10 @@ files:
       of the set - the sha256 of its file list in C(sha256sum) format, and the total size.
     - With O(files), one result per item, in the order of O(files) - C(dest), C(changed), C(action) (as RV(action)),
       C(sha256), C(size), C(marker_path), C(backup_file), and after a publish C(generation), C(transfer_path) and
-      C(lock_wait); a file that failed has C(failed=true) and C(msg) saying why.
+      C(lock_wait); a file that failed has C(failed=true) and C(msg) saying why. In check mode a file whose
+      directory, marker directory or lock directory does not exist yet is reported as a change (C(action=transfer))
+      with those directories in C(missing_directories), as an earlier task of the play would create them; a real run
+      fails that file instead.
   returned: when O(src) is a directory or a list, or with O(files)
   type: raw
   sample: [{dest: /etc/app/app.conf, changed: true, action: transfer, size: 812, marker_path: /etc/app/app.conf.done,

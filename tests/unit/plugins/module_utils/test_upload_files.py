@@ -33,11 +33,11 @@ def files(tmp_path):
 @pytest.fixture
 def phase(make_module):
     """``phase(name, entries, check_mode=False, diff=False, **fields)``: one module run of a list phase."""
-    def run(name, entries, check_mode=False, diff=False, **fields):
+    def run(name, entries, check_mode=False, diff=False, state_dir=None, lock=False, **fields):
         fields = dict(fields, files=entries, producer='test', host=None)
         if name == 'probe_files':
             fields['max_diff_size'] = 1024
-        module = make_module(argument_spec(), check_mode=check_mode, diff=diff,
+        module = make_module(argument_spec(), check_mode=check_mode, diff=diff, state_dir=state_dir, lock=lock,
                              **{REQUEST_OPTION: build_request(name, **fields)})
         return backend(module).run()
     return run
@@ -104,6 +104,15 @@ def test_check_mode_reports_the_changes_and_writes_nothing(phase, files):
     probe = phase('probe_files', entries, check_mode=True)
     assert probe['files_changed'] == ['0', '1']
     assert [os.listdir(str(path.parent)) for path, dummy in files] == [[], []]
+
+
+def test_check_mode_predicts_a_file_whose_directories_a_task_before_would_create(phase, files, tmp_path):
+    entries = [entry(tmp_path / 'new' / 'x.conf', b'x\n')]
+    probe = phase('probe_files', entries, check_mode=True, state_dir='.handoff', lock=True)
+    assert probe['files_changed'] == ['0']
+    assert probe['files'][0]['missing_directories'] == [str(tmp_path / 'new'), str(tmp_path / 'new' / '.handoff')]
+    real = phase('probe_files', entries, state_dir='.handoff', lock=True)
+    assert real['files'][0]['failed'] is True and real['files_changed'] == []
 
 
 def test_a_file_whose_bytes_differ_from_its_announced_sha256_is_not_published(phase, files, tmp_path):
