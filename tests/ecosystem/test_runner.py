@@ -20,13 +20,18 @@ def events_of(events, event_type, task_action):
 
 
 def busy_intervals(events, task_action):
-    """(start, end) of the task on each host, in start order. The end is the host's last item:
-    the task's own end event is emitted by the controller after the next host may have started."""
+    """(start, end) of the task on each host, in start order. The task runs once per host (no loop), and its
+    end event is emitted by the controller after the next host may have started; so the end is the start plus
+    the seconds the action itself measured (``transfer.elapsed``), all of which fall inside the worker's run."""
     starts = events_of(events, "runner_on_start", task_action)
-    ends = {host: event["created"] for host, event in events_of(events, "runner_item_on_ok", task_action).items()}
-    assert set(starts) == set(ends) == set(HOSTS)
-    return sorted((datetime.datetime.fromisoformat(starts[h]["created"]), datetime.datetime.fromisoformat(ends[h]))
-                  for h in HOSTS)
+    elapsed = {host: event["event_data"]["res"]["transfer"]["elapsed"]
+               for host, event in events_of(events, "runner_on_ok", task_action).items()}
+    assert set(starts) == set(elapsed) == set(HOSTS)
+    intervals = []
+    for host in HOSTS:
+        start = datetime.datetime.fromisoformat(starts[host]["created"])
+        intervals.append((start, start + datetime.timedelta(seconds=elapsed[host])))
+    return sorted(intervals)
 
 
 def summaries(events, role):
