@@ -334,12 +334,34 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._runner import ru
 
 MARKER_ACTIONS = ('remove', 'move', 'keep')
 
+# One file (src, dest), or a list of them (files), never both; the per-file paths of a list are the files' own.
+ARGUMENT_RULES = dict(
+    required_one_of=[('src', 'files')],
+    required_together=[('src', 'dest')],
+    mutually_exclusive=[('src', 'files'), ('dest', 'files'), ('marker_path', 'files'), ('dest_marker_path', 'files')],
+)
+
 
 def argument_spec():
     """The options DOCUMENTATION describes: the move's own, how a marker is judged, and the lock's."""
     spec = dict(
-        src=dict(type='path', required=True),
-        dest=dict(type='path', required=True),
+        src=dict(type='path'),
+        dest=dict(type='path'),
+        files=dict(type='list', elements='dict', options=dict(
+            src=dict(type='path', required=True),
+            dest=dict(type='path', required=True),
+            marker_path=dict(type='path'),
+            dest_marker_path=dict(type='path'),
+            lock_path=dict(type='path'),
+            mode=dict(type='raw'),
+            owner=dict(type='str'),
+            group=dict(type='str'),
+        )),
+        wait=dict(type='bool', default=False),
+        timeout=dict(type='float', default=300.0),
+        sleep=dict(type='float', default=1.0),
+        skip_moved=dict(type='bool', default=True),
+        all_or_none=dict(type='bool', default=False),
         require_marker=dict(type='bool', default=True),
         marker=dict(type='str', choices=list(MARKER_ACTIONS), default='remove'),
         dest_marker_path=dict(type='path'),
@@ -355,7 +377,8 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True,
+                           **ARGUMENT_RULES)
     run_backend(module, LockedMove)
 
 
