@@ -123,7 +123,7 @@ options:
         interval of the safety re-check) and moves each file as soon as its marker is complete and describes it.
       - One O(timeout) for the whole list. At the timeout each file not ready yet is tried once more under its lock,
         and one that still cannot move fails the task with the move's reason and what the wait saw last.
-      - In check mode each file is looked at once - files not ready yet are reported (RV(results[].status) is
+      - In check mode each file is looked at once - files not ready yet are reported (their C(status) in RV(results) is
         V(not_ready)), not awaited and not failed.
     type: bool
     default: false

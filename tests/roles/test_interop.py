@@ -156,8 +156,8 @@ BATCH_PLAY = """
 MODULE_EXEC = re.compile(r"^<(?P<address>[\d.]+)> SSH: EXEC .*?python[\d.]* \S*/AnsiballZ_(?P<module>\w+)\.py", re.M)
 
 
-def test_a_batch_move_takes_twenty_files_handoff_sh_publishes_in_one_module_run(role_fleet, agent_lib, workspace,
-                                                                                 tmp_path):
+def test_a_batch_move_takes_twenty_files_handoff_sh_publishes_in_one_module_run(
+        role_fleet, agent_lib, workspace, tmp_path):
     names = [f"conf-{i}" for i in range(1, BATCH + 1)]
     for host in role_fleet.hosts.values():
         host.run(f"mkdir -p {workspace}/inbox")

@@ -36,7 +36,6 @@ def test_upload_module_takes_one_internal_option_the_request_and_no_other():
     assert '_phase' in ' '.join(result.error_messages)
 
 
-
 def test_wait_takes_a_path_or_a_list_of_paths_never_both():
     rules = wait_for_marker.ARGUMENT_RULES
     assert not validate(wait_for_marker.argument_spec(), dict(paths=['/a', '/b']), **rules).error_messages
