@@ -91,15 +91,19 @@ def test_failures_are_reported_per_file_and_the_others_still_move(batch, dirs):
     (inbox / 'unmarked').write_bytes(b'half')
     bad = produce(inbox / 'gave-up')
     Marker(state=STATE_FAILED, reason='disk full').write(str(bad) + '.done')
+    secret = produce(inbox / 'secret')
+    (inbox / 'link').symlink_to(secret)
+    (inbox / 'link.done').write_bytes((inbox / 'secret.done').read_bytes())
     with pytest.raises(HandoffError) as failed:
-        batch(pairs(inbox, outbox, ['good', 'unmarked', 'gave-up', 'never'])).run()
+        batch(pairs(inbox, outbox, ['good', 'unmarked', 'gave-up', 'never', 'link', 'secret'])).run()
     details = failed.value.details
-    assert [item['status'] for item in details['results']] == ['moved', 'failed', 'failed', 'failed']
+    assert [item['status'] for item in details['results']] == ['moved', 'failed', 'failed', 'failed', 'failed', 'moved']
     assert details['changed'] is True
-    assert (outbox / 'good').exists() and not (outbox / 'unmarked').exists()
+    assert (outbox / 'good').exists() and not (outbox / 'unmarked').exists() and not (outbox / 'link').exists()
     msg = failed.value.msg
-    assert msg.startswith('3 of 4 file(s) not moved (moved 1 of 4 file(s), 0 already in place): ')
-    for name, why in (('unmarked', 'its marker'), ('gave-up', 'disk full'), ('never', 'does not exist')):
+    assert msg.startswith('4 of 6 file(s) not moved (moved 2 of 6 file(s), 0 already in place): ')
+    for name, why in (('unmarked', 'its marker'), ('gave-up', 'disk full'), ('never', 'does not exist'),
+                      ('link', 'not a regular file')):
         assert '%s: ' % (inbox / name) in msg and why in msg
 
 
