@@ -23,6 +23,7 @@ import contextlib
 import os
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._batch import Deadline, ModuleForItem, check_distinct
+from ansible_collections.lockstep.handoff.plugins.module_utils._controller import ControllerGone, stop_if_controller_gone
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import temps_of
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, lock_settings
@@ -75,6 +76,8 @@ class _File:
         """Move it under its lock; ``waited`` (the wait's last words) is added to a failure's message."""
         try:
             self._record(self.mover.run())
+        except ControllerGone:
+            raise
         except HandoffError as exc:
             self.fail(exc.msg, waited)
 
@@ -90,6 +93,8 @@ class _File:
             result = self.mover.move_holding_lock(lock)
             result.update(lock_path=self.lock_path, lock_wait=lock.waited if lock is not None else 0.0)
             self._record(report_leftover_temps(self.module, result, temps_of(self.mover.dest), self.mover.dest))
+        except ControllerGone:
+            raise
         except HandoffError as exc:
             self.fail(exc.msg)
 
@@ -145,6 +150,11 @@ class BatchMove:
                 else 'a real run fails unless it is ready by then')
         file.set_outcome(NOT_READY, 'check mode looks once: %s; %s' % (file.waiting, then))
 
+    def _pause(self, deadline, watcher):
+        """Sleep until an event, the next safety look or the deadline; a cancelled job stops the batch here."""
+        stop_if_controller_gone('moving the files not ready yet')
+        watcher.wait(min(self.params['sleep'], deadline.remaining))
+
     def _each_when_ready(self, files, deadline, watcher):
         """Move each file as soon as it is ready; at the deadline the move gives its verdict on the rest."""
         pending = files
@@ -158,7 +168,7 @@ class BatchMove:
             pending = still
             if not pending or deadline.remaining <= 0:
                 break
-            watcher.wait(min(self.params['sleep'], deadline.remaining))
+            self._pause(deadline, watcher)
         for file in pending:
             if self.check_mode:
                 self._not_ready_in_check_mode(file)
@@ -188,7 +198,7 @@ class BatchMove:
             elif deadline.remaining <= 0:
                 self._refuse_all(files, dict((file, self._timed_out(file)) for file in waiting))
                 return
-            watcher.wait(min(self.params['sleep'], deadline.remaining))
+            self._pause(deadline, watcher)
 
     def _move_all_or_none(self, files):
         """Take every lock (sorted, each once), judge every file under them; move all and return {}, or none and
