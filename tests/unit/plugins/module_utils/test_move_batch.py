@@ -246,7 +246,7 @@ def test_two_batches_in_opposite_order_take_their_locks_in_one_order_and_never_d
     for racer in racers:
         racer.join(20)
     assert time.monotonic() - started < 8, 'the batches waited for each other until lock_timeout'
-    assert sorted(str(outcomes.get(timeout=1)) for _ in racers) == sorted(
+    assert sorted(str(outcomes.get(timeout=1)) for racer in racers) == sorted(
         [str(['moved', 'moved']), str(['unchanged', 'unchanged'])])
     taken = {}
     while not lock_paths.empty():
