@@ -328,30 +328,31 @@ class ActionModule(ActionBase):
 
     def _upload_files(self, args, task_vars):
         """A list of files, each to its own dest: hash all, one probe, one archive of the changed, one publish."""
-        local_paths, temporary = [], []
+        local_paths, cleanups = [], []
         try:
             entries = []
             for number, item in enumerate(args['files'], 1):
-                local_path, is_temporary = self._listed_source(args, number, item)
+                local_path, cleanup = self._listed_source(args, number, item)
                 local_paths.append(local_path)
-                if is_temporary:
-                    temporary.append(local_path)
+                if cleanup is not None:
+                    cleanups.append(cleanup)
                 sha256, size = self._transfer_report.timed('hash', sha256_of_path)(local_path)
                 entries.append(_file_entry(args, item, sha256, size))
             _check_distinct_dests(entries)
             return self._publish_files(args, task_vars, entries, local_paths)
         finally:
-            for path in temporary:
-                os.unlink(path)
+            for cleanup in cleanups:
+                cleanup()
 
     def _listed_source(self, args, number, item):
-        """``(path on the controller, whether it is a temp file)`` of the ``files`` item ``item``."""
+        """``(path on the controller, what removes it afterwards or None)`` of the ``files`` item ``item``."""
         if item['src'] is None:
-            return self._local_source(dict(content=item['content'], decrypt=args['decrypt']), None)
+            path, dummy = self._local_source(dict(content=item['content'], decrypt=args['decrypt']), None)
+            return path, lambda: os.unlink(path)
         found = self._find_source(item['src'])
         _check_listed_file('%d (%s)' % (number, item['src']), found)
         real = self._loader.get_real_file(found, decrypt=args['decrypt'])
-        return os.path.realpath(real), real != found
+        return os.path.realpath(real), (lambda: self._loader.cleanup_tmp_file(real)) if real != found else None
 
     def _publish_files(self, args, task_vars, entries, local_paths):
         common = dict(files=entries, producer=self._producer(), host=task_vars.get('inventory_hostname'))

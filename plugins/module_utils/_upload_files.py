@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import tarfile
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._controller import ControllerGone
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import checked_members
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import open_regular
@@ -105,8 +106,13 @@ def _missing_directories(upload):
 
 
 def _outcome(entry, run):
-    """The result of ``run`` for the file ``entry``, or its failure as a result (the other files go on)."""
+    """The result of ``run`` for the file ``entry``, or its failure as a result (the other files go on).
+
+    A cancelled job stops the whole list: nothing failed, and the next run publishes the rest.
+    """
     try:
         return run()
+    except ControllerGone:
+        raise
     except HandoffError as exc:
         return dict(exc.details, dest=entry['dest'], failed=True, changed=False, msg=exc.msg)

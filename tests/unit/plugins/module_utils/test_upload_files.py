@@ -10,6 +10,8 @@ import tarfile
 
 import pytest
 
+from ansible_collections.lockstep.handoff.plugins.module_utils import _publish_core
+from ansible_collections.lockstep.handoff.plugins.module_utils._controller import ControllerGone
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import UnsafeArchive
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
@@ -121,6 +123,17 @@ def test_a_file_whose_bytes_differ_from_its_announced_sha256_is_not_published(ph
     publish = phase('publish_files', entries, staged_path=archive, changed=['0', '1'])
     assert publish['files'][0]['failed'] is True and 'checksum mismatch' in publish['files'][0]['msg']
     assert not files[0][0].exists() and files[1][0].read_bytes() == files[1][1]
+
+
+def test_a_cancelled_job_stops_the_list_before_the_next_file(phase, files, tmp_path, monkeypatch):
+    def gone(doing):
+        raise ControllerGone('ansible-playbook went away before ' + doing)
+    monkeypatch.setattr(_publish_core, 'stop_if_controller_gone', gone)
+    entries = [entry(path, data) for path, data in files]
+    archive = staged_archive(tmp_path, {'0': files[0][1], '1': files[1][1]})
+    with pytest.raises(ControllerGone, match='replacing %s' % files[0][0]):
+        phase('publish_files', entries, staged_path=archive, changed=['0', '1'])
+    assert not files[0][0].exists() and not files[1][0].exists()
 
 
 @pytest.mark.parametrize('members, error', [
