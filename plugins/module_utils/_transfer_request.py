@@ -20,7 +20,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 
 REQUEST_OPTION = '_request'
 # The module's one internal option; users never set it (the action plugin refuses unknown options).
-REQUEST_ARGUMENT_SPEC = {REQUEST_OPTION: dict(type='dict', required=True)}
+# Not required in the spec: a task run without the action plugin gets parse_request's message, which says why.
+REQUEST_ARGUMENT_SPEC = {REQUEST_OPTION: dict(type='dict')}
 
 PROBE, PUBLISH, ABORT = 'probe', 'publish', 'abort'
 PROBE_SET, PUBLISH_SET, ABORT_SET = 'probe_set', 'publish_set', 'abort_set'
@@ -128,6 +129,10 @@ def build_request(phase, **fields):
 
 def parse_request(value):
     """The ``Request`` in the module's ``_request`` option (target side); raises RequestError naming a bad field."""
+    if value is None:
+        raise RequestError('atomic_upload needs its action plugin, which sends the file and the %s option; run it as a '
+                           'task of ansible-playbook or ansible (lockstep.handoff.atomic_upload), not as a bare module'
+                           % REQUEST_OPTION)
     if not isinstance(value, dict):
         raise RequestError('%s must be a mapping; got %r' % (REQUEST_OPTION, value))
     fields = dict(value)

@@ -73,8 +73,8 @@ def test_a_request_error_is_what_the_module_reports_as_a_failure():
 
 
 def test_publish_needs_a_checksum_where_a_probe_may_go_without():
-    build_request('probe', **dict(PROBE, sha256=None))
-    fields = dict(PROBE, sha256=None, staged_path='/t')
+    build_request('probe', **{**PROBE, 'sha256': None})
+    fields = {**PROBE, 'sha256': None, 'staged_path': '/t'}
     del fields['max_diff_size']
     with pytest.raises(RequestError, match='field sha256 must be a string; got None'):
         build_request('publish', **fields)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import RequestError, parse_request
 from ansible_collections.lockstep.handoff.plugins.modules import atomic_upload, locked_move, wait_for_marker
 
 
@@ -31,7 +33,8 @@ def test_wait_needs_a_path_and_waits_five_minutes_by_default():
 def test_upload_module_takes_one_internal_option_the_request_and_no_other():
     spec = atomic_upload.argument_spec()
     assert [name for name in spec if name.startswith('_')] == ['_request']
-    assert "missing required arguments: _request" in ' '.join(validate(spec, dict(dest='/d')).error_messages)
+    with pytest.raises(RequestError, match='atomic_upload needs its action plugin'):
+        parse_request(validate(spec, dict(dest='/d')).validated_parameters['_request'])
     result = validate(spec, dict(dest='/d', _request=dict(phase='probe'), _phase='transfer'))
     assert '_phase' in ' '.join(result.error_messages)
 
