@@ -186,10 +186,8 @@ class _Upload(RacedPath):
         else:
             staged = str(arena.private / ('%s.%s' % (trial, self.name)))
             write_file(staged, source, 0o600)
-        publish = run_module('atomic_upload', upload_module_args('publish', **dict(
-                                 self.publish_options(options, probe), _direct=bool(direct and staging),
-                                 _staged_path=staged)),
-                             arena.private)
+        publish_args = dict(self.publish_options(options, probe), _direct=bool(direct and staging), _staged_path=staged)
+        publish = run_module('atomic_upload', upload_module_args('publish', **publish_args), arena.private)
         publish.output = probe.output + publish.output
         return publish
 

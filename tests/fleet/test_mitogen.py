@@ -291,7 +291,7 @@ def test_collection_handoff_playbook_under_mitogen(fleet, mitogen_run, tmp_path)
         files = [{"src": str(export), "dest": f"{root}/app/nightly.csv", "mode": "0640"},
                  {"content": "{{ inventory_hostname }} settings\n", "dest": f"{root}/app/settings.conf"}]
         extra_vars = {"handoff_hosts": ":".join(HOSTS), "handoff_files": files, "handoff_incoming_dir": f"{root}/inbox"}
-        runs = [mitogen_run("lockstep.handoff.handoff", extra_vars=extra_vars) for _ in range(2)]
+        runs = [mitogen_run("lockstep.handoff.handoff", extra_vars=extra_vars), mitogen_run("lockstep.handoff.handoff", extra_vars=extra_vars)]
         delivered = {host.name: (host.read_bytes(f"{root}/app/nightly.csv"),
                                  host.read_bytes(f"{root}/app/settings.conf"),
                                  host.run(f"ls -A {root}/inbox").stdout.split()) for host in hosts}
