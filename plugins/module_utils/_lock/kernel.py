@@ -18,6 +18,7 @@ import stat
 import time
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import HeldLock, LockKind, LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.filesystem import lock_filesystem_problem
@@ -59,18 +60,27 @@ class KernelLock(HeldLock):
 
 
 def _open_lock_file(path, lock_type, mode):
-    """Open (creating if needed) the lock file; a directory is accepted for ``flock``."""
+    """Open (creating if needed) the lock file; a directory is accepted for ``flock``.
+
+    Through its directory's fd, whose own name is not followed either: a state
+    directory such as ``DIR/.handoff`` that another user of ``DIR`` replaced with a
+    symlink must not get a lock file wherever that link leads.
+    """
+    parent, name = os.path.split(path.rstrip('/') or '/')
+    with Directory.open(parent) as directory:
+        return _open_lock_in(directory, name or '.', path, lock_type, mode)
+
+
+def _open_lock_in(directory, name, path, lock_type, mode):
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        st = None
+        st = directory.lstat(name)
     except OSError as exc:
         raise explain(exc, 'inspecting lock path', path)
     if st is not None and stat.S_ISDIR(st.st_mode):
         if lock_type != 'flock':
             raise HandoffError('lock path %s is a directory; fcntl locks need a regular file, so give '
                                'a file path or use lock_type=flock' % path, lock_path=path)
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory.fd)
     if st is not None and stat.S_ISLNK(st.st_mode):
         raise HandoffError('lock path %s is a symlink; a lock file must be a plain file this module '
                            'opens itself (remove the link or point lock_path at its target)' % path,
@@ -80,30 +90,29 @@ def _open_lock_file(path, lock_type, mode):
                            lock_path=path)
     flags = os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags | os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+        fd = os.open(name, flags | os.O_RDWR | os.O_CREAT | os.O_EXCL, mode, dir_fd=directory.fd)
     except FileExistsError:
         pass
     else:
-        _share_with_directory_group(fd, path, mode)
+        _share_with_directory_group(fd, directory, mode)
         return fd
     try:
-        return os.open(path, flags | os.O_RDWR)
+        return os.open(name, flags | os.O_RDWR, dir_fd=directory.fd)
     except PermissionError:
         if lock_type != 'flock':
             raise
         # flock(1) itself locks through a read-only descriptor; so can we.
-        return os.open(path, flags | os.O_RDONLY)
+        return os.open(name, flags | os.O_RDONLY, dir_fd=directory.fd)
 
 
-def _share_with_directory_group(fd, path, mode):
+def _share_with_directory_group(fd, directory, mode):
     """Whatever the umask, give a new lock file ``mode`` and its directory's group.
 
     A cron job under another account in that group can then take the same lock.
     """
     os.fchmod(fd, mode)
-    directory_gid = os.stat(os.path.dirname(path) or '.').st_gid
     try:
-        os.fchown(fd, -1, directory_gid)
+        os.fchown(fd, -1, os.fstat(directory.fd).st_gid)
     except PermissionError:
         pass  # not a member of that group: the file keeps ours, as with any new file
 
