@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ansible_run import local_inventory, run_playbook, write_playbook
+
 from .arena import SHARED_MODE
 from .attacker import GROUP, USER
 from .targets import run_handoff_sh, run_module
@@ -88,3 +90,27 @@ def test_handoff_sh_move_into_inbox_takes_no_lock_through_a_swapped_state_dir(sc
                          env=dict(HANDOFF_STATE_DIR='.handoff'))
     assert_nothing_in_victim(scene, run)
     assert run.clear_failure, 'not refused: %s' % (run.result,)
+
+
+DELIVER_PLAY = '''
+- hosts: localhost
+  gather_facts: false
+  roles:
+    - role: lockstep.handoff.deliver
+      vars:
+        handoff_deliver_files:
+          - content: "release=1.4.2\\n"
+            dest: "{{ inbox }}/RELEASE"
+        handoff_deliver_state_dir: .handoff
+        handoff_deliver_dir_mode: "0755"
+'''
+
+
+def test_deliver_role_changes_no_mode_through_a_swapped_state_dir(scene):
+    """The role creates the directories it needs with ``handoff_deliver_dir_mode``: never on a symlink's target."""
+    playbook = write_playbook(DELIVER_PLAY, scene['scratch'])
+    run = run_playbook(playbook, local_inventory(scene['scratch']), extra_vars=dict(inbox=scene['inbox']))
+    assert oct(os.stat(scene['victim']).st_mode & 0o7777) == oct(0o700), (
+        'the role changed the mode of the directory the swapped state_dir points to\n' + run.stdout)
+    assert snapshot(scene['victim']) == scene['before'], sorted(os.listdir(scene['victim']))
+    assert run.returncode != 0 and '.handoff' in run.stdout, 'not refused:\n' + run.stdout
