@@ -19,7 +19,10 @@ options:
       - A relative path such as V(.handoff) - that subdirectory of each data file's own directory, so
         C(/etc/nginx/conf.d/site.conf) has its marker at C(/etc/nginx/conf.d/.handoff/site.conf.done), out of reach
         of globs such as nginx C(include conf.d/*), C(run-parts) or C(/etc/cron.d) (which skip dot names).
-      - An absolute path - that one directory, for the files of every directory (C(STATE_DIR/NAME.done)).
+      - An absolute path - that one directory, for the files of every directory (C(STATE_DIR/NAME.done)). Files of
+        one name in different directories then share one marker and one lock, and each publish replaces the other
+        file's marker; give such files distinct names or a relative O(state_dir) (the C(lockstep.handoff.deliver)
+        role refuses a list of files that would share a marker).
       - For a directory published as one set, the set's directory is the data file (C(STATE_DIR/DIR.done)).
       - The directory must exist (roles create it). An explicit marker or lock path option wins over it.
     type: path
