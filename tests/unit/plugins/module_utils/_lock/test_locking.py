@@ -153,6 +153,16 @@ def test_symlink_lock_path_is_refused_and_its_target_left_alone(tmp_path):
     assert not target.exists()
 
 
+def test_lock_in_a_directory_reached_through_this_users_own_symlink_is_taken(tmp_path, flock_cmd):
+    """``/var/lock -> /run/lock``: a symlink nobody else could have put there is followed to its directory."""
+    (tmp_path / 'run-lock').mkdir()
+    (tmp_path / 'var-lock').symlink_to(tmp_path / 'run-lock')
+    os.chmod(tmp_path, 0o755)
+    with acquire(str(tmp_path / 'var-lock' / 'app.lock'), 0):
+        assert flock_nonblocking(flock_cmd, tmp_path / 'run-lock' / 'app.lock') == 1
+    assert flock_nonblocking(flock_cmd, tmp_path / 'run-lock' / 'app.lock') == 0
+
+
 def test_fifo_lock_path_is_refused(tmp_path):
     fifo = tmp_path / 'x.lock'
     os.mkfifo(fifo)
