@@ -64,6 +64,17 @@ def fchown_quietly(fd, uid, gid):
         pass
 
 
+def _placed_by_trusted_user(path):
+    """Whether ``path`` is a symlink of this user or root in a directory no other user can change entries of."""
+    try:
+        link = os.lstat(path)
+        parent = os.stat(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return False
+    others_write = parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not parent.st_mode & stat.S_ISVTX
+    return stat.S_ISLNK(link.st_mode) and link.st_uid in (0, os.geteuid()) and not others_write
+
+
 class Directory:
     """An open directory: every name below is looked up relative to this fd, never through ``path`` again."""
 
@@ -82,6 +93,21 @@ class Directory:
                 raise UnsafeFile('%s is not a directory (a symlink or a file); the hand-off directory must be a '
                                  'real directory' % path, path=path)
             raise
+
+    @classmethod
+    def open_through_trusted_link(cls, path):
+        """Open ``path`` like ``open``, but follow it when it is a symlink no other user could have put there.
+
+        Such a link is owned by this user or root and sits in a directory only they can change (or a sticky
+        one, where nobody else may replace their entries): ``/var/lock -> /run/lock``. A link another user of
+        a shared directory planted (or renamed into place) there is refused, as ``open`` refuses it.
+        """
+        try:
+            return cls.open(path)
+        except UnsafeFile:
+            if not _placed_by_trusted_user(path or '.'):
+                raise
+        return cls(os.open(path, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW), path)
 
     def subdirectory(self, name, create=False):
         """Open the directory ``name`` in this one (made when missing and ``create``); a symlink there is refused."""

@@ -62,12 +62,13 @@ class KernelLock(HeldLock):
 def _open_lock_file(path, lock_type, mode):
     """Open (creating if needed) the lock file; a directory is accepted for ``flock``.
 
-    Through its directory's fd, whose own name is not followed either: a state
-    directory such as ``DIR/.handoff`` that another user of ``DIR`` replaced with a
-    symlink must not get a lock file wherever that link leads.
+    Through its directory's fd, whose own name is followed only when it is a link
+    no other user could have placed (``/var/lock``): a state directory such as
+    ``DIR/.handoff`` that another user of ``DIR`` replaced with a symlink must not
+    get a lock file wherever that link leads.
     """
     parent, name = os.path.split(path.rstrip('/') or '/')
-    with Directory.open(parent) as directory:
+    with Directory.open_through_trusted_link(parent) as directory:
         return _open_lock_in(directory, name or '.', path, lock_type, mode)
 
 

@@ -153,3 +153,24 @@ def test_subdirectory_is_made_on_request_and_a_symlink_there_refused(directory, 
     (tmp_path / 'link').symlink_to(tmp_path / 'elsewhere')
     with pytest.raises(UnsafeFile, match='symlink'):
         directory.subdirectory('link', create=True)
+
+
+@pytest.mark.parametrize('parent_mode, followed', [(0o755, True), (0o1777, True), (0o777, False), (0o2775, False)])
+def test_own_link_is_followed_only_where_no_other_user_could_have_put_it(tmp_path, parent_mode, followed):
+    """A link of this user in a directory others may change could have been renamed there from elsewhere."""
+    (tmp_path / 'real').mkdir()
+    (tmp_path / 'real' / 'inside').write_bytes(b'')
+    (tmp_path / 'link').symlink_to(tmp_path / 'real')
+    os.chmod(tmp_path, parent_mode)
+    if not followed:
+        with pytest.raises(UnsafeFile, match='is not a directory'):
+            Directory.open_through_trusted_link(str(tmp_path / 'link'))
+        return
+    with Directory.open_through_trusted_link(str(tmp_path / 'link')) as opened:
+        assert opened.listdir() == ['inside']
+
+
+def test_a_real_directory_opens_through_trusted_link_as_with_open(tmp_path):
+    os.chmod(tmp_path, 0o777)
+    with Directory.open_through_trusted_link(str(tmp_path)) as opened:
+        assert opened.path == str(tmp_path)
