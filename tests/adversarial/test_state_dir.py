@@ -10,6 +10,7 @@ in the directory the link points to.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -114,3 +115,19 @@ def test_deliver_role_changes_no_mode_through_a_swapped_state_dir(scene):
         'the role changed the mode of the directory the swapped state_dir points to\n' + run.stdout)
     assert snapshot(scene['victim']) == scene['before'], sorted(os.listdir(scene['victim']))
     assert run.returncode != 0 and '.handoff' in run.stdout, 'not refused:\n' + run.stdout
+
+
+def test_wait_for_marker_reads_no_marker_through_a_swapped_state_dir(scene):
+    """A root-only marker of the same name where the link leads is neither read nor shown."""
+    secret = 'private-producer-%s' % os.getpid()
+    private = dict(protocol='lockstep.handoff/1', state='complete', size=len(PAYLOAD), producer=secret,
+                   sha256=hashlib.sha256(PAYLOAD).hexdigest(), written_at='2026-01-01T00:00:00Z')
+    (scene['victim'] / 'data.bin.done').write_text(json.dumps(private))
+    os.chmod(scene['victim'] / 'data.bin.done', 0o600)
+    scene['before'] = snapshot(scene['victim'])
+    (scene['inbox'] / 'data.bin').write_bytes(PAYLOAD)
+    run = run_module('wait_for_marker', dict(path=str(scene['inbox'] / 'data.bin'), state_dir='.handoff', timeout=1,
+                                             sleep=0.2), scene['scratch'])
+    assert_nothing_in_victim(scene, run)
+    assert secret not in run.output, 'the task read and showed a root-only file the link leads to: %s' % run.output
+    assert run.clear_failure, 'not refused: %s' % (run.result,)
