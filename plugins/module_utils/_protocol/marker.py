@@ -17,6 +17,7 @@ import os
 import re
 import stat
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import write_bytes_durably
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import (
@@ -204,12 +205,19 @@ def read_marker_bytes(path):
 
     Opened non-blocking and without following links, then checked to be a
     regular file: a FIFO, directory or symlink planted there is refused at
-    once instead of hanging or being followed.
+    once instead of hanging or being followed. Through its directory's fd, whose
+    own name is followed only when no other user could have made it a link: a
+    state directory ``DIR/.handoff`` another user replaced with a symlink is
+    refused, never read through.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with Directory.open_through_trusted_link(os.path.dirname(path)) as directory:
+            fd = os.open(os.path.basename(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=directory.fd)
     except FileNotFoundError:
         return None
+    except UnsafeFile as exc:
+        raise MarkerError('marker %s cannot be read: %s' % (path, exc.msg), marker_path=path)
     except OSError as exc:
         kind = 'a symlink' if exc.errno == errno.ELOOP else 'unreadable (%s)' % exc.strerror
         raise MarkerError('marker %s is %s; a marker must be a regular file' % (path, kind), marker_path=path)
