@@ -130,6 +130,8 @@ class BatchMove:
         check_distinct(items, 'src', 'files')
         check_distinct(items, 'dest', 'files')
         files = [_File(self.module, item) for item in items]
+        # One absolute state_dir names markers by file name alone: moving one file would take the other's marker.
+        check_distinct([dict(marker_path=file.mover.marker_path) for file in files], 'marker_path', 'files')
         in_lock_order = sorted(files, key=lambda file: file.lock_path)
         deadline = Deadline(self.params['timeout'] if self.waits else 0)
         directories = {os.path.dirname(os.path.abspath(path)) for file in files

@@ -1,4 +1,5 @@
-"""The promote role refuses files whose markers would be one file (one name, one absolute state_dir).
+"""The promote role (one batch locked_move) refuses files whose markers would be one file (one name, one absolute
+state_dir).
 
 Moving the first would remove (or move) the marker the second is judged by: the
 second would then never be promoted, after the first already was. Refused
@@ -37,7 +38,7 @@ def test_two_files_judged_by_one_marker_are_refused_before_any_move(localhost_in
     state, files = scene(tmp_path)
     run = run_playbook(write_playbook(PLAY, tmp_path), localhost_inventory, dict(files=files, state=str(state)))
     assert run.returncode != 0, 'promoted with one marker for two files:\n' + run.stdout
-    assert str(state / 'site.conf.done') in run.stdout and files[1]['src'] in run.stdout, run.stdout
+    assert str(state / 'site.conf.done') in run.stdout, run.stdout
     assert [open(entry['src']).read() for entry in files] == ['in1\n', 'in2\n'], 'a file was moved'
     assert (state / 'site.conf.done').exists()
 
