@@ -17,3 +17,15 @@ class HandoffError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.details = details
+
+
+class NotYet(HandoffError):
+    """What the task needs is not there (yet); ``reason`` says what was seen last.
+
+    A wait that timed out, a source not published or not marked yet. Check
+    mode looks once, and there this is a report rather than a failure.
+    """
+
+    def __init__(self, msg, reason, **details):
+        super().__init__(msg, **details)
+        self.reason = reason

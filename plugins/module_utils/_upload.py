@@ -130,10 +130,22 @@ class Upload:
             raise HandoffError('marker_path %s is the same path as dest; the marker must be '
                                'a file of its own' % self.marker_path)
         check_planned_files(self._planned_files())
-        check_parent_directory(self.dest, 'dest')
+        self._check_directories(('dest', self.dest), ('marker_path', self.marker_path))
         check_not_directory(self.dest, 'dest')
-        if self.marker_path:
-            check_parent_directory(self.marker_path, 'marker_path')
+
+    def _check_directories(self, *paths):
+        """Check the directories of ``paths`` (``(option, path)``); in check mode note the missing ones."""
+        self.missing_directories = sorted({
+            os.path.dirname(path) or '.' for option, path in paths
+            if path and not check_parent_directory(path, option, self.module.check_mode)})
+
+    def _would_create_note(self, result):
+        """In check mode with directories not made yet: say so in ``result``, which a real run would write there."""
+        if self.missing_directories:
+            result['msg'] = ('check mode: %s does not exist yet (an earlier task that makes it changed nothing in '
+                             'check mode); a real run needs it and would publish %s there'
+                             % (' and '.join(self.missing_directories), self.dest))
+        return result
 
     def _planned_files(self):
         """The files this task creates or replaces on the host (the lock only when it takes a file lock)."""
@@ -203,8 +215,9 @@ class Upload:
             return result
         if same_data:
             return self._probe_same_data(marker)
-        self._check_free_space(self.size)
-        result = self._base_result(True, 'transfer')
+        if not self.missing_directories:
+            self._check_free_space(self.size)
+        result = self._would_create_note(self._base_result(True, 'transfer'))
         if self.module._diff:
             result['diff_before'] = read_for_diff(self.dest, self.params['_max_diff_size'])
         if not self.module.check_mode:

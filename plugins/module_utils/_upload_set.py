@@ -24,7 +24,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import (
     apply_file_attributes, set_marker_attributes, stats_of_set, trusted_owner)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
-    PlannedFile, check_name_lengths, check_numbers, check_parent_directory, check_planned_files)
+    PlannedFile, check_name_lengths, check_numbers, check_planned_files)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     is_temp_of, remove_durably, remove_quietly, temps_for_names)
@@ -60,7 +60,6 @@ class UploadSet(Upload):
             raise HandoffError('force=false applies to one file; with a directory or list src every file of the set '
                                'is published so that the manifest describes what is there. Leave force at true')
         check_planned_files(self._planned_files())
-        check_parent_directory(self.dest, 'dest')
         if os.path.lexists(self.dest) and not os.path.isdir(self.dest):
             raise HandoffError('src is a directory or a list of files, so dest %s must be a directory too, and it is '
                                'a file; remove it or choose another dest' % self.dest, dest=self.dest)
@@ -69,7 +68,7 @@ class UploadSet(Upload):
             if inside in self.by_path:
                 raise HandoffError('marker_path %s is the path of a file of the set; the manifest must be a file of '
                                    'its own' % self.marker_path)
-            check_parent_directory(self.marker_path, 'marker_path')
+        self._check_directories(('dest', self.dest), ('marker_path', self.marker_path))
         check_name_lengths(PlannedFile('dest', os.path.join(self.dest, entry.path), True) for entry in self.entries)
 
     def _planned_files(self):
@@ -128,8 +127,9 @@ class UploadSet(Upload):
                     before.append('%s  %s' % (current_sha256, entry.path))
         if not changed:
             return self._probe_same_set(marker)
-        self._check_free_space(2 * sum(entry.size for entry in changed))
-        result = self._base_result(True, 'transfer')
+        if not self.missing_directories:
+            self._check_free_space(2 * sum(entry.size for entry in changed))
+        result = self._would_create_note(self._base_result(True, 'transfer'))
         result['files_changed'] = [entry.path for entry in changed]
         if self.module._diff:
             result['diff'] = dict(before_header=self.dest, after_header=self.dest,
