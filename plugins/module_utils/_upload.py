@@ -14,6 +14,7 @@ disk refused it.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import stat
 import time
@@ -21,7 +22,7 @@ import time
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     create_temp_beside, is_temp_of, remove_durably, remove_quietly, temps_of)
-from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError, sentences
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import (
     copy_with_sha256, sha256_of_fd, sha256_of_path)
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LeaseLost
@@ -75,7 +76,7 @@ class Upload:
         except HandoffError as exc:
             note = mirror.after_failure(exc)
             if note:
-                raise HandoffError(exc.msg + note, **exc.details) from exc
+                raise HandoffError(sentences(exc.msg, note), **exc.details) from exc
             raise
         if result.get('action') != 'need_checksum':
             mirror.after_phase(self.params['_phase'], result)
@@ -269,7 +270,7 @@ class Upload:
         if space['free_bytes'] < needed:
             msg = ('the disk is full: the filesystem holding %s has %d bytes free and %s needs %d; free space '
                    'and re-run (dest was not touched)' % (self.directory, space['free_bytes'], self.dest, needed))
-            raise HandoffError(msg + self._mark_failed(msg), dest=self.dest, **space)
+            raise HandoffError(sentences(msg, self._mark_failed(msg)), dest=self.dest, **space)
 
     def _mark_failed(self, reason):
         """Leave a ``failed`` marker so consumers stop waiting; return a sentence saying what was done.
@@ -282,14 +283,14 @@ class Upload:
             return ''
         current = self._current_marker()
         if policy == 'unless_complete' and current is not None and current.state == STATE_COMPLETE:
-            return (' The complete marker of the version in place was kept (failure_marker=unless_complete).')
+            return 'The complete marker of the version in place was kept (failure_marker=unless_complete).'
         generation = ((current.generation if current is not None else None) or 0) + 1
         marker = Marker.failed(reason, self._producer(), generation)
         try:
             marker.write(self.marker_path, self._failed_marker_mode())
         except OSError as exc:
-            return ' Writing a failed marker to %s failed too: %s.' % (self.marker_path, exc.strerror)
-        return ' A failed marker was written to %s, so waiting consumers fail at once.' % self.marker_path
+            return 'Writing a failed marker to %s failed too: %s.' % (self.marker_path, exc.strerror)
+        return 'A failed marker was written to %s, so waiting consumers fail at once.' % self.marker_path
 
     def _failed_marker_mode(self):
         """0644, narrowed by the task's ``mode`` when it gives one: a marker is never wider than its data."""
@@ -308,7 +309,7 @@ class Upload:
             # job neither: nothing failed, and the next run publishes.
             raise
         except HandoffError as exc:
-            raise HandoffError(exc.msg + self._mark_failed(exc.msg), **exc.details) from exc
+            raise HandoffError(sentences(exc.msg, self._mark_failed(exc.msg)), **exc.details) from exc
 
     def _publish_or_fail(self):
         with Directory.open(self.directory) as directory:
@@ -422,10 +423,20 @@ class Upload:
             raise HandoffError('validate must contain %%s (the path of the file to check); got %r' % command)
         if others_can_replace(os.path.dirname(temp) or '.'):
             temp = '/proc/%d/fd/%d' % (os.getpid(), fd)
-        rc, out, err = self.module.run_command(command % temp)
+        try:
+            argv = shlex.split(command % temp)
+        except ValueError as exc:
+            raise HandoffError('validate %r cannot be split into arguments (%s); fix its quoting. dest %s was not '
+                               'touched' % (command, exc, self.dest))
+        try:
+            rc, out, err = self.module.run_command(argv, handle_exceptions=False)
+        except OSError as exc:
+            raise HandoffError('validate command %r could not run: %s: %s. Install it on the host, or give its full '
+                               'path (executable by the user the module runs as) in validate. dest %s was not touched'
+                               % (command % temp, argv[0], exc.strerror, self.dest))
         if rc != 0:
-            raise HandoffError('validate command %r failed (rc=%d); dest %s was not touched'
-                               % (command % temp, rc, self.dest), rc=rc, stdout=out, stderr=err)
+            raise HandoffError('validate command %r failed (rc=%d)%s; dest %s was not touched'
+                               % (command % temp, rc, _last_line(err or out), self.dest), rc=rc, stdout=out, stderr=err)
 
     def _write_marker(self, previous, data_st, fencing_token=None):
         """Write a fresh complete marker, with the data's (``data_st``) mode and owner; return its generation."""
@@ -459,3 +470,9 @@ class Upload:
             return ('the disk is full: the filesystem holding %s has %d bytes free, %d needed'
                     % (self.directory, space['free_bytes'], self.size))
         return self.params['_reason'] or 'the connection reported no reason'
+
+
+def _last_line(output):
+    """``: LINE`` with the last non-empty line a command printed, to say in one line why it failed; else ''."""
+    lines = [line.strip() for line in (output or '').splitlines() if line.strip()]
+    return ': %s' % lines[-1] if lines else ''

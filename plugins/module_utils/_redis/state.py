@@ -124,7 +124,7 @@ class PublishStateMirror(PublishMirror):
             with self.server.connect() as connection:
                 self._mirror_file(connection, error.msg)
         except RedisError as exc:
-            return ' The failure could not be recorded in Redis either: %s' % exc.msg
+            return 'The failure could not be recorded in Redis either: %s' % exc.msg
         return ''
 
 
