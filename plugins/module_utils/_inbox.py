@@ -238,5 +238,5 @@ class InboxMove:
         if outcome['failed_by_producer']:
             raise HandoffError(msg + ': ' + '; '.join(item['reason'] for item in outcome['failed_by_producer']),
                                lock_wait=lock_wait, **outcome, **leftover)
-        return dict(changed=moved > 0, msg=msg, src=self.src, dest=self.dest, lock_wait=lock_wait, **outcome,
-                    **leftover)
+        return dict(changed=moved > 0, msg=msg, src=self.src, dest=self.dest, lock_path=self.params['lock_path'],
+                    lock_wait=lock_wait, **outcome, **leftover)

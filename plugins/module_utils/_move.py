@@ -223,7 +223,8 @@ class Move:
         diff = {'before': {'path': self.src, 'state': 'file'}, 'after': {'path': self.dest, 'state': 'file'}}
         if self.module.check_mode:
             return self._result(True, 'would move %s to %s' % (self.src, self.dest), cross_device=cross_device,
-                                diff=diff, marker=seen.marker.to_dict() if seen and seen.marker else None)
+                                diff=diff, marker=seen.marker.to_dict() if seen and seen.marker else None,
+                                sha256=seen.sha256 if seen else None, size=seen.size if seen else src_st.st_size)
         backup_file = None
         with Directory.open(os.path.dirname(self.src)) as src_dir, Directory.open(dest_directory) as dest_dir:
             if self.params['backup'] and dest_dir.lstat(os.path.basename(self.dest)) is not None:

@@ -462,7 +462,7 @@ direct_transfer_refused:
 removed_temps:
   description: Temp files of interrupted uploads removed because of O(remove_temps_older_than) (in check mode, those
     that would be).
-  returned: when the data was checked (not after a failure)
+  returned: when O(dest) was looked at, also when the publish after it failed
   type: list
   elements: str
   sample: [/srv/handoff/inbox/.app.tar.gz.3f2a9c0e51b7.tmp]
@@ -503,6 +503,21 @@ fencing_token:
   returned: when the data was published under a Redis lease
   type: int
   sample: 17
+rc:
+  description: The exit status of the O(validate) command that rejected the file.
+  returned: when O(validate) ran and failed
+  type: int
+  sample: 1
+stdout:
+  description: What the O(validate) command that rejected the file printed on its standard output.
+  returned: when O(validate) ran and failed
+  type: str
+  sample: ""
+stderr:
+  description: What the O(validate) command that rejected the file printed on its standard error.
+  returned: when O(validate) ran and failed
+  type: str
+  sample: "nginx: [emerg] unknown directive \"listn\" in /srv/handoff/inbox/.nginx.conf.3f2a9c0e51b7.tmp:1"
 '''
 
 from ansible.module_utils.basic import AnsibleModule

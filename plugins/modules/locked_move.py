@@ -221,7 +221,10 @@ msg:
   type: str
   sample: moved /srv/handoff/inbox/app.tar.gz to /opt/app/releases/app.tar.gz
 lock_path:
-  description: The lock that was held.
+  description:
+    - The lock that was held (in check mode, that would be).
+    - For a directory O(src), the lock of the whole drain, O(lock_path); V(null) when each file was moved under a lock
+      of its own.
   returned: always
   type: str
   sample: /opt/app/releases/app.tar.gz.lock
@@ -252,12 +255,13 @@ cross_device:
   type: bool
   sample: false
 sha256:
-  description: The sha256 of the moved data.
+  description: The sha256 of the moved data (in check mode, of the data that would be moved, from its marker when it
+    has one).
   returned: when the data was moved, or was found already in place
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 size:
-  description: The size of the moved data in bytes.
+  description: The size of the moved data in bytes (in check mode, of the data that would be moved).
   returned: when the data was moved, or was found already in place
   type: int
   sample: 1048576
