@@ -56,6 +56,10 @@ attributes:
     support: none
   check_mode:
     support: full
+    details:
+      - In check mode a directory of O(dest) or O(marker_path) that does not exist yet is no error (the task that makes
+        it changed nothing in check mode either); the task reports C(changed), with RV(msg) saying the directory is
+        needed.
   diff_mode:
     support: full
     details: Shows the old and new text of O(dest) when both are text and no larger than C(MAX_FILE_SIZE_FOR_DIFF).

@@ -38,7 +38,13 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: In check mode the lock is not taken (that would create the lock file); the verdict is made without it.
+    details:
+      - In check mode the lock is not taken (that would create the lock file), so nothing is waited for; the verdict is
+        made without it.
+      - In check mode a source that does not exist yet or has no marker describing it yet is reported in RV(msg) with
+        C(ok) rather than failing (its producer changed nothing in check mode either); a C(failed) marker still fails.
+        A destination directory that does not exist yet is reported as the real run would use it (an earlier task,
+        or O(create_parents), makes it).
   diff_mode:
     support: partial
     details: Shows the path the file moves from and to, not its content.

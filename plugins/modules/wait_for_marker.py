@@ -36,7 +36,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: The module only reads, so it waits in check mode as well.
+    details:
+      - In check mode the module looks once and never waits, as the producer's task it would wait for changed nothing
+        in check mode either. A state that does not hold yet is reported in RV(msg) with C(ok) instead of failing
+        at the timeout; a C(failed) marker still fails the task.
   diff_mode:
     support: none
   platform:
