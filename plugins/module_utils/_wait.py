@@ -99,9 +99,9 @@ class Wait:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise NotYet('timed out after %ss waiting for %s to be %s: %s'
-                                       % (self.timeout, self.marker_path, self.params['state'], reason), reason,
-                                       path=self.path, marker_path=self.marker_path,
-                                       elapsed=round(time.monotonic() - started, 3), watch=watcher.method)
+                                 % (self.timeout, self.marker_path, self.params['state'], reason), reason,
+                                 path=self.path, marker_path=self.marker_path,
+                                 elapsed=round(time.monotonic() - started, 3), watch=watcher.method)
                 watcher.wait(min(self.sleep, remaining, self.stability.due_in()))
 
     def _result(self, seen, elapsed, method):

@@ -173,6 +173,12 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+msg:
+  description: In check mode, which looks once, why the wanted state does not hold yet (a real run would wait).
+  returned: in check mode, when the wanted state does not hold yet
+  type: str
+  sample: "check mode looks once instead of waiting (a real run waits up to 300.0s): neither the data file
+    /srv/handoff/inbox/app.tar.gz nor its marker /srv/handoff/inbox/app.tar.gz.done exists yet"
 path:
   description: The data file.
   returned: always

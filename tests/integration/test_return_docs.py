@@ -197,8 +197,7 @@ def test_every_returned_key_is_documented(results):
     for name, result in results:
         module = name.split(' | ')[0]
         docs = documented(module)
-        extra = [key for key in undocumented({k: v for k, v in result.items() if k not in STANDARD_KEYS}, docs,
-                                             module)]
+        extra = undocumented({key: value for key, value in result.items() if key not in STANDARD_KEYS}, docs, module)
         assert not extra, '%s returned undocumented keys %s: %s' % (name, extra, result)
 
 

@@ -80,8 +80,7 @@ def chain_vars(workspace, tmp_path):
     return {"workspace": workspace, "tree": str(tree), "waits": WAITS}
 
 
-def test_the_chain_on_fresh_hosts_reports_what_would_change_and_writes_nothing(role_fleet, play, workspace,
-                                                                                 tmp_path):
+def test_the_chain_on_fresh_hosts_reports_what_would_change_and_writes_nothing(role_fleet, play, workspace, tmp_path):
     log = ResultLog(tmp_path / "results.jsonl")
     started = time.monotonic()
     run = play(CHAIN, "--check", "--diff", extra_vars=chain_vars(workspace, tmp_path), env=log.env())
@@ -109,8 +108,7 @@ def test_the_chain_on_fresh_hosts_reports_what_would_change_and_writes_nothing(r
         assert not role_fleet.hosts[host].exists(workspace), "check mode wrote on the host"
 
 
-def test_check_mode_of_a_ready_inbox_whose_dest_is_missing_says_what_would_move(role_fleet, play, workspace,
-                                                                                  tmp_path):
+def test_check_mode_of_a_ready_inbox_whose_dest_is_missing_says_what_would_move(role_fleet, play, workspace, tmp_path):
     """The drain's dest directory is made by the drain itself (create_parents) or by an earlier task."""
     delivered = play("lockstep.handoff.deliver", extra_vars={
         "handoff_deliver_files": [{"content": f"{name}\n", "dest": f"{workspace}/inbox/{name}"}
@@ -138,8 +136,8 @@ def test_check_mode_of_a_ready_inbox_whose_dest_is_missing_says_what_would_move(
         for task in ("Drain with create_parents", "Drain into a directory an earlier task makes"):
             result = result_of(log, task, host)
             assert result["changed"] and result["msg"].startswith("would move 2 file(s)"), result
-            assert sorted(item["src"] for item in result["moved"]) == [f"{workspace}/inbox/a.txt",
-                                                                        f"{workspace}/inbox/b.txt"], result
+            moved = sorted(item["src"] for item in result["moved"])
+            assert moved == [f"{workspace}/inbox/a.txt", f"{workspace}/inbox/b.txt"], result
         names = role_fleet.hosts[host].run(f"ls -A {workspace} {workspace}/inbox").stdout.split()
         assert sorted(names) == sorted([f"{workspace}:", "inbox", f"{workspace}/inbox:", "a.txt", "a.txt.done",
                                         "a.txt.lock", "b.txt", "b.txt.done", "b.txt.lock"]), names

@@ -195,9 +195,9 @@ class StateWait(MirroredWait):
             if remaining <= 0:
                 reason = self.last_reason + ('; Redis could not be reached again: %s' % lost if lost else '')
                 raise NotYet('timed out after %ss waiting for %s to be complete: %s'
-                                   % (self.timeout, self._where(), reason), reason,
-                                   path=self.path, redis_state_key=self.key, redis_reconnects=self.reconnects,
-                                   elapsed=round(time.monotonic() - started, 3))
+                             % (self.timeout, self._where(), reason), reason,
+                             path=self.path, redis_state_key=self.key, redis_reconnects=self.reconnects,
+                             elapsed=round(time.monotonic() - started, 3))
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, _MAX_RECONNECT_DELAY)
             self.reconnects += 1
