@@ -6,9 +6,10 @@
 ``Upload`` (one file) and ``UploadSet`` (a directory or list ``src``) each
 hold a ``PublishCore`` for their paths and hand it themselves as the
 ``target`` that probes and publishes. The core runs the request's phase:
-options checked once, missing directories (which check mode reports),
-the state mirror, leftover temps, the lock, free space, failure markers, the direct-transfer offer, the lease check
-before a rename, ``validate``, and the abort after a failed transfer.
+options checked once, directories not made yet (which check mode
+reports), the state mirror, leftover temps, the lock, free space, failure
+markers, the direct-transfer offer, the lease check before a rename,
+``validate``, and the abort after a failed transfer.
 """
 
 from __future__ import annotations

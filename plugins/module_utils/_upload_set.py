@@ -23,8 +23,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive impor
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import back_up
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import (
     apply_file_attributes, set_marker_attributes, stats_of_set, trusted_owner)
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
-    PlannedFile, check_name_lengths)
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_name_lengths
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     is_temp_of, remove_durably, remove_quietly, temps_for_names)
