@@ -36,19 +36,22 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking imp
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
     STATE_FAILED, Marker, MarkerError)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_marker_path, is_protocol_name, set_directory
+from ansible_collections.lockstep.handoff.plugins.module_utils._move_batch import BatchMove
 from ansible_collections.lockstep.handoff.plugins.module_utils._move import (
     HOLDER, Move, NotReady, ProducerFailed, report_leftover_temps)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
 
 
 class LockedMove:
-    """A ``locked_move`` task: one file, or every ready file of an inbox directory."""
+    """A ``locked_move`` task: one file, a list of files, or every ready file of an inbox directory."""
 
     def __init__(self, module):
         self.module = module
 
     def run(self):
         params = self.module.params
+        if params['files'] is not None:
+            return BatchMove(self.module).run()
         if os.path.isdir(params['src']) and not os.path.islink(params['src']):
             return InboxMove(self.module).run()
         return Move(self.module, params['src'], params['dest'], params['marker_path'],

@@ -116,10 +116,14 @@ class Move:
                                 'published it' % exc.reason, lock_wait=0.0, lock_path=self.lock_path)
         return report_leftover_temps(self.module, result, temps_of(self.dest), self.dest)
 
-    def move_under_lock(self):
-        """Move under the lock (none in check mode, which must not create a lock file)."""
+    def prepare(self):
+        """Check the options and make the directories the move needs (none in check mode), before any lock."""
         self._check_options()
         self._ensure_parent_directories()
+
+    def move_under_lock(self):
+        """Move under the lock (none in check mode, which must not create a lock file)."""
+        self.prepare()
         with optional_lock(not self.module.check_mode, self.lock_path, holder=HOLDER,
                            **(self.lock_options or lock_settings(self.module))) as lock:
             result = self._move_checked(lock)

@@ -14,6 +14,7 @@ import os
 import stat
 import time
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._batch import Deadline, ModuleForItem, check_distinct
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError, NotYet
@@ -113,6 +114,82 @@ class Wait:
         if seen.marker is not None:
             result.update(marker=seen.marker.to_dict(), generation=seen.marker.generation)
         return result
+
+
+class WaitForEach:
+    """A ``wait_for_marker`` task with ``paths``: every path awaited in one module run, with one deadline.
+
+    Each path is judged as a task of its own would judge it; the run ends when
+    every path is decided (its wanted state holds, or its producer failed it)
+    or at the timeout, and fails naming each path that is not ready. Check mode
+    looks once: what the producers would publish, they did not in check mode.
+    """
+
+    def __init__(self, module):
+        self.params = module.params
+        self.check_mode = module.check_mode
+        self.waits = [Wait(ModuleForItem(module, dict(path=path))) for path in self.params['paths']]
+
+    def run(self):
+        check_numbers(self.params)
+        check_distinct([dict(path=wait.path) for wait in self.waits], 'path', 'paths')
+        for wait in self.waits:
+            wait._check_options()
+        deadline = Deadline(0 if self.check_mode else self.params['timeout'])
+        results, reasons = {}, {}
+        hash_cache = HashCache()
+        directories = {os.path.dirname(os.path.abspath(path)) for wait in self.waits
+                       for path in (wait.path, wait.marker_path)}
+        with DirectoryWatcher(directories) as watcher:
+            pending = self.waits
+            while True:
+                pending = [wait for wait in pending if not self._decided(wait, hash_cache, deadline, watcher.method,
+                                                                         results, reasons)]
+                if not pending or deadline.remaining <= 0:
+                    break
+                watcher.wait(min([self.params['sleep'], deadline.remaining] +
+                                 [wait.stability.due_in() for wait in pending]))
+            for wait in pending:
+                results[wait] = self._not_ready(wait, reasons[wait], deadline, watcher.method)
+            return self._result([results[wait] for wait in self.waits], deadline, watcher.method)
+
+    def _decided(self, wait, hash_cache, deadline, method, results, reasons):
+        """Look at one path; record its result and return True when it is decided."""
+        wait.started = deadline.started
+        try:
+            done, seen, reason = wait._look(hash_cache)
+        except HandoffError as exc:
+            results[wait] = dict(exc.details, path=wait.path, marker_path=wait.marker_path, status='failed',
+                                 failed=True, msg=exc.msg)
+            return True
+        if not done:
+            reasons[wait] = reason
+            return False
+        results[wait] = dict(wait._result(seen, deadline.elapsed, method), status='ready', failed=False,
+                             msg='%s is %s' % (wait.marker_path, self.params['state']))
+        return True
+
+    def _not_ready(self, wait, reason, deadline, method):
+        result = wait._result(None, deadline.elapsed, method)
+        if self.check_mode:
+            result.update(status='not_ready', failed=False, msg='check mode looks once: %s; a real run waits up to %ss'
+                          % (reason, self.params['timeout']))
+        else:
+            result.update(status='failed', failed=True, msg='timed out after %ss waiting for %s to be %s: %s'
+                          % (self.params['timeout'], wait.marker_path, self.params['state'], reason))
+        return result
+
+    def _result(self, results, deadline, method):
+        ready = sum(1 for result in results if result['status'] == 'ready')
+        summary = '%d of %d path(s) %s' % (ready, len(results), self.params['state'])
+        elapsed = round(deadline.elapsed, 3)
+        failed = [result for result in results if result['failed']]
+        if failed:
+            raise HandoffError('%d of %d path(s) not %s (%s): %s' % (
+                len(failed), len(results), self.params['state'], summary,
+                '; '.join('%s: %s' % (result['path'], result['msg']) for result in failed)),
+                results=results, elapsed=elapsed, watch=method)
+        return dict(changed=False, msg=summary, results=results, elapsed=elapsed, watch=method)
 
 
 class Stability:

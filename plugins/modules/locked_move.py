@@ -25,6 +25,10 @@ description:
     (a crash in between) finishes it.
   - The lock is compatible with util-linux flock(1) on the same path, so shell scripts and cron jobs doing
     C(flock /srv/in/x.lock mv ...) and this module exclude each other.
+  - With O(files), a list of moves is made in one module run - each file by the same logic, under its own lock, with
+    a result of its own. With O(wait) the run first waits for the markers (inotify, one O(timeout) for the whole list)
+    and moves each file as soon as its marker says it is ready, so a rollout of many files costs one module run per
+    host instead of a wait and a move per file.
 author:
   - Lockstep maintainers (@lockstep)
 extends_documentation_fragment:
@@ -56,6 +60,7 @@ options:
   src:
     description:
       - The file to move, usually one a producer published with a marker. Must be a regular file.
+      - Required unless O(files) is given; mutually exclusive with it.
       - Or a directory (an inbox) - then every data file in it that matches O(patterns) is judged and moved into the
         directory O(dest) in one module run, each exactly once under its own lock C(DEST/NAME.lock) (or under
         O(lock_path) for the whole batch when given). Files not ready yet, and files whose lock stays busy for
@@ -69,13 +74,95 @@ options:
         O(src); until then RV(manifest) says C(pending), and a later run finishes. A C(failed) marker there fails the
         task.
     type: path
-    required: true
   dest:
     description:
       - Where the file goes (the full path of the file, not a directory).
       - With a directory O(src), the directory the files go into.
+      - Required with O(src).
     type: path
-    required: true
+  files:
+    description:
+      - A list of files to move in one module run, instead of O(src) and O(dest).
+      - Each file is moved as a task with that O(src) and O(dest) would move it - its own lock (C(DEST.lock), or in
+        O(state_dir)), its marker judged again under the lock, exactly once - and the task's other options apply to
+        every file. A file's own O(files[].mode), O(files[].owner), O(files[].group), O(files[].marker_path),
+        O(files[].dest_marker_path) and O(files[].lock_path) win over the task's.
+      - Files are taken in the order of their lock paths (sorted), whatever the order of the list, so two batches
+        that share locks queue for them in the same order.
+      - A file that cannot be moved (not ready, failed by its producer, lock busy for O(lock_timeout), a hostile
+        entry) does not stop the others - every other file is moved, then the task fails naming each file that was
+        not, with its reason. RV(results) holds every file's outcome.
+      - Two files of the list may not have the same O(files[].src) or O(files[].dest).
+    type: list
+    elements: dict
+    suboptions:
+      src:
+        description: The file to move (see O(src)).
+        type: path
+        required: true
+      dest:
+        description: Where it goes, the full path of the file (see O(dest)).
+        type: path
+        required: true
+      marker_path:
+        description: This file's marker, when it is not where O(state_dir) says.
+        type: path
+      dest_marker_path:
+        description: Where O(marker=move) puts this file's marker (see O(dest_marker_path)).
+        type: path
+      lock_path:
+        description: This file's lock, instead of the task's O(lock_path) or C(DEST.lock).
+        type: path
+      mode:
+        description: Mode of the moved file, as O(mode) (the source's mode when unset).
+        type: raw
+      owner:
+        description: Owner of the moved file, as O(owner).
+        type: str
+      group:
+        description: Group of the moved file, as O(group).
+        type: str
+  wait:
+    description:
+      - With O(files), wait for each file's marker before moving it - the wait and the move in one module run.
+      - The run wakes on inotify events in the directories of the files and of their markers (O(sleep) is the
+        interval of the safety re-check) and moves each file as soon as its marker is complete and describes it.
+      - One O(timeout) for the whole list. At the timeout each file not ready yet is tried once more under its lock,
+        and one that still cannot move fails the task with the move's reason and what the wait saw last.
+      - In check mode each file is looked at once - files not ready yet are reported (their C(status) in RV(results) is
+        V(not_ready)), not awaited and not failed.
+    type: bool
+    default: false
+  timeout:
+    description:
+      - With O(wait), seconds to wait for the markers of all O(files), counted once for the whole list. At most
+        31622400 (366 days).
+    type: float
+    default: 300
+  sleep:
+    description:
+      - With O(wait), seconds between two looks when no inotify event arrives; more than 0 and at most 86400.
+    type: float
+    default: 1
+  skip_moved:
+    description:
+      - With O(wait), a file whose source is gone and whose destination exists was moved already (by an earlier run
+        or another consumer) - it is not waited for and counts as in place (C(changed=false)).
+      - Set V(false) for a consumer that starts before its producer on every cycle of the same file name - it then
+        waits for a new source.
+    type: bool
+    default: true
+  all_or_none:
+    description:
+      - With O(files), for configuration sets that must not mix versions - move every file, or none.
+      - The run (waiting with O(wait)) moves nothing until every file is ready; then it takes the locks of all files
+        (each lock once, in sorted order, so that two such batches never deadlock), judges every file again under
+        them, and moves them all. When a file is not ready by the timeout, or is refused under the locks, none is
+        moved and the task fails naming the files that were missing; the others are reported as V(not_moved).
+      - A file found moved already counts as ready. A move that fails part way for a reason of its own (a full
+        disk) leaves the files moved before it in place; RV(results) says which.
+    type: bool
+    default: false
   patterns:
     description:
       - With a directory O(src), the shell globs (C(fnmatch), case-sensitive) a file name must match to be taken.
@@ -193,6 +280,21 @@ EXAMPLES = r'''
     create_parents: true
   register: reports                     # reports.manifest.state is removed once every file moved
 
+- name: Roll out a set of configuration files - wait for every marker and move each file, in one module run
+  lockstep.handoff.locked_move:
+    files:
+      - src: /srv/handoff/incoming/nginx.conf
+        dest: /etc/nginx/nginx.conf
+      - src: /srv/handoff/incoming/site.conf
+        dest: /etc/nginx/conf.d/site.conf
+        mode: "0640"
+    state_dir: .handoff          # markers in incoming/.handoff/, locks in /etc/nginx/.handoff/ and conf.d/.handoff/
+    wait: true
+    timeout: 600                 # for the whole list
+    all_or_none: true            # never a new nginx.conf with an old site.conf
+    create_parents: true
+  register: rollout              # rollout.results: one entry per file, in the order given
+
 - name: Take files from a producer that writes no markers (locked and atomic, but no completeness check)
   lockstep.handoff.locked_move:
     src: /srv/drop/legacy.bin
@@ -213,16 +315,19 @@ EXAMPLES = r'''
 RETURN = r'''
 src:
   description: The source path.
-  returned: always
+  returned: when O(src) is given
   type: str
   sample: /srv/handoff/inbox/app.tar.gz
 dest:
   description: The destination path.
-  returned: always
+  returned: when O(src) is given
   type: str
   sample: /opt/app/releases/app.tar.gz
 msg:
-  description: What happened, in words (moved, already moved, completed an interrupted move, left in place).
+  description:
+    - What happened, in words (moved, already moved, completed an interrupted move, left in place).
+    - With O(files), how many files moved, were in place already and (check mode) are not ready yet; when files
+      could not be moved, each of them with its reason.
   returned: always
   type: str
   sample: moved /srv/handoff/inbox/app.tar.gz to /opt/app/releases/app.tar.gz
@@ -231,12 +336,12 @@ lock_path:
     - The lock that was held (in check mode, that would be).
     - For a directory O(src), the lock of the whole drain, O(lock_path); V(null) when each file was moved under a lock
       of its own.
-  returned: always
+  returned: when O(src) is given
   type: str
   sample: /opt/app/releases/app.tar.gz.lock
 lock_wait:
   description: Seconds spent waiting for the lock (V(0) in check mode, where no lock is taken).
-  returned: always
+  returned: when O(src) is given
   type: float
   sample: 0.004
 fencing_token:
@@ -332,6 +437,26 @@ manifest:
   returned: when O(src) is a directory described by a manifest
   type: dict
   sample: {"path": "/srv/handoff/inbox/reports.done", "files": 50, "generation": 3, "state": "removed"}
+results:
+  description:
+    - With O(files), one entry per file, in the order of O(files) - the keys a task with that O(src) returns
+      (RV(src), RV(dest), RV(msg), RV(lock_path), RV(sha256), RV(size), ...), and C(status) and C(failed).
+    - C(status) is V(moved) (in check mode, would be moved), V(unchanged) (in place already, or left with
+      O(force=false)), V(not_ready) (check mode only - its marker is not complete yet; a real run would wait for it or
+      fail), V(not_moved) (O(all_or_none) - ready, but held back because other files were not) or V(failed) (RV(msg)
+      says why, and with O(wait) what the wait saw last).
+  returned: when O(files) is given
+  type: list
+  elements: dict
+  sample: [{"src": "/srv/handoff/incoming/nginx.conf", "dest": "/etc/nginx/nginx.conf", "status": "moved",
+            "changed": true, "failed": false, "msg": "moved /srv/handoff/incoming/nginx.conf to /etc/nginx/nginx.conf",
+            "lock_path": "/etc/nginx/nginx.conf.lock", "lock_wait": 0.001, "size": 2310, "cross_device": false,
+            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]
+elapsed:
+  description: With O(files), seconds the run spent (waiting and moving).
+  returned: when O(files) is given
+  type: float
+  sample: 0.42
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -344,12 +469,34 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._runner import ru
 
 MARKER_ACTIONS = ('remove', 'move', 'keep')
 
+# One file (src, dest), or a list of them (files), never both; the per-file paths of a list are the files' own.
+ARGUMENT_RULES = dict(
+    required_one_of=[('src', 'files')],
+    required_together=[('src', 'dest')],
+    mutually_exclusive=[('src', 'files'), ('dest', 'files'), ('marker_path', 'files'), ('dest_marker_path', 'files')],
+)
+
 
 def argument_spec():
     """The options DOCUMENTATION describes: the move's own, how a marker is judged, and the lock's."""
     spec = dict(
-        src=dict(type='path', required=True),
-        dest=dict(type='path', required=True),
+        src=dict(type='path'),
+        dest=dict(type='path'),
+        files=dict(type='list', elements='dict', options=dict(
+            src=dict(type='path', required=True),
+            dest=dict(type='path', required=True),
+            marker_path=dict(type='path'),
+            dest_marker_path=dict(type='path'),
+            lock_path=dict(type='path'),
+            mode=dict(type='raw'),
+            owner=dict(type='str'),
+            group=dict(type='str'),
+        )),
+        wait=dict(type='bool', default=False),
+        timeout=dict(type='float', default=300.0),
+        sleep=dict(type='float', default=1.0),
+        skip_moved=dict(type='bool', default=True),
+        all_or_none=dict(type='bool', default=False),
         require_marker=dict(type='bool', default=True),
         marker=dict(type='str', choices=list(MARKER_ACTIONS), default='remove'),
         dest_marker_path=dict(type='path'),
@@ -365,7 +512,8 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True,
+                           **ARGUMENT_RULES)
     run_backend(module, LockedMove)
 
 

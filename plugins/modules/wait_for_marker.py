@@ -26,6 +26,9 @@ description:
     ready when every file the manifest lists exists as a regular file below it with the listed size, and the listed
     sha256 when O(verify_checksum) is on. RV(sha256) is then that of the whole set, and RV(marker) holds the file
     list and the set's total size.
+  - With O(paths), many files (or sets) are awaited in one module run, with one O(timeout) for all of them; each path
+    gets its result in RV(results), and at the timeout the task fails naming every path not ready, with what was
+    seen last. In check mode each path is looked at once.
 author:
   - Lockstep maintainers (@lockstep)
 extends_documentation_fragment:
@@ -49,8 +52,17 @@ options:
     description:
       - The data file whose marker is awaited.
       - Or the directory of a set of files described by a manifest marker (see the description).
+      - Required unless O(paths) is given.
     type: path
-    required: true
+  paths:
+    description:
+      - Several data files (or set directories) to wait for in one module run, instead of O(path).
+      - Their markers are where O(state_dir) says (O(marker_path) cannot be given with a list); every other option
+        applies to each path. One O(timeout) for all of them - the run ends when every path is ready (or its producer
+        marked it failed) or at the timeout, and fails naming each path that is not ready.
+      - Cannot be combined with O(redis_state_host).
+    type: list
+    elements: path
   state:
     description:
       - V(present) waits for a complete marker that describes the data.
@@ -165,6 +177,15 @@ EXAMPLES = r'''
   delegate_to: localhost
   register: published       # published.sha256, published.generation
 
+- name: Wait for several files at once - one module run, one timeout for all of them
+  lockstep.handoff.wait_for_marker:
+    paths:
+      - /srv/handoff/inbox/nginx.conf
+      - /srv/handoff/inbox/site.conf
+    state_dir: .handoff
+    timeout: 600
+  register: configs          # configs.results[i].status, .sha256, .generation per path
+
 - name: Wait until a consumer has taken the file
   lockstep.handoff.wait_for_marker:
     path: /srv/handoff/inbox/app.tar.gz
@@ -181,12 +202,12 @@ msg:
     /srv/handoff/inbox/app.tar.gz nor its marker /srv/handoff/inbox/app.tar.gz.done exists yet"
 path:
   description: The data file.
-  returned: always
+  returned: when O(path) is given
   type: str
   sample: /srv/handoff/inbox/export.csv
 marker_path:
   description: The marker that was awaited (V(null) with O(redis_state_host), where Redis mirrors it).
-  returned: always
+  returned: when O(path) is given
   type: str
   sample: /srv/handoff/inbox/export.csv.done
 elapsed:
@@ -202,30 +223,30 @@ watch:
 marker:
   description: 'The parsed marker (an empty legacy marker is returned as C({"state": "complete", "legacy": true})),
     or V(null) when O(stable_for) or O(min_age) accepted a file that has none.'
-  returned: when O(state=present)
+  returned: when O(path) is given and O(state=present)
   type: dict
   sample: {"protocol": "lockstep.handoff/1", "state": "complete", "size": 42, "generation": 1,
            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
            "written_at": "2026-11-23T10:00:00Z", "producer": "lockstep.handoff.atomic_upload on h1"}
 sha256:
   description: The sha256 of the data (computed when verified, else the marker's), or V(null) for a legacy marker.
-  returned: when O(state=present)
+  returned: when O(path) is given and O(state=present)
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 size:
   description: The size of the data file in bytes. For a directory (a set), Ansible reports the directory's own size
     here, as for any path; the set's total is in RV(marker).
-  returned: when O(state=present)
+  returned: when O(path) is given and O(state=present)
   type: int
   sample: 42
 ready_by:
   description: What made the file ready - V(marker), or V(stability) (no marker; O(stable_for)/O(min_age) held).
-  returned: when O(state=present)
+  returned: when O(path) is given and O(state=present)
   type: str
   sample: marker
 generation:
   description: The marker's generation, or V(null) when it has none.
-  returned: when O(state=present) and a marker made the file ready
+  returned: when O(path) is given and O(state=present) and a marker made the file ready
   type: int
   sample: 1
 redis_state_key:
@@ -238,6 +259,24 @@ redis_reconnects:
   returned: with O(redis_state_host)
   type: int
   sample: 0
+results:
+  description:
+    - With O(paths), one entry per path, in the order given - the keys a task with that O(path) returns (RV(path),
+      RV(marker_path), RV(marker), RV(sha256), RV(size), RV(generation), ...) and C(status), C(failed) and C(msg).
+    - C(status) is V(ready) (the wanted state holds), V(not_ready) (check mode looked once and it does not hold yet)
+      or V(failed) (timed out, or the producer marked it failed; C(msg) says why).
+  returned: when O(paths) is given
+  type: list
+  elements: dict
+  sample: [{"path": "/srv/handoff/inbox/a.conf", "marker_path": "/srv/handoff/inbox/.handoff/a.conf.done",
+            "status": "ready", "failed": false, "msg": "/srv/handoff/inbox/.handoff/a.conf.done is present",
+            "size": 42, "generation": 3, "ready_by": "marker",
+            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]
+msg:
+  description: With O(paths), how many paths reached the wanted state; on failure, each path that did not, and why.
+  returned: when O(paths) is given
+  type: str
+  sample: 3 of 3 path(s) present
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -246,13 +285,20 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._observe import m
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import state_dir_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.options import redis_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
-from ansible_collections.lockstep.handoff.plugins.module_utils._wait import Wait
+from ansible_collections.lockstep.handoff.plugins.module_utils._wait import Wait, WaitForEach
+
+# One path, or a list of them with markers where state_dir says; a list is watched here, not through Redis.
+ARGUMENT_RULES = dict(
+    required_one_of=[('path', 'paths')],
+    mutually_exclusive=[('path', 'paths'), ('marker_path', 'paths'), ('redis_state_host', 'paths')],
+)
 
 
 def argument_spec():
     """The options DOCUMENTATION describes: the wait's own, how a marker is judged, and how to reach Redis."""
     spec = dict(
-        path=dict(type='path', required=True),
+        path=dict(type='path'),
+        paths=dict(type='list', elements='path'),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         timeout=dict(type='float', default=300.0),
         sleep=dict(type='float', default=1.0),
@@ -268,8 +314,8 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    run_backend(module, Wait)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **ARGUMENT_RULES)
+    run_backend(module, Wait if module.params['paths'] is None else WaitForEach)
 
 
 if __name__ == '__main__':

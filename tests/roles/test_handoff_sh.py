@@ -227,3 +227,27 @@ def test_a_src_swapped_after_it_was_judged_is_put_back_and_never_reaches_dest(di
     assert done.returncode == 1 and "SRC was replaced by someone else" in done.stderr, done
     assert judged.read_bytes() == b"forged\n"
     assert list((dirs / "ready").iterdir()) == []
+
+
+# handoff.sh's own rename with a consumer (or an attacker) acting the instant the marker lands.
+RENAME_THEN = r"""
+mv() { command mv "$@" || return; case ${!#} in *.done) eval "$AFTER_MARKER_RENAME" ;; esac; }
+export -f mv
+exec bash "$0" publish "$1" "$2"
+"""
+
+
+@pytest.mark.parametrize("after, ok", [
+    ('rm -f -- "${!#}" "${!#%.done}"', True),
+    ('rm -f -- "${!#}"; printf "{}" > "${!#}"', False),
+], ids=["a consumer took it at once", "someone replaced the marker"])
+def test_publish_accepts_a_marker_consumed_at_once_but_not_one_replaced(dirs, after, ok):
+    data = dirs / "inbox" / "data.bin"
+    done = subprocess.run(["bash", "-c", RENAME_THEN, str(HANDOFF_SH), str(dirs / "src"), str(data)],
+                          capture_output=True, text=True, check=False,
+                          env={"PATH": "/usr/bin:/bin", "AFTER_MARKER_RENAME": after})
+    assert (done.returncode == 0) is ok, done.stderr
+    if ok:
+        assert not data.exists() and not (dirs / "inbox" / "data.bin.done").exists()
+    else:
+        assert "the marker of %s is not the file handoff.sh renamed there" % data in done.stderr

@@ -3,7 +3,8 @@
 Ansible -> shell: the deliver role publishes while several shell consumers per host race
 to promote the inbox; every file must be moved exactly once, whole.
 Shell -> Ansible: several shell producers per host publish while the promote role waits
-for their markers and moves the files; every file must arrive whole, exactly once.
+for their markers and moves the files; every file must arrive whole, exactly once. A batch
+locked_move (files + wait) takes twenty files a shell producer publishes in one module run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ import hashlib
 import re
 import shlex
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+
+from tests.fleet.harness import run_playbook
+from tests.support.fleet_runs import ResultLog
 
 HOSTS = ("r1", "r2")
 FILES = 6  # at most 9: the checks glob file-[0-9]
@@ -91,16 +96,20 @@ def test_files_ansible_publishes_are_taken_once_by_racing_shell_consumers(role_f
         assert left == sorted(f"{n}.lock" for n in payloads), f"{name}: markers or data left: {left}"
 
 
-def test_files_shell_producers_publish_are_promoted_once_by_the_role(role_fleet, play, agent_lib, workspace):
+def test_files_shell_producers_publish_are_promoted_once_by_the_role(role_fleet, play, agent_lib, workspace,
+                                                                     tmp_path):
     for host in role_fleet.hosts.values():
         host.run(f"mkdir -p {workspace}/inbox")
     names = [f"file-{i}" for i in range(1, FILES + 1)]
     promoted = {}
-    promote = threading.Thread(target=lambda: promoted.update(run=play("lockstep.handoff.promote", extra_vars={
-        "handoff_promote_files": [{"src": f"{workspace}/inbox/{n}", "dest": f"{workspace}/ready/{n}"} for n in names],
-        "handoff_promote_timeout": DEADLINE,
-        "handoff_promote_sleep": 0.2,
-    })))
+    log = ResultLog(tmp_path / "results.jsonl")
+    promote = threading.Thread(target=lambda: promoted.update(run=run_playbook(
+        role_fleet, "lockstep.handoff.promote", env={"ANSIBLE_PIPELINING": "True", **log.env()}, extra_vars={
+            "handoff_promote_files": [{"src": f"{workspace}/inbox/{n}", "dest": f"{workspace}/ready/{n}"}
+                                      for n in names],
+            "handoff_promote_timeout": DEADLINE,
+            "handoff_promote_sleep": 0.2,
+        })))
     promote.start()
     producers = in_background(role_fleet, PRODUCERS, lib=agent_lib, ws=workspace, files=FILES, parties=PARTIES)
     promote.join(timeout=DEADLINE + 60)
@@ -115,6 +124,65 @@ def test_files_shell_producers_publish_are_promoted_once_by_the_role(role_fleet,
         arrived = dict(line.split()[::-1] for line in host.run(
             f"cd {workspace}/ready && sha256sum file-[0-9]").stdout.splitlines())
         assert arrived == {f"file-{i}": published[i] for i in map(str, range(1, FILES + 1))}
-        moved = re.findall(rf"^changed: \[{name}\] => \(item={workspace}/inbox/(\S+) -> ", run.stdout, re.M)
+        batch = log.one("lockstep.handoff.promote : Promote | Wait for the markers and move the files",
+                        name)["result"]["results"]
+        moved = [result["src"].rsplit("/", 1)[1] for result in batch if result["status"] == "moved"]
         assert sorted(moved) == sorted(names), f"{name}: each file must be moved once by the role"
+        assert host.run(f"ls -A {workspace}/inbox").stdout.split() == [], f"{name}: data or markers left"
+
+
+BATCH = 20
+SHELL_PRODUCER = r"""
+for i in $(seq BATCH); do
+  head -c $((1024 + i)) /dev/urandom > WS/src-$i
+  sleep 0.0$((RANDOM % 10))
+  bash LIB publish WS/src-$i WS/inbox/conf-$i || exit 1
+done
+sha256sum WS/src-* | sed 's|WS/src-|conf-|'
+"""
+BATCH_PLAY = """
+- name: Take what handoff.sh publishes, twenty files in one task
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Wait for each marker and move each file
+      lockstep.handoff.locked_move:
+        files: "{{ files }}"
+        wait: true
+        timeout: 120
+        create_parents: true
+"""
+# At -vvv without pipelining, each module run is one ssh EXEC of python on its AnsiballZ file.
+MODULE_EXEC = re.compile(r"^<(?P<address>[\d.]+)> SSH: EXEC .*?python[\d.]* \S*/AnsiballZ_(?P<module>\w+)\.py", re.M)
+
+
+def test_a_batch_move_takes_twenty_files_handoff_sh_publishes_in_one_module_run(
+        role_fleet, agent_lib, workspace, tmp_path):
+    names = [f"conf-{i}" for i in range(1, BATCH + 1)]
+    for host in role_fleet.hosts.values():
+        host.run(f"mkdir -p {workspace}/inbox")
+    log = ResultLog(tmp_path / "results.jsonl")
+    consumed = {}
+    consumer = threading.Thread(target=lambda: consumed.update(run=run_playbook(
+        role_fleet, BATCH_PLAY, "-vvv", env={"ANSIBLE_PIPELINING": "False", **log.env()}, extra_vars={
+            "files": [{"src": f"{workspace}/inbox/{n}", "dest": f"{workspace}/etc/{n}"} for n in names]})))
+    consumer.start()
+    producers = in_background(role_fleet, SHELL_PRODUCER, lib=agent_lib, ws=workspace, batch=BATCH)
+    consumer.join(timeout=DEADLINE + 60)
+    done = {name: producers[name].result(timeout=30) for name in HOSTS}
+    for name in HOSTS:
+        assert done[name].returncode == 0, f"{name}: the producer failed\n{done[name].stdout}{done[name].stderr}"
+    run = consumed["run"]
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+
+    runs = Counter((match["address"], match["module"]) for match in MODULE_EXEC.finditer(run.stdout))
+    assert runs == Counter({(host.address, "locked_move"): 1 for host in role_fleet.hosts.values()}), runs
+    for name in HOSTS:
+        published = dict(line.split()[::-1] for line in done[name].stdout.splitlines())
+        host = role_fleet.hosts[name]
+        arrived = dict(line.split()[::-1] for line in host.run(
+            f"cd {workspace}/etc && sha256sum conf-*[0-9]").stdout.splitlines())
+        assert arrived == published and len(arrived) == BATCH
+        results = log.one("Wait for each marker and move each file", name)["result"]["results"]
+        assert [(r["src"], r["status"]) for r in results] == [(f"{workspace}/inbox/{n}", "moved") for n in names]
         assert host.run(f"ls -A {workspace}/inbox").stdout.split() == [], f"{name}: data or markers left"

@@ -471,8 +471,10 @@ _handoff_temp_exec_bits() {
 # Rename TEMP (created as HANDOFF_TEMP_ID) onto TARGET with rename(2) semantics (mv -T: a
 # directory at TARGET fails it, a symlink there is replaced, never followed), after checking
 # that TEMP is still that regular file and before trusting it, that TARGET now is.
+# With CONSUMABLE (a marker), TARGET gone right after the rename is no error: a consumer
+# woken by the rename (inotify) may have taken the file and its marker already.
 _handoff_rename_own() {
-  local who=$1 temp=$2 target=$3 display=$4 id
+  local who=$1 temp=$2 target=$3 display=$4 consumable=${5:-} id
   id=$(_handoff_regular_id "$temp")
   if [ "${id%:*}" != "$HANDOFF_TEMP_ID" ]; then
     _handoff_error "$who" "the temp file for $display was replaced by someone else (another user of the directory?); $display was not touched"
@@ -481,6 +483,9 @@ _handoff_rename_own() {
   mv -f -T -- "$temp" "$target" || return 1
   id=$(_handoff_regular_id "$target")
   if [ "${id%:*}" != "$HANDOFF_TEMP_ID" ]; then
+    if [ -n "$consumable" ] && [ ! -e "$target" ] && [ ! -L "$target" ]; then
+      return 0
+    fi
     _handoff_error "$who" "$display is not the file handoff.sh renamed there: someone else replaced the temp or $display during the rename"
     return 1
   fi
@@ -495,7 +500,7 @@ _handoff_write_marker() {
     "$HANDOFF_PROTOCOL" "$size" "$sha256" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$producer"
   _handoff_create_temp "$state" "$name.done" "$(printf '%o' "$((8#$mode & 0666))")" || return 1
   if printf '%s' "$text" >&"$HANDOFF_TEMP_FD" && _handoff_fsync "/dev/fd/$HANDOFF_TEMP_FD" &&
-    _handoff_rename_own handoff_publish "$HANDOFF_TEMP" "$state/$name.done" "the marker of $display"; then
+    _handoff_rename_own handoff_publish "$HANDOFF_TEMP" "$state/$name.done" "the marker of $display" consumable; then
     exec {HANDOFF_TEMP_FD}>&-
     _handoff_fsync "$state"
     return 0

@@ -11,7 +11,7 @@ import pytest
 from ansible_collections.lockstep.handoff.plugins.modules import wait_for_marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_FAILED, Marker
-from ansible_collections.lockstep.handoff.plugins.module_utils._wait import Wait
+from ansible_collections.lockstep.handoff.plugins.module_utils._wait import Wait, WaitForEach
 
 DATA = b'payload\n'
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -175,3 +175,72 @@ def test_check_mode_returns_a_ready_marker_as_a_real_run_does(make_module, data_
     publish(data_path)
     result = Wait(make_module(wait_for_marker.argument_spec(), check_mode=True, path=str(data_path), timeout=600)).run()
     assert result['sha256'] == SHA and 'msg' not in result
+
+
+@pytest.fixture
+def many(make_module):
+    """``many(paths, check_mode=False, **options)``: a wait_for_marker task with ``paths``."""
+    def make(paths, check_mode=False, **options):
+        return WaitForEach(make_module(wait_for_marker.argument_spec(), check_mode=check_mode,
+                                       paths=[str(path) for path in paths], **options))
+    return make
+
+
+def test_paths_are_awaited_with_one_deadline_and_a_result_each(many, tmp_path):
+    paths = [tmp_path / name for name in ('a', 'b', 'c')]
+    publish(paths[0], generation=2)
+    producers = [threading.Timer(0.2, publish, args=(paths[1],)), threading.Timer(0.4, publish, args=(paths[2],))]
+    for producer in producers:
+        producer.start()
+    result = many(paths, timeout=10, sleep=30).run()
+    for producer in producers:
+        producer.join()
+    assert 0.3 <= result['elapsed'] < 1.5, 'inotify did not wake the wait for the later paths'
+    assert [(item['path'], item['status'], item['sha256']) for item in result['results']] == [
+        (str(path), 'ready', SHA) for path in paths]
+    assert result['results'][0]['generation'] == 2
+    assert (result['msg'], result['watch'], result['changed']) == ('3 of 3 path(s) present', 'inotify', False)
+
+
+def test_paths_time_out_once_and_fail_naming_each_path_not_ready(many, tmp_path):
+    ready, missing, unmarked = tmp_path / 'ready', tmp_path / 'missing', tmp_path / 'unmarked'
+    publish(ready)
+    unmarked.write_bytes(DATA)
+    started = time.monotonic()
+    with pytest.raises(HandoffError) as caught:
+        many([ready, missing, unmarked], timeout=0.5, sleep=0.1).run()
+    assert time.monotonic() - started < 1.5, 'the timeout was counted per path'
+    assert [item['status'] for item in caught.value.details['results']] == ['ready', 'failed', 'failed']
+    assert caught.value.msg.startswith('2 of 3 path(s) not present (1 of 3 path(s) present): %s: timed out after '
+                                       '0.5s waiting for %s.done to be present: neither' % (missing, missing))
+    assert '%s: timed out' % unmarked in caught.value.msg and str(ready) + ':' not in caught.value.msg
+
+
+def test_paths_report_a_failed_producer_per_path(many, tmp_path):
+    good, bad = tmp_path / 'good', tmp_path / 'bad'
+    publish(good)
+    Marker(STATE_FAILED, reason='disk full').write(str(bad) + '.done')
+    with pytest.raises(HandoffError, match='disk full') as caught:
+        many([good, bad], timeout=30).run()
+    assert [item['status'] for item in caught.value.details['results']] == ['ready', 'failed']
+
+
+def test_paths_in_check_mode_look_once_and_report_what_is_not_ready(many, tmp_path):
+    ready, missing = tmp_path / 'ready', tmp_path / 'missing'
+    publish(ready)
+    started = time.monotonic()
+    result = many([ready, missing], check_mode=True, timeout=60).run()
+    assert time.monotonic() - started < 0.5
+    assert [item['status'] for item in result['results']] == ['ready', 'not_ready']
+    assert 'a real run waits up to 60.0s' in result['results'][1]['msg']
+
+
+def test_paths_with_state_dir_and_state_absent(many, tmp_path):
+    (tmp_path / '.handoff').mkdir()
+    path = tmp_path / 'x'
+    path.write_bytes(DATA)
+    Marker.complete(SHA, len(DATA), 'test', 1).write(str(tmp_path / '.handoff' / 'x.done'))
+    assert many([path], state_dir='.handoff', timeout=1).run()['results'][0]['status'] == 'ready'
+    threading.Timer(0.2, (tmp_path / '.handoff' / 'x.done').unlink).start()
+    result = many([path], state_dir='.handoff', state='absent', timeout=5).run()
+    assert result['results'][0]['status'] == 'ready' and result['msg'] == '1 of 1 path(s) absent'

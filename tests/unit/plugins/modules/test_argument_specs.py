@@ -23,7 +23,7 @@ def test_unknown_lock_type_is_refused():
 
 
 def test_wait_needs_a_path_and_waits_five_minutes_by_default():
-    assert validate(wait_for_marker.argument_spec(), {}).error_messages
+    assert validate(wait_for_marker.argument_spec(), {}, **wait_for_marker.ARGUMENT_RULES).error_messages
     params = validate(wait_for_marker.argument_spec(), dict(path='/srv/in/x')).validated_parameters
     assert (params['state'], params['timeout'], params['sleep']) == ('present', 300.0, 1.0)
 
@@ -34,3 +34,22 @@ def test_upload_module_takes_one_internal_option_the_request_and_no_other():
     assert "missing required arguments: _request" in ' '.join(validate(spec, dict(dest='/d')).error_messages)
     result = validate(spec, dict(dest='/d', _request=dict(phase='probe'), _phase='transfer'))
     assert '_phase' in ' '.join(result.error_messages)
+
+
+def test_wait_takes_a_path_or_a_list_of_paths_never_both():
+    rules = wait_for_marker.ARGUMENT_RULES
+    assert not validate(wait_for_marker.argument_spec(), dict(paths=['/a', '/b']), **rules).error_messages
+    assert validate(wait_for_marker.argument_spec(), dict(path='/a', paths=['/b']), **rules).error_messages
+    assert validate(wait_for_marker.argument_spec(), dict(paths=['/a'], marker_path='/m'), **rules).error_messages
+
+
+def test_move_takes_src_and_dest_or_files_never_both():
+    rules = locked_move.ARGUMENT_RULES
+    spec = locked_move.argument_spec()
+    assert validate(spec, {}, **rules).error_messages
+    assert validate(spec, dict(src='/a'), **rules).error_messages
+    files = [dict(src='/a', dest='/b', mode='0640')]
+    params = validate(spec, dict(files=files, wait=True), **rules).validated_parameters
+    assert (params['files'][0]['lock_path'], params['timeout'], params['all_or_none']) == (None, 300.0, False)
+    assert validate(spec, dict(files=files, src='/a', dest='/b'), **rules).error_messages
+    assert validate(spec, dict(files=[dict(src='/a')]), **rules).error_messages
