@@ -22,6 +22,7 @@ protocol v1 (its temp, rename and marker), as a task of its own would.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import stat
 import tarfile
@@ -35,6 +36,7 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import sentences
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.options import redis_argument_spec
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_options import (
     UPLOAD_RULES, check_src, upload_argument_spec)
@@ -82,7 +84,10 @@ class ActionModule(ActionBase):
         self._worker_parent = WorkerParent()
         spec = dict(upload_argument_spec())
         spec.update(FILE_COMMON_ARGUMENTS)
-        dummy, args = self.validate_argument_spec(argument_spec=spec, **UPLOAD_RULES)
+        try:
+            dummy, args = self.validate_argument_spec(argument_spec=spec, **UPLOAD_RULES)
+        except AnsibleActionFail as exc:
+            raise AnsibleActionFail(_with_type_names(exc.message)) from None
         try:
             args['src'] = check_src(args['src'])
         except ValueError as exc:
@@ -221,10 +226,11 @@ class ActionModule(ActionBase):
             self._send(args, local_path, staging_path)
         except AnsibleError as exc:
             aborted = self._run_phase(args, task_vars, staged_path=staging_path, reason=to_text(exc), **abort)
-            raise AnsibleActionFail('transfer to %s failed: %s. dest %s was not touched; the temp file was %s.%s'
-                                    % (os.path.dirname(args['dest']), aborted.get('reason', to_text(exc)),
-                                       args['dest'], 'removed' if aborted.get('temp_removed') else 'not found',
-                                       aborted.get('failure_marker_note', '')))
+            raise AnsibleActionFail(sentences(
+                'transfer to %s failed: %s' % (os.path.dirname(args['dest']), aborted.get('reason', to_text(exc))),
+                'dest %s was not touched; the temp file was %s'
+                % (args['dest'], 'removed' if aborted.get('temp_removed') else 'not found'),
+                aborted.get('failure_marker_note')))
 
     def _stop_if_cancelled(self, args, task_vars, staging_path, abort):
         """Publish nothing once ansible-playbook is gone: remove the sent temp with the ``abort`` request (as for
@@ -390,6 +396,18 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('ansible-playbook went away (a cancelled job) after the data was sent; no dest '
                                     'was touched')
         return self._run_phase(args, task_vars, PUBLISH_FILES, staged_path=staging_path, changed=changed, **common)
+
+
+_CLASS_REPR = re.compile(r"<class '(?:[\w.]+\.)?(?:_AnsibleTagged)?(\w+)'>")
+
+
+def _with_type_names(msg):
+    """``msg`` with Python class reprs as type names: ``str``, not ``<class '..._datatag._AnsibleTaggedStr'>``.
+
+    ansible-core's type checks name the class of the value, and on the
+    controller (2.19+) task values are private tagged subclasses.
+    """
+    return _CLASS_REPR.sub(lambda match: match.group(1).lower(), msg)
 
 
 def _inside(path, directory):

@@ -125,13 +125,13 @@ class InboxMove:
             raise HandoffError('src %s is a directory, so dest %s must be a directory too' % (self.src, self.dest))
         if os.path.abspath(self.src) == os.path.abspath(self.dest):
             raise HandoffError('src and dest are the same directory (%s)' % self.src)
-        if not os.path.isdir(self.dest):
+        if not os.path.isdir(self.dest) and not self.module.check_mode:
+            # In check mode the task that makes it made nothing either: report what would move there.
             if not self.params['create_parents']:
                 raise HandoffError('dest directory %s does not exist; create it first or set create_parents=true'
                                    % self.dest, dest=self.dest)
-            if not self.module.check_mode:
-                with explained('creating directory', self.dest):
-                    os.makedirs(self.dest)
+            with explained('creating directory', self.dest):
+                os.makedirs(self.dest)
 
     def _manifest(self):
         """The complete manifest describing ``src``, or None (no manifest: each file has its own marker).
@@ -241,5 +241,5 @@ class InboxMove:
         if outcome['failed_by_producer']:
             raise HandoffError(msg + ': ' + '; '.join(item['reason'] for item in outcome['failed_by_producer']),
                                lock_wait=lock_wait, **outcome, **leftover)
-        return dict(changed=moved > 0, msg=msg, src=self.src, dest=self.dest, lock_wait=lock_wait, **outcome,
-                    **leftover)
+        return dict(changed=moved > 0, msg=msg, src=self.src, dest=self.dest, lock_path=self.params['lock_path'],
+                    lock_wait=lock_wait, **outcome, **leftover)

@@ -20,7 +20,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import remove_durably, temps_of, write_bytes_durably
 from ansible_collections.lockstep.handoff.plugins.module_utils._controller import stop_if_controller_gone
-from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError, NotYet
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import copy_with_sha256, sha256_of_fd, sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
     lock_settings, optional_lock, takes_lock_file)
@@ -41,6 +41,10 @@ class _SourceVanished(Exception):
 
 class NotReady(HandoffError):
     """The source's marker is missing, malformed or does not describe it (yet)."""
+
+
+class NotMarkedYet(NotReady, NotYet):
+    """The source has no marker that describes it yet: a wait for its producer would help."""
 
 
 class ProducerFailed(HandoffError):
@@ -97,8 +101,19 @@ class Move:
         self.lock_options = lock_options
 
     def run(self):
-        """Move under the lock, then name the temps a killed copy left beside dest."""
-        result = self.move_under_lock()
+        """Move under the lock, then name the temps a killed copy left beside dest.
+
+        Check mode looks once and waits for nothing: a source its producer has
+        not published (or marked) yet is reported, not failed, as the producer's
+        own task changed nothing in check mode either.
+        """
+        try:
+            result = self.move_under_lock()
+        except NotYet as exc:
+            if not self.module.check_mode:
+                raise
+            return self._result(False, 'check mode looks once: %s; a real run moves it once its producer has '
+                                'published it' % exc.reason, lock_wait=0.0, lock_path=self.lock_path)
         return report_leftover_temps(self.module, result, temps_of(self.dest), self.dest)
 
     def prepare(self):
@@ -162,12 +177,13 @@ class Move:
             directory = os.path.dirname(path) or '.'
             if os.path.isdir(directory):
                 continue
+            if self.module.check_mode:
+                continue  # the task that makes it made nothing in check mode either
             if not self.create_parents:
                 raise HandoffError('%s %s: its directory %s does not exist; create it first or set '
                                    'create_parents=true' % (option, path, directory), path=path)
-            if not self.module.check_mode:
-                with explained('creating directory', directory):
-                    os.makedirs(directory)
+            with explained('creating directory', directory):
+                os.makedirs(directory)
 
     def _result(self, changed, msg, **extra):
         result = dict(changed=changed, msg=msg, src=self.src, dest=self.dest, cross_device=False,
@@ -190,9 +206,9 @@ class Move:
         if seen.status == WAITING:
             if not os.path.lexists(self.src):
                 raise _SourceVanished()
-            raise NotReady('not moving %s: %s. Wait for it first with lockstep.handoff.wait_for_marker, '
-                           'or set require_marker=false to move unmarked files'
-                           % (self.src, seen.reason), src=self.src, marker_path=self.marker_path)
+            raise NotMarkedYet('not moving %s: %s. Wait for it first with lockstep.handoff.wait_for_marker, '
+                               'or set require_marker=false to move unmarked files' % (self.src, seen.reason),
+                               seen.reason, src=self.src, marker_path=self.marker_path)
         return seen
 
     def _move_once(self):
@@ -211,7 +227,8 @@ class Move:
         diff = {'before': {'path': self.src, 'state': 'file'}, 'after': {'path': self.dest, 'state': 'file'}}
         if self.module.check_mode:
             return self._result(True, 'would move %s to %s' % (self.src, self.dest), cross_device=cross_device,
-                                diff=diff, marker=seen.marker.to_dict() if seen and seen.marker else None)
+                                diff=diff, marker=seen.marker.to_dict() if seen and seen.marker else None,
+                                sha256=seen.sha256 if seen else None, size=seen.size if seen else src_st.st_size)
         backup_file = None
         with Directory.open(os.path.dirname(self.src)) as src_dir, Directory.open(dest_directory) as dest_dir:
             if self.params['backup'] and dest_dir.lstat(os.path.basename(self.dest)) is not None:
@@ -354,10 +371,11 @@ class Move:
     def _source_gone(self):
         """src is absent: already moved (maybe by a crashed run whose marker step is left), or never there."""
         if not os.path.lexists(self.dest):
-            error = NotReady if self.entry is not None else HandoffError
-            raise error('src %s does not exist, and dest %s does not either: nothing to move. Check '
-                        'the producer, or wait for the file with lockstep.handoff.wait_for_marker'
-                        % (self.src, self.dest), src=self.src, dest=self.dest)
+            msg = ('src %s does not exist, and dest %s does not either: nothing to move. Check the producer, or wait '
+                   'for the file with lockstep.handoff.wait_for_marker' % (self.src, self.dest))
+            if self.entry is not None:
+                raise NotReady(msg, src=self.src, dest=self.dest)
+            raise NotYet(msg, 'neither src %s nor dest %s exists' % (self.src, self.dest), src=self.src, dest=self.dest)
         with explained('hashing', self.dest):
             dest_st = os.lstat(self.dest)
             sha256, size = sha256_of_path(self.dest, expected=dest_st)

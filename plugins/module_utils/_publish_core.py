@@ -6,20 +6,22 @@
 ``Upload`` (one file) and ``UploadSet`` (a directory or list ``src``) each
 hold a ``PublishCore`` for their paths and hand it themselves as the
 ``target`` that probes and publishes. The core runs the request's phase:
-options checked once, the state mirror, leftover temps, the lock,
-free space, failure markers, the direct-transfer offer, the lease check
-before a rename, ``validate``, and the abort after a failed transfer.
+options checked once, directories not made yet (which check mode
+reports), the state mirror, leftover temps, the lock, free space, failure
+markers, the direct-transfer offer, the lease check before a rename,
+``validate``, and the abort after a failed transfer.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import stat
 import time
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._controller import ControllerGone, stop_if_controller_gone
-from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError, sentences
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import mode_of
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     create_temp_beside, is_temp_of, remove_quietly)
@@ -29,7 +31,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
     lock_settings, optional_lock, takes_lock_file)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
-    PlannedFile, check_numbers, check_planned_files)
+    PlannedFile, check_numbers, check_parent_directory, check_planned_files)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_COMPLETE, Marker, MarkerError
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_lock_path, default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._state_mirror import publish_mirror
@@ -58,6 +60,7 @@ class PublishCore:
         self.staging_for = staging_for
         self.sha256 = sha256
         self.size = size
+        self.missing_directories = []
 
     def run(self, target):
         """Run the request's phase on ``target``; return the result dict. With a state mirror, mirror it."""
@@ -71,7 +74,7 @@ class PublishCore:
         except HandoffError as exc:
             note = mirror.after_failure(exc)
             if note:
-                raise HandoffError(exc.msg + note, **exc.details) from exc
+                raise HandoffError(sentences(exc.msg, note), **exc.details) from exc
             raise
         if result.get('action') != ACTION_NEED_CHECKSUM:
             mirror.after_phase(self.request.step, result)
@@ -94,7 +97,7 @@ class PublishCore:
             # job neither: nothing failed, and the next run publishes.
             raise
         except HandoffError as exc:
-            raise HandoffError(exc.msg + self.mark_failed(exc.msg), **exc.details) from exc
+            raise HandoffError(sentences(exc.msg, self.mark_failed(exc.msg)), **exc.details) from exc
 
     def _clean_leftover_temps(self, temps):
         """Remove temps older than ``remove_temps_older_than``; warn about the others; return the removed.
@@ -130,6 +133,23 @@ class PublishCore:
                              PlannedFile('marker_path', self.marker_path, True),
                              PlannedFile('lock_path', self.lock_path if file_lock else None, False)])
 
+    def check_directories(self, *paths):
+        """Check the directories of ``paths`` (``(option, path)``); in check mode note the missing ones."""
+        self.missing_directories = sorted({
+            os.path.dirname(path) or '.' for option, path in paths
+            if path and not check_parent_directory(path, option, self.module.check_mode)})
+
+    def plan_transfer(self, result, needed):
+        """``result`` of a probe that asks for the data, once ``needed`` bytes fit (unmeasurable in a directory
+        not made yet); in check mode with such directories it says so, since a real run would write there."""
+        if self.missing_directories:
+            result['msg'] = ('check mode: %s does not exist yet (an earlier task that makes it changed nothing in '
+                             'check mode); a real run needs it and would publish %s there'
+                             % (' and '.join(self.missing_directories), self.dest))
+        else:
+            self.check_free_space(needed)
+        return result
+
     def lock(self, wanted):
         return optional_lock(wanted, self.lock_path, holder='lockstep.handoff.atomic_upload',
                              **lock_settings(self.module))
@@ -164,7 +184,7 @@ class PublishCore:
         if space['free_bytes'] < needed:
             msg = ('the disk is full: the filesystem holding %s has %d bytes free and %s needs %d; free space '
                    'and re-run (dest was not touched)' % (self.directory, space['free_bytes'], self.dest, needed))
-            raise HandoffError(msg + self.mark_failed(msg), dest=self.dest, **space)
+            raise HandoffError(sentences(msg, self.mark_failed(msg)), dest=self.dest, **space)
 
     def mark_failed(self, reason):
         """Leave a ``failed`` marker so consumers stop waiting; return a sentence saying what was done.
@@ -177,14 +197,14 @@ class PublishCore:
             return ''
         current = self.current_marker()
         if policy == 'unless_complete' and current is not None and current.state == STATE_COMPLETE:
-            return (' The complete marker of the version in place was kept (failure_marker=unless_complete).')
+            return 'The complete marker of the version in place was kept (failure_marker=unless_complete).'
         generation = ((current.generation if current is not None else None) or 0) + 1
         marker = Marker.failed(reason, self.producer(), generation)
         try:
             marker.write(self.marker_path, self._failed_marker_mode())
         except OSError as exc:
-            return ' Writing a failed marker to %s failed too: %s.' % (self.marker_path, exc.strerror)
-        return ' A failed marker was written to %s, so waiting consumers fail at once.' % self.marker_path
+            return 'Writing a failed marker to %s failed too: %s.' % (self.marker_path, exc.strerror)
+        return 'A failed marker was written to %s, so waiting consumers fail at once.' % self.marker_path
 
     def _failed_marker_mode(self):
         """0644, narrowed by the task's ``mode`` when it gives one: a marker is never wider than its data."""
@@ -240,10 +260,20 @@ class PublishCore:
             raise HandoffError('validate must contain %%s (the path of the file to check); got %r' % command)
         if others_can_replace(os.path.dirname(temp) or '.'):
             temp = '/proc/%d/fd/%d' % (os.getpid(), fd)
-        rc, out, err = self.module.run_command(command % temp)
+        try:
+            argv = shlex.split(command % temp)
+        except ValueError as exc:
+            raise HandoffError('validate %r cannot be split into arguments (%s); fix its quoting. dest %s was not '
+                               'touched' % (command, exc, self.dest))
+        try:
+            rc, out, err = self.module.run_command(argv, handle_exceptions=False)
+        except OSError as exc:
+            raise HandoffError('validate command %r could not run: %s: %s. Install it on the host, or give its full '
+                               'path (executable by the user the module runs as) in validate. dest %s was not touched'
+                               % (command % temp, argv[0], exc.strerror, self.dest))
         if rc != 0:
-            raise HandoffError('validate command %r failed (rc=%d); dest %s was not touched'
-                               % (command % temp, rc, self.dest), rc=rc, stdout=out, stderr=err)
+            raise HandoffError('validate command %r failed (rc=%d)%s; dest %s was not touched'
+                               % (command % temp, rc, _last_line(err or out), self.dest), rc=rc, stdout=out, stderr=err)
 
     def _abort(self):
         """After a failed transfer: remove the temp, report the filesystem's state, mark the failure."""
@@ -269,3 +299,9 @@ class PublishCore:
             return ('the disk is full: the filesystem holding %s has %d bytes free, %d needed'
                     % (self.directory, space['free_bytes'], self.size))
         return self.request.reason or 'the connection reported no reason'
+
+
+def _last_line(output):
+    """``: LINE`` with the last non-empty line a command printed, to say in one line why it failed; else ''."""
+    lines = [line.strip() for line in (output or '').splitlines() if line.strip()]
+    return ': %s' % lines[-1] if lines else ''

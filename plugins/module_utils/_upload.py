@@ -27,8 +27,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable impor
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import (
     copy_reader_with_sha256, copy_with_sha256, sha256_of_fd, sha256_of_path)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
-    check_not_directory, check_parent_directory)
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import check_not_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_COMPLETE, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._publish_core import PublishCore
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
@@ -62,10 +61,8 @@ class Upload:
             raise HandoffError('marker_path %s is the same path as dest; the marker must be '
                                'a file of its own' % self.marker_path)
         self.core.check_planned_files(dest_has_temps=True)
-        check_parent_directory(self.dest, 'dest')
+        self.core.check_directories(('dest', self.dest), ('marker_path', self.marker_path))
         check_not_directory(self.dest, 'dest')
-        if self.marker_path:
-            check_parent_directory(self.marker_path, 'marker_path')
 
     def leftover_temps(self):
         return temps_of(self.dest)
@@ -111,8 +108,7 @@ class Upload:
             return result
         if same_data:
             return self._probe_same_data(marker)
-        self.core.check_free_space(self.size)
-        result = self.core.base_result(True, ACTION_TRANSFER)
+        result = self.core.plan_transfer(self.core.base_result(True, ACTION_TRANSFER), self.size)
         if self.module._diff:
             result['diff_before'] = read_for_diff(self.dest, self.request.max_diff_size)
         if not self.module.check_mode:

@@ -23,8 +23,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive impor
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import back_up
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import (
     apply_file_attributes, set_marker_attributes, stats_of_set, trusted_owner)
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
-    PlannedFile, check_name_lengths, check_parent_directory)
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_name_lengths
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     is_temp_of, remove_durably, remove_quietly, temps_for_names)
@@ -66,7 +65,6 @@ class UploadSet:
             raise HandoffError('force=false applies to one file; with a directory or list src every file of the set '
                                'is published so that the manifest describes what is there. Leave force at true')
         self.core.check_planned_files(dest_has_temps=False)
-        check_parent_directory(self.dest, 'dest')
         if os.path.lexists(self.dest) and not os.path.isdir(self.dest):
             raise HandoffError('src is a directory or a list of files, so dest %s must be a directory too, and it is '
                                'a file; remove it or choose another dest' % self.dest, dest=self.dest)
@@ -75,7 +73,7 @@ class UploadSet:
             if inside in self.by_path:
                 raise HandoffError('marker_path %s is the path of a file of the set; the manifest must be a file of '
                                    'its own' % self.marker_path)
-            check_parent_directory(self.marker_path, 'marker_path')
+        self.core.check_directories(('dest', self.dest), ('marker_path', self.marker_path))
         check_name_lengths(PlannedFile('dest', os.path.join(self.dest, entry.path), True) for entry in self.entries)
         unknown = sorted(set(self.request.changed or ()) - set(self.by_path))
         if unknown:
@@ -132,8 +130,8 @@ class UploadSet:
                     before.append('%s  %s' % (current_sha256, entry.path))
         if not changed:
             return self._probe_same_set(marker)
-        self.core.check_free_space(2 * sum(entry.size for entry in changed))
-        result = self._base_result(True, ACTION_TRANSFER)
+        needed = 2 * sum(entry.size for entry in changed)
+        result = self.core.plan_transfer(self._base_result(True, ACTION_TRANSFER), needed)
         result['files_changed'] = [entry.path for entry in changed]
         if self.module._diff:
             result['diff'] = dict(before_header=self.dest, after_header=self.dest,

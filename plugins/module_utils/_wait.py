@@ -17,7 +17,7 @@ import time
 from ansible_collections.lockstep.handoff.plugins.module_utils._batch import Deadline, ModuleForItem, check_distinct
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
-from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError, NotYet
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_marker_path, set_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import (
@@ -32,10 +32,12 @@ class Wait:
     def __init__(self, module):
         params = module.params
         self.params = params
+        self.check_mode = module.check_mode
         # A set's directory may be given as dir/; its manifest is still dir.done.
         self.path = set_directory(params['path'])
         self.marker_path = params['marker_path'] or default_marker_path(self.path, params['state_dir'])
-        self.timeout = params['timeout']
+        # Check mode looks once: the producer's run it would wait for changed nothing either.
+        self.timeout = 0 if self.check_mode else params['timeout']
         self.sleep = params['sleep']
         self.started = None
         self.stability = Stability(params['stable_for'], params['min_age'])
@@ -64,11 +66,27 @@ class Wait:
         return self.stability.judge(self.path)
 
     def run(self):
-        """Wait until the wanted state holds; return the result dict, or raise at the timeout."""
+        """Wait until the wanted state holds; return the result dict, or raise at the timeout.
+
+        In check mode, look once and report a state that does not hold yet
+        instead of failing; a failed marker still fails.
+        """
         check_numbers(self.params)
-        remote = mirrored_wait(self.params)
-        if remote is not None:
-            return remote.run()
+        try:
+            remote = mirrored_wait(dict(self.params, timeout=self.timeout))
+            if remote is not None:
+                return remote.run()
+            return self._wait()
+        except NotYet as exc:
+            if not self.check_mode:
+                raise
+            result = self._result(None, 0.0, None)
+            result.update(exc.details)
+            result['msg'] = ('check mode looks once instead of waiting (a real run waits up to %ss): %s'
+                             % (self.params['timeout'], exc.reason))
+            return result
+
+    def _wait(self):
         self._check_options()
         started = self.started = time.monotonic()
         deadline = started + self.timeout
@@ -81,10 +99,10 @@ class Wait:
                     return self._result(seen, time.monotonic() - started, watcher.method)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise HandoffError('timed out after %ss waiting for %s to be %s: %s'
-                                       % (self.timeout, self.marker_path, self.params['state'], reason),
-                                       path=self.path, marker_path=self.marker_path,
-                                       elapsed=round(time.monotonic() - started, 3), watch=watcher.method)
+                    raise NotYet('timed out after %ss waiting for %s to be %s: %s'
+                                 % (self.timeout, self.marker_path, self.params['state'], reason), reason,
+                                 path=self.path, marker_path=self.marker_path,
+                                 elapsed=round(time.monotonic() - started, 3), watch=watcher.method)
                 watcher.wait(min(self.sleep, remaining, self.stability.due_in()))
 
     def _result(self, seen, elapsed, method):

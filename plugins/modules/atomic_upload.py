@@ -64,6 +64,10 @@ attributes:
     support: none
   check_mode:
     support: full
+    details:
+      - In check mode a directory of O(dest) or O(marker_path) that does not exist yet is no error (the task that makes
+        it changed nothing in check mode either); the task reports C(changed), with RV(msg) saying the directory is
+        needed.
   diff_mode:
     support: full
     details: Shows the old and new text of O(dest) when both are text and no larger than C(MAX_FILE_SIZE_FOR_DIFF).
@@ -491,7 +495,7 @@ direct_transfer_refused:
 removed_temps:
   description: Temp files of interrupted uploads removed because of O(remove_temps_older_than) (in check mode, those
     that would be).
-  returned: when the data was checked (not after a failure)
+  returned: when O(dest) was looked at, also when the publish after it failed
   type: list
   elements: str
   sample: [/srv/handoff/inbox/.app.tar.gz.3f2a9c0e51b7.tmp]
@@ -540,6 +544,28 @@ fencing_token:
   returned: when the data was published under a Redis lease
   type: int
   sample: 17
+msg:
+  description: What a C(none) or check-mode RV(action) does not say on its own - that O(force=false) left an
+    existing O(dest) alone, or that in check mode a directory of O(dest) or O(marker_path) does not exist yet.
+  returned: when O(force=false) kept O(dest), or in check mode when a directory does not exist yet
+  type: str
+  sample: "check mode: /srv/handoff/inbox does not exist yet (an earlier task that makes it changed nothing in check
+    mode); a real run needs it and would publish /srv/handoff/inbox/app.tar.gz there"
+rc:
+  description: The exit status of the O(validate) command that rejected the file.
+  returned: when O(validate) ran and failed
+  type: int
+  sample: 1
+stdout:
+  description: What the O(validate) command that rejected the file printed on its standard output.
+  returned: when O(validate) ran and failed
+  type: str
+  sample: ""
+stderr:
+  description: What the O(validate) command that rejected the file printed on its standard error.
+  returned: when O(validate) ran and failed
+  type: str
+  sample: "nginx: [emerg] unknown directive \"listn\" in /srv/handoff/inbox/.nginx.conf.3f2a9c0e51b7.tmp:1"
 '''
 
 from ansible.module_utils.basic import AnsibleModule

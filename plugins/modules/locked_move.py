@@ -42,7 +42,13 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: In check mode the lock is not taken (that would create the lock file); the verdict is made without it.
+    details:
+      - In check mode the lock is not taken (that would create the lock file), so nothing is waited for; the verdict is
+        made without it.
+      - In check mode a source that does not exist yet or has no marker describing it yet is reported in RV(msg) with
+        C(ok) rather than failing (its producer changed nothing in check mode either); a C(failed) marker still fails.
+        A destination directory that does not exist yet is reported as the real run would use it (an earlier task,
+        or O(create_parents), makes it).
   diff_mode:
     support: partial
     details: Shows the path the file moves from and to, not its content.
@@ -326,7 +332,10 @@ msg:
   type: str
   sample: moved /srv/handoff/inbox/app.tar.gz to /opt/app/releases/app.tar.gz
 lock_path:
-  description: The lock that was held.
+  description:
+    - The lock that was held (in check mode, that would be).
+    - For a directory O(src), the lock of the whole drain, O(lock_path); V(null) when each file was moved under a lock
+      of its own.
   returned: when O(src) is given
   type: str
   sample: /opt/app/releases/app.tar.gz.lock
@@ -357,12 +366,13 @@ cross_device:
   type: bool
   sample: false
 sha256:
-  description: The sha256 of the moved data.
+  description: The sha256 of the moved data (in check mode, of the data that would be moved, from its marker when it
+    has one).
   returned: when the data was moved, or was found already in place
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 size:
-  description: The size of the moved data in bytes.
+  description: The size of the moved data in bytes (in check mode, of the data that would be moved).
   returned: when the data was moved, or was found already in place
   type: int
   sample: 1048576

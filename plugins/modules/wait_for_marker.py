@@ -39,7 +39,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: The module only reads, so it waits in check mode as well.
+    details:
+      - In check mode the module looks once and never waits, as the producer's task it would wait for changed nothing
+        in check mode either. A state that does not hold yet is reported in RV(msg) with C(ok) instead of failing
+        at the timeout; a C(failed) marker still fails the task.
   diff_mode:
     support: none
   platform:
@@ -191,6 +194,12 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+msg:
+  description: In check mode, which looks once, why the wanted state does not hold yet (a real run would wait).
+  returned: in check mode, when the wanted state does not hold yet
+  type: str
+  sample: "check mode looks once instead of waiting (a real run waits up to 300.0s): neither the data file
+    /srv/handoff/inbox/app.tar.gz nor its marker /srv/handoff/inbox/app.tar.gz.done exists yet"
 path:
   description: The data file.
   returned: when O(path) is given

@@ -34,6 +34,40 @@ def _user_name():
         return 'uid %d' % uid
 
 
+def _can(path, mode):
+    if os.access in os.supports_effective_ids:
+        return os.access(path, mode, effective_ids=True)
+    return os.access(path, mode)
+
+
+def _access_fix(path):
+    """What would let this user do it: the directory on the way it may not enter, else the one it must write.
+
+    ``path`` is the file worked on, or the directory an entry is made in.
+    Become is suggested only when the module does not run through it already.
+    """
+    path = os.path.abspath(path)
+    ancestors = []
+    current = path if os.path.isdir(path) else os.path.dirname(path)
+    while True:
+        ancestors.append(current)
+        if os.path.dirname(current) == current:
+            break
+        current = os.path.dirname(current)
+    blocked = [directory for directory in reversed(ancestors) if os.path.isdir(directory) and not _can(directory, os.X_OK)]
+    if blocked:
+        fix = 'that user may not enter %s (no x permission); give it search permission there' % blocked[0]
+    elif not _can(ancestors[0], os.W_OK):
+        fix = 'make %s writable for that user' % ancestors[0]
+    else:
+        fix = 'give that user access to %s' % path
+    if os.geteuid() == 0:
+        return fix
+    if os.environ.get('SUDO_USER'):
+        return fix + ', or become (become_user) a user who has it'
+    return fix + ', or use become'
+
+
 def explain(exc, doing, path):
     """Return a HandoffError for ``exc`` raised while ``doing`` on ``path``."""
     directory = os.path.dirname(path) or '.'
@@ -50,8 +84,7 @@ def explain(exc, doing, path):
         msg = ('%s %s failed: the filesystem holding %s is mounted read-only; '
                'remount it read-write or choose another destination' % (doing, path, directory))
     elif code in (errno.EACCES, errno.EPERM):
-        msg = ('%s %s failed: permission denied for %s; make %s writable for that user, '
-               'or use become' % (doing, path, _user_name(), directory))
+        msg = '%s %s failed: permission denied for %s; %s' % (doing, path, _user_name(), _access_fix(path))
     elif code == errno.ELOOP:
         msg = '%s %s failed: it is a symlink, and this module never follows one there' % (doing, path)
     elif code == errno.ENOENT:

@@ -14,12 +14,20 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names i
     TEMP_TOKEN_PLACEHOLDER, is_temp_name_of, temp_name_shape)
 
 
-def check_parent_directory(path, option):
-    """Fail unless the directory that will hold ``path`` exists."""
+def check_parent_directory(path, option, check_mode=False):
+    """Fail unless the directory that will hold ``path`` exists; return whether it does.
+
+    In check mode a missing directory is no error: the task that makes it
+    (``ansible.builtin.file state=directory``) made nothing in check mode
+    either, so the module reports what it would write there instead.
+    """
     directory = os.path.dirname(path) or '.'
-    if not os.path.isdir(directory):
+    if os.path.isdir(directory):
+        return True
+    if not check_mode:
         raise HandoffError('%s %s: its directory %s does not exist; create it first (for example with '
                            'ansible.builtin.file state=directory)' % (option, path, directory), path=path)
+    return False
 
 
 def check_not_directory(path, option):

@@ -22,7 +22,7 @@ import socket
 import time
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import check_absolute
-from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError, NotYet
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
     STATE_COMPLETE, STATE_FAILED, Marker, MarkerError, utc_now_rfc3339)
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LeaseLost
@@ -124,7 +124,7 @@ class PublishStateMirror(PublishMirror):
             with self.server.connect() as connection:
                 self._mirror_file(connection, error.msg)
         except RedisError as exc:
-            return ' The failure could not be recorded in Redis either: %s' % exc.msg
+            return 'The failure could not be recorded in Redis either: %s' % exc.msg
         return ''
 
 
@@ -193,11 +193,11 @@ class StateWait(MirroredWait):
                 lost = None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise HandoffError('timed out after %ss waiting for %s to be complete: %s%s'
-                                   % (self.timeout, self._where(), self.last_reason,
-                                      '; Redis could not be reached again: %s' % lost if lost else ''),
-                                   path=self.path, redis_state_key=self.key, redis_reconnects=self.reconnects,
-                                   elapsed=round(time.monotonic() - started, 3))
+                reason = self.last_reason + ('; Redis could not be reached again: %s' % lost if lost else '')
+                raise NotYet('timed out after %ss waiting for %s to be complete: %s'
+                             % (self.timeout, self._where(), reason), reason,
+                             path=self.path, redis_state_key=self.key, redis_reconnects=self.reconnects,
+                             elapsed=round(time.monotonic() - started, 3))
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, _MAX_RECONNECT_DELAY)
             self.reconnects += 1

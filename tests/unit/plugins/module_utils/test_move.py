@@ -480,3 +480,38 @@ def test_absurd_lock_timeouts_are_refused(mover, inbox, outbox, value):
     src = produce(inbox)
     with pytest.raises(HandoffError, match='^lock_timeout is %s; it must be 0' % value):
         mover(src, outbox / 'x.tar', lock_timeout=value).run()
+
+
+def test_check_mode_reports_a_source_not_published_yet(mover, inbox, tmp_path):
+    dest = tmp_path / 'not-made-yet' / 'x.tar'
+    result = mover(inbox / 'x.tar', dest, check_mode=True).run()
+    assert not result['changed'] and result['lock_wait'] == 0.0
+    assert result['msg'] == ('check mode looks once: neither src %s nor dest %s exists; a real run moves it once its '
+                             'producer has published it' % (inbox / 'x.tar', dest))
+    with pytest.raises(HandoffError, match='its directory .* does not exist; create it first'):
+        mover(inbox / 'x.tar', dest).run()
+
+
+def test_check_mode_reports_a_source_not_marked_yet(mover, inbox, outbox):
+    (inbox / 'x.tar').write_bytes(DATA)
+    result = mover(inbox / 'x.tar', outbox / 'x.tar', check_mode=True).run()
+    assert not result['changed'] and result['msg'].startswith('check mode looks once: data file %s exists but' % (inbox / 'x.tar'))
+    assert sorted(os.listdir(inbox)) == ['x.tar'] and os.listdir(outbox) == []
+
+
+def test_check_mode_moves_nothing_into_a_directory_not_made_yet(mover, inbox, tmp_path):
+    src = produce(inbox)
+    dest = tmp_path / 'made-by-an-earlier-task' / 'x.tar'
+    result = mover(src, dest, check_mode=True).run()
+    assert result['changed'] and result['msg'] == 'would move %s to %s' % (src, dest)
+    assert not dest.parent.exists()
+    drained = mover(inbox, tmp_path / 'drained', check_mode=True).run()
+    assert drained['changed'] and drained['msg'].startswith('would move 1 file(s)')
+    assert not (tmp_path / 'drained').exists() and sorted(os.listdir(inbox)) == ['x.tar', 'x.tar.done']
+
+
+def test_check_mode_still_fails_on_a_producer_that_failed(mover, inbox, outbox):
+    (inbox / 'x.tar').write_bytes(DATA)
+    Marker.failed('disk full', 'test', 1).write(str(inbox / 'x.tar.done'))
+    with pytest.raises(HandoffError, match='disk full'):
+        mover(inbox / 'x.tar', outbox / 'x.tar', check_mode=True).run()

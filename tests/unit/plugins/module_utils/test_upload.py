@@ -114,6 +114,37 @@ def test_transfer_that_does_not_match_the_checksum_touches_nothing(upload, dest)
     assert failed.state == 'failed' and 'checksum mismatch after transfer' in failed.reason
 
 
+def test_a_failed_validate_says_each_thing_in_its_own_sentence(upload, dest):
+    with pytest.raises(HandoffError) as caught:
+        transfer_direct(upload, validate='grep -q nginx %s')
+    assert ' was not touched. A failed marker was written to %s.done, so waiting consumers fail at once.' % dest \
+        in caught.value.msg
+
+
+@pytest.mark.parametrize('validate, says', [
+    ('/usr/sbin/lockstep-no-such-nginx -t -q -c %s', "could not run: /usr/sbin/lockstep-no-such-nginx: No such file "
+                                                     "or directory. Install it on the host, or give its full path"),
+    ("grep -q 'listen %s", "cannot be split into arguments (No closing quotation); fix its quoting"),
+])
+def test_a_validator_that_cannot_run_is_a_failed_validation(upload, dest, validate, says):
+    with pytest.raises(HandoffError) as caught:
+        transfer_direct(upload, validate=validate)
+    assert says in caught.value.msg and 'A failed marker was written' in caught.value.msg
+    assert not dest.exists() and temps(dest.parent) == []
+    failed = marker_of(dest)
+    assert failed.state == 'failed' and says in failed.reason
+
+
+def test_check_mode_reports_a_transfer_into_a_directory_not_made_yet(upload, tmp_path):
+    dest = tmp_path / 'made-by-an-earlier-task' / 'site.conf'
+    result = upload('probe', check_mode=True, _direct=True, dest=str(dest), remove_temps_older_than=0)
+    assert (result['changed'], result['action']) == (True, 'transfer')
+    assert result['msg'].startswith('check mode: %s does not exist yet' % dest.parent)
+    assert 'staging_path' not in result and os.listdir(tmp_path) == []
+    with pytest.raises(HandoffError, match='its directory .* does not exist; create it first'):
+        upload('probe', _direct=True, dest=str(dest))
+
+
 def test_a_failure_leaves_no_marker_with_failure_marker_never(upload, dest):
     dest.write_bytes(b'old')
     probe = upload('probe', _direct=True)

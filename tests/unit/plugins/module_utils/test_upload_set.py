@@ -125,6 +125,17 @@ def test_check_mode_creates_nothing_and_diff_lists_the_files(phase, dest, tmp_pa
     assert os.listdir(str(tmp_path)) == []
 
 
+def test_check_mode_reports_a_set_into_a_directory_not_made_yet(phase, tmp_path):
+    dest = tmp_path / 'made-by-an-earlier-task' / 'batch'
+    result = phase('probe', check_mode=True, _direct=True, dest=str(dest))
+    assert (result['changed'], result['action']) == (True, 'transfer')
+    assert result['files_changed'] == ['a.csv', 'b.csv', 'sub/c.csv']
+    assert result['msg'].startswith('check mode: %s does not exist yet' % dest.parent)
+    assert 'staging_path' not in result and os.listdir(str(tmp_path)) == []
+    with pytest.raises(HandoffError, match='its directory .* does not exist; create it first'):
+        phase('probe', _direct=True, dest=str(dest))
+
+
 def test_changed_file_is_judged_by_the_manifest_without_reading_it(phase, dest):
     """A complete manifest naming other data answers the probe: the diff shows the manifest's sha256."""
     upload(phase)

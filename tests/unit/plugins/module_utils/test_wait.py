@@ -156,6 +156,27 @@ def test_marker_path_equal_to_path_is_refused(waiter, data_path):
         waiter(marker_path=str(data_path)).run()
 
 
+def test_check_mode_looks_once_and_reports_a_marker_not_there_yet(make_module, data_path):
+    started = time.monotonic()
+    result = Wait(make_module(wait_for_marker.argument_spec(), check_mode=True, path=str(data_path), timeout=600)).run()
+    assert time.monotonic() - started < 5
+    assert not result['changed'] and result['marker'] is None
+    assert result['msg'] == ('check mode looks once instead of waiting (a real run waits up to 600.0s): neither the '
+                             'data file %s nor its marker %s.done exists yet' % (data_path, data_path))
+
+
+def test_check_mode_still_fails_on_a_failed_marker(make_module, data_path):
+    Marker.failed('disk full on the sender', 'test', 1).write(str(data_path) + '.done')
+    with pytest.raises(HandoffError, match='the producer marked .* failed: disk full on the sender'):
+        Wait(make_module(wait_for_marker.argument_spec(), check_mode=True, path=str(data_path), timeout=600)).run()
+
+
+def test_check_mode_returns_a_ready_marker_as_a_real_run_does(make_module, data_path):
+    publish(data_path)
+    result = Wait(make_module(wait_for_marker.argument_spec(), check_mode=True, path=str(data_path), timeout=600)).run()
+    assert result['sha256'] == SHA and 'msg' not in result
+
+
 @pytest.fixture
 def many(make_module):
     """``many(paths, check_mode=False, **options)``: a wait_for_marker task with ``paths``."""

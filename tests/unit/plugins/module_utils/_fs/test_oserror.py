@@ -6,6 +6,8 @@ import errno
 import os
 import pwd
 import re
+import shutil
+import tempfile
 
 import pytest
 
@@ -52,12 +54,74 @@ def test_message_names_the_problem_and_the_fix(code, expected):
     assert exc.details == {'errno': errno.errorcode[code], 'path': '/srv/in/x'}
 
 
+NOBODY = 65534
+
+
+def explained_as_nobody(code, doing, path, sudo_user=None):
+    """``explain(...).msg`` of a permission error, computed in a child process running as nobody."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            os.environ.pop('SUDO_USER', None)
+            if sudo_user:
+                os.environ['SUDO_USER'] = sudo_user
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, explain(oserror(code, path), doing, path).msg.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, 'rb') as reader:
+        msg = reader.read().decode()
+    os.waitpid(pid, 0)
+    return msg
+
+
+@pytest.fixture
+def shared_tree():
+    """``/tmp/X/x/e``, directories of root that others may enter but not write; removed afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip('needs root to run the check as another user')
+    top = tempfile.mkdtemp(dir='/tmp')
+    os.chmod(top, 0o755)
+    os.makedirs(os.path.join(top, 'x', 'e'), mode=0o755)
+    yield top
+    shutil.rmtree(top)
+
+
 @pytest.mark.parametrize('code', [errno.EACCES, errno.EPERM])
-def test_permission_message_names_the_user_and_the_directory(code):
-    uid = os.geteuid()
-    exc = explain(oserror(code, '/srv/in/x'), 'writing', '/srv/in/x')
-    assert exc.msg == ('writing /srv/in/x failed: permission denied for %s (uid %d); make /srv/in writable '
-                       'for that user, or use become' % (pwd.getpwuid(uid).pw_name, uid))
+def test_permission_message_names_the_user_and_the_directory_to_write(shared_tree, code):
+    directory = os.path.join(shared_tree, 'x', 'e')
+    msg = explained_as_nobody(code, 'creating temp file in', directory)
+    assert msg == ('creating temp file in %s failed: permission denied for %s (uid %d); make %s writable for that '
+                   'user, or use become' % (directory, pwd.getpwuid(NOBODY).pw_name, NOBODY, directory))
+    path = os.path.join(directory, 'f')
+    assert explained_as_nobody(code, 'writing', path).endswith('make %s writable for that user, or use become'
+                                                               % directory)
+
+
+def test_permission_message_names_the_directory_the_user_may_not_enter(shared_tree):
+    os.chmod(os.path.join(shared_tree, 'x'), 0o700)
+    msg = explained_as_nobody(errno.EACCES, 'writing', os.path.join(shared_tree, 'x', 'e', 'f'))
+    assert msg.endswith('that user may not enter %s (no x permission); give it search permission there, or use '
+                        'become' % os.path.join(shared_tree, 'x'))
+
+
+def test_permission_message_under_become_does_not_suggest_become(shared_tree):
+    directory = os.path.join(shared_tree, 'x', 'e')
+    msg = explained_as_nobody(errno.EACCES, 'creating temp file in', directory, sudo_user='deploy')
+    assert msg.endswith('make %s writable for that user, or become (become_user) a user who has it' % directory)
+    assert 'use become' not in msg
+
+
+def test_permission_message_for_root_suggests_no_become():
+    if os.geteuid() != 0:
+        pytest.skip('runs as root')
+    msg = explain(oserror(errno.EPERM, '/srv/in/x'), 'writing', '/srv/in/x').msg
+    assert msg.endswith('make /srv/in writable for that user') and 'become' not in msg
 
 
 def test_unknown_errno_is_reported_by_number():
