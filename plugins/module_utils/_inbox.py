@@ -37,6 +37,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker 
     STATE_FAILED, Marker, MarkerError)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_marker_path, is_protocol_name, set_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._move_batch import BatchMove
+from ansible_collections.lockstep.handoff.plugins.module_utils._rollback import Rollback
 from ansible_collections.lockstep.handoff.plugins.module_utils._move import (
     HOLDER, Move, NotReady, ProducerFailed, report_leftover_temps)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
@@ -50,6 +51,8 @@ class LockedMove:
 
     def run(self):
         params = self.module.params
+        if params['rollback']:
+            return Rollback(self.module).run()
         if params['files'] is not None:
             return BatchMove(self.module).run()
         if os.path.isdir(params['src']) and not os.path.islink(params['src']):

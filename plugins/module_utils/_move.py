@@ -19,6 +19,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes im
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import back_up
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import remove_durably, temps_of, write_bytes_durably
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.generations import forget_rollback, keep_previous
 from ansible_collections.lockstep.handoff.plugins.module_utils._controller import stop_if_controller_gone
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError, NotYet
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import copy_with_sha256, sha256_of_fd, sha256_of_path
@@ -26,7 +27,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking imp
     lock_settings, optional_lock, takes_lock_file)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import (
     STATE_COMPLETE, Marker, MarkerError, read_marker_bytes)
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_lock_path, default_marker_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import (
+    default_lock_path, default_marker_path, kept_version_path)
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, READY, WAITING, Observation, observe, observe_entry
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain, explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_not_directory, check_numbers, check_planned_files
@@ -163,6 +165,7 @@ class Move:
         """The files this move reads, writes (dest and its marker, through protocol temps) or locks."""
         file_lock = takes_lock_file(self.params['lock_type'])
         return [PlannedFile('src', self.src, False), PlannedFile('dest', self.dest, True),
+                PlannedFile('the oldest kept version of dest', kept_version_path(self.dest, self.params['keep_previous']), True),
                 PlannedFile('marker_path', self.marker_path, False),
                 PlannedFile('dest_marker_path', self.dest_marker_path if self.params['marker'] == 'move' else None, True),
                 PlannedFile('lock_path', self.lock_path if file_lock else None, False)]
@@ -187,7 +190,7 @@ class Move:
 
     def _result(self, changed, msg, **extra):
         result = dict(changed=changed, msg=msg, src=self.src, dest=self.dest, cross_device=False,
-                      sha256=None, size=None, marker=None, backup_file=None)
+                      sha256=None, size=None, marker=None, backup_file=None, kept_previous=None)
         result.update(extra)
         return result
 
@@ -229,10 +232,15 @@ class Move:
             return self._result(True, 'would move %s to %s' % (self.src, self.dest), cross_device=cross_device,
                                 diff=diff, marker=seen.marker.to_dict() if seen and seen.marker else None,
                                 sha256=seen.sha256 if seen else None, size=seen.size if seen else src_st.st_size)
-        backup_file = None
+        backup_file = kept_previous = None
         with Directory.open(os.path.dirname(self.src)) as src_dir, Directory.open(dest_directory) as dest_dir:
-            if self.params['backup'] and dest_dir.lstat(os.path.basename(self.dest)) is not None:
-                backup_file = back_up(dest_dir, os.path.basename(self.dest))
+            dest_name = os.path.basename(self.dest)
+            replaces = dest_dir.lstat(dest_name) is not None
+            if self.params['backup'] and replaces:
+                backup_file = back_up(dest_dir, dest_name)
+            if self.params['keep_previous'] and replaces:
+                kept_previous = keep_previous(dest_dir, dest_name, self.params['keep_previous'])
+            forget_rollback(dest_dir, dest_name)
             fd = self._open_source(src_dir, seen)
             try:
                 moved = None if cross_device else self._rename(src_dir, dest_dir, fd, seen)
@@ -244,7 +252,7 @@ class Move:
         sha256, size, data_st = moved
         self._handle_marker(seen, data_st)
         return self._result(True, 'moved %s to %s' % (self.src, self.dest), cross_device=cross_device,
-                            sha256=sha256, size=size, backup_file=backup_file, diff=diff,
+                            sha256=sha256, size=size, backup_file=backup_file, kept_previous=kept_previous, diff=diff,
                             marker=seen.marker.to_dict() if seen and seen.marker else None)
 
     def _open_source(self, src_dir, seen):

@@ -210,6 +210,30 @@ options:
         user may have planted it), or O(dest) is a symlink or FIFO, the task fails and O(dest) is not replaced.
     type: bool
     default: false
+  keep_previous:
+    description:
+      - How many versions of O(dest) that moves replaced to keep, for O(rollback). V(0) keeps none.
+      - Before O(dest) is replaced, a copy of it (a regular file only; its owner, group, mode without special bits
+        and times) is made beside it as C(.NAME.prev-1), under the lock; older kept versions become C(.NAME.prev-2)
+        and so on, and those beyond O(keep_previous) are removed. Each kept version costs a full copy of the file
+        on disk.
+      - Kept beside O(dest) rather than in O(state_dir), so that a rollback is one rename on the same filesystem.
+      - The default keeps none, as C(mv) does; the M(lockstep.handoff.promote) role keeps one.
+    type: int
+    default: 0
+  rollback:
+    description:
+      - Instead of moving, put back the newest version a move replaced (kept with O(keep_previous)) onto O(dest), or
+        onto the O(files)' C(dest) (their C(src) is not used), each under the lock a move onto it takes.
+      - The kept version is renamed onto O(dest) in one step (O(dest) is never missing or partial) and the next
+        older kept version becomes the newest. The sha256 restored is recorded beside O(dest) (C(.NAME.rolled-back));
+        a second rollback finds O(dest) matching it and reports C(changed=false) instead of going back further, and a
+        rollback killed half-way is finished by the next run, never repeated. The next move onto O(dest) removes the
+        record, so a rollback after it restores the version that move replaced.
+      - A kept version is only restored when it is a regular file owned by this user or by the owner of O(dest).
+      - Fails for a file that has no kept version.
+    type: bool
+    default: false
   create_parents:
     description:
       - Create missing directories of O(dest), O(lock_path) and O(dest_marker_path) (mode from the umask).
@@ -231,6 +255,17 @@ seealso:
 '''
 
 EXAMPLES = r'''
+- name: Promote a configuration file, keeping the version it replaces
+  lockstep.handoff.locked_move:
+    src: /srv/handoff/incoming/nginx.conf
+    dest: /etc/nginx/nginx.conf
+    keep_previous: 1
+
+- name: Roll it back to that version (a re-run changes nothing)
+  lockstep.handoff.locked_move:
+    dest: /etc/nginx/nginx.conf
+    rollback: true
+
 - name: Wait for the upload, then move it into place exactly once
   block:
     - name: Wait for the producer's marker
@@ -382,6 +417,26 @@ marker:
   type: dict
   sample: {"protocol": "lockstep.handoff/1", "state": "complete", "size": 1048576, "generation": 1,
            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
+kept_previous:
+  description: Path of the copy of the replaced O(dest) kept for O(rollback) (C(.NAME.prev-1)), or V(null).
+  returned: when a file was moved
+  type: str
+  sample: /etc/nginx/.nginx.conf.prev-1
+restored_sha256:
+  description: With O(rollback), the sha256 of the version now at O(dest) that a rollback put there.
+  returned: with O(rollback) and a single O(dest)
+  type: str
+  sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+replaced_sha256:
+  description: With O(rollback), the sha256 of the version the rollback replaced (V(null) when O(dest) was missing).
+  returned: with O(rollback) and a single O(dest)
+  type: str
+  sample: 60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752
+status:
+  description: With O(rollback) and a single O(dest) - V(restored), or V(unchanged) when it was rolled back already.
+  returned: with O(rollback) and a single O(dest)
+  type: str
+  sample: restored
 backup_file:
   description: Path of the backup of the replaced O(dest), or V(null).
   returned: when O(src) is a file
@@ -445,6 +500,8 @@ results:
       O(force=false)), V(not_ready) (check mode only - its marker is not complete yet; a real run would wait for it or
       fail), V(not_moved) (O(all_or_none) - ready, but held back because other files were not) or V(failed) (RV(msg)
       says why, and with O(wait) what the wait saw last).
+    - With O(rollback), C(status) is V(restored) (in check mode, would be restored), V(unchanged) (rolled back
+      already) or V(failed), with C(restored_sha256) and C(replaced_sha256).
   returned: when O(files) is given
   type: list
   elements: dict
@@ -470,9 +527,11 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._runner import ru
 MARKER_ACTIONS = ('remove', 'move', 'keep')
 
 # One file (src, dest), or a list of them (files), never both; the per-file paths of a list are the files' own.
+# A rollback needs only dest.
 ARGUMENT_RULES = dict(
-    required_one_of=[('src', 'files')],
-    required_together=[('src', 'dest')],
+    required_one_of=[('dest', 'files')],
+    required_if=[('rollback', False, ('src', 'files'), True)],
+    required_by=dict(src=('dest',)),
     mutually_exclusive=[('src', 'files'), ('dest', 'files'), ('marker_path', 'files'), ('dest_marker_path', 'files')],
 )
 
@@ -502,6 +561,8 @@ def argument_spec():
         dest_marker_path=dict(type='path'),
         force=dict(type='bool', default=True),
         backup=dict(type='bool', default=False),
+        keep_previous=dict(type='int', default=0),
+        rollback=dict(type='bool', default=False),
         create_parents=dict(type='bool', default=False),
         patterns=dict(type='list', elements='str', default=['*']),
     )

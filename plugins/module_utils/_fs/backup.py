@@ -47,11 +47,7 @@ def back_up(directory, name):
                              'made and %s was not replaced. Remove it and re-run the task' % (directory.join(backup), path),
                              path=directory.join(backup))
         try:
-            copy_with_sha256(src_fd, dst_fd)
-            fchown_quietly(dst_fd, src_st.st_uid, src_st.st_gid)
-            os.fchmod(dst_fd, _mode_for(src_st, os.fstat(dst_fd)))
-            os.utime(dst_fd, ns=(src_st.st_atime_ns, src_st.st_mtime_ns))
-            os.fsync(dst_fd)
+            copy_file(src_fd, src_st, dst_fd)
         except BaseException:
             directory.unlink_if_same(backup, os.fstat(dst_fd))
             raise
@@ -61,6 +57,17 @@ def back_up(directory, name):
         os.close(src_fd)
     directory.fsync()
     return directory.join(backup)
+
+
+def copy_file(src_fd, src_st, dst_fd):
+    """Copy the open file ``src_fd`` (whose stat is ``src_st``) into the new file ``dst_fd``: data, owner and group
+    where allowed, mode (see ``_mode_for``) and times, flushed to disk; return ``(sha256, size)`` of the data."""
+    digest = copy_with_sha256(src_fd, dst_fd)
+    fchown_quietly(dst_fd, src_st.st_uid, src_st.st_gid)
+    os.fchmod(dst_fd, _mode_for(src_st, os.fstat(dst_fd)))
+    os.utime(dst_fd, ns=(src_st.st_atime_ns, src_st.st_mtime_ns))
+    os.fsync(dst_fd)
+    return digest
 
 
 def _mode_for(src_st, backup_st):

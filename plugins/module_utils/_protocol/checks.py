@@ -81,6 +81,8 @@ NUMBER_BOUNDS = {
     'min_age': _Bounds(0, SECONDS_PER_YEAR, 'no waiting'),
     'remove_temps_older_than': _Bounds(0, SECONDS_PER_YEAR, 'remove every leftover temp'),
     'sleep': _Bounds(0, SECONDS_PER_DAY, minimum_allowed=False),
+    # Each kept version is a full copy beside the file: a hundred is far past any rollback an operator walks back.
+    'keep_previous': _Bounds(0, 100, 'keep none', unit='versions'),
     # Renewed every third of it while held: much shorter and the renewals become a busy loop; a crashed
     # holder blocks everybody for one TTL, and a long job needs no long TTL (the lease is renewed).
     'lock_lease_ttl': _Bounds(0.1, SECONDS_PER_DAY),

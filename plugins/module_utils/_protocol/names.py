@@ -12,7 +12,11 @@ rules (``_handoff_state_path``, ``_handoff_create_temp``; a test compares them):
   subdirectory of ``DIR`` for a relative ``state_dir`` (``.handoff``), or one
   directory for an absolute ``state_dir``;
 - a set of files published as one directory ``DEST`` has its manifest
-  marker at ``DEST.done`` and its staged archive inside it.
+  marker at ``DEST.done`` and its staged archive inside it;
+- the versions a promotion replaced (``keep_previous``) beside the file, as
+  ``DIR/.NAME.prev-<N>`` (1 the newest), and the record of the last rollback
+  as ``DIR/.NAME.rolled-back``: hidden, so never taken as data, and in the
+  file's own directory, so that a rollback is one rename(2).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ TOKEN_BYTES = 6
 TEMP_TOKEN_PLACEHOLDER = 'f' * (2 * TOKEN_BYTES)
 # The archive a set is staged in, inside DEST: its temp is .handoff-set.tar.<12 hex>.tmp.
 SET_ARCHIVE_NAME = 'handoff-set.tar'
+PREVIOUS_INFIX = '.prev-'
+ROLLBACK_RECORD_SUFFIX = '.rolled-back'
 _TEMP_NAME = re.compile(r'\.(.+)\.[0-9a-f]{%d}%s' % (2 * TOKEN_BYTES, re.escape(TEMP_SUFFIX)), re.DOTALL)
 
 
@@ -95,3 +101,29 @@ def is_temp_name_of(path, owner):
 def is_protocol_name(name):
     """Whether an inbox entry ``name`` is the protocol's own (dot file, temp, marker, lock), never data to take."""
     return name.startswith('.') or name.endswith((MARKER_SUFFIX, LOCK_SUFFIX, TEMP_SUFFIX))
+
+
+def previous_name(name, generation):
+    """The kept version ``generation`` (1 the newest) of the file ``name``: ``.NAME.prev-<N>``."""
+    return '.%s%s%d' % (name, PREVIOUS_INFIX, generation)
+
+
+def kept_version_path(data_path, keep_previous):
+    """The path of the oldest version of ``data_path`` that ``keep_previous`` keeps (None for 0): the longest name."""
+    if not keep_previous:
+        return None
+    return os.path.join(os.path.dirname(data_path), previous_name(os.path.basename(data_path), keep_previous))
+
+
+def previous_generation(entry, name):
+    """N when the directory entry ``entry`` is the kept version ``.NAME.prev-<N>`` of ``name``, else None."""
+    prefix = '.%s%s' % (name, PREVIOUS_INFIX)
+    if not entry.startswith(prefix):
+        return None
+    number = entry[len(prefix):]
+    return int(number) if number.isdigit() and number[0] != '0' else None
+
+
+def rollback_record_name(name):
+    """The record of the last rollback of ``name``: ``.NAME.rolled-back``."""
+    return '.%s%s' % (name, ROLLBACK_RECORD_SUFFIX)

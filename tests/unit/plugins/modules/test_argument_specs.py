@@ -56,3 +56,13 @@ def test_move_takes_src_and_dest_or_files_never_both():
     assert (params['files'][0]['lock_path'], params['timeout'], params['all_or_none']) == (None, 300.0, False)
     assert validate(spec, dict(files=files, src='/a', dest='/b'), **rules).error_messages
     assert validate(spec, dict(files=[dict(src='/a')]), **rules).error_messages
+
+
+def test_move_needs_src_unless_it_rolls_back_and_keeps_no_previous_version_by_default():
+    rules = locked_move.ARGUMENT_RULES
+    spec = locked_move.argument_spec()
+    assert validate(spec, dict(dest='/b'), **rules).error_messages
+    params = validate(spec, dict(dest='/b', rollback=True), **rules).validated_parameters
+    assert (params['rollback'], params['keep_previous']) == (True, 0)
+    assert not validate(spec, dict(files=[dict(src='/a', dest='/b')], rollback=True), **rules).error_messages
+    assert validate(spec, dict(rollback=True), **rules).error_messages

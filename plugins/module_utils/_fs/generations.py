@@ -1,0 +1,184 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The versions a promotion replaced (``keep_previous``), and putting the newest back (rollback).
+
+Kept versions are ``.NAME.prev-<N>`` beside the file (1 the newest), so a
+rollback is one rename(2) onto it: the file is never missing or partial. All
+of it runs under the file's lock, on the Directory's fd, and every step is
+safe to repeat after a SIGKILL:
+
+- keeping: shift the kept versions up one (dropping those beyond the count),
+  copy the file to a temp, fsync, rename it to ``.NAME.prev-1``. A kill leaves
+  a gap in the numbers, which the next run closes (``close_gaps``) first.
+- rolling back: write the record ``.NAME.rolled-back`` (the sha256 restored),
+  rename ``.NAME.prev-1`` onto the file, close the gap. A re-run that finds the
+  file matching the record has nothing left to restore: exactly once. A new
+  promotion removes the record.
+
+A kept version is only restored when it is a regular file owned by this
+process's user or the file's owner: another user of the directory can plant
+a name, never get their data put in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import copy_file
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_fd
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import (
+    previous_generation, previous_name, rollback_record_name)
+
+
+def kept_generations(directory, name):
+    """The numbers N of the kept versions ``.NAME.prev-<N>`` present, in increasing order."""
+    numbers = (previous_generation(entry, name) for entry in directory.listdir())
+    return sorted(number for number in numbers if number is not None)
+
+
+def close_gaps(directory, name):
+    """Renumber the kept versions 1, 2, ... (a killed shift leaves a gap); return how many were renamed."""
+    renamed = 0
+    for wanted, number in enumerate(kept_generations(directory, name), start=1):
+        if number != wanted:
+            old = previous_name(name, number)
+            directory.rename_verified(old, directory.lstat(old), directory, previous_name(name, wanted))
+            renamed += 1
+    if renamed:
+        directory.fsync()
+    return renamed
+
+
+def keep_previous(directory, name, count):
+    """Keep a copy of the regular file ``name`` as ``.NAME.prev-1``, at most ``count`` versions; return its path."""
+    close_gaps(directory, name)
+    for number in reversed(kept_generations(directory, name)):
+        old = previous_name(name, number)
+        if number >= count:
+            directory.unlink_if_same(old, directory.lstat(old))
+        else:
+            directory.rename_verified(old, directory.lstat(old), directory, previous_name(name, number + 1))
+    kept = previous_name(name, 1)
+    src_fd = directory.open_regular(name)
+    try:
+        fd, temp = directory.create_temp(kept)
+        temp_st = os.fstat(fd)
+        try:
+            try:
+                copy_file(src_fd, os.fstat(src_fd), fd)
+                temp_st = os.fstat(fd)
+            finally:
+                os.close(fd)
+            directory.rename_verified(temp, temp_st, directory, kept)
+        finally:
+            directory.unlink_if_same(temp, temp_st)
+    finally:
+        os.close(src_fd)
+    directory.fsync()
+    return directory.join(kept)
+
+
+def forget_rollback(directory, name):
+    """A new version is being put in place: the last rollback's record no longer describes it."""
+    record = rollback_record_name(name)
+    record_st = directory.lstat(record)
+    if record_st is not None and directory.unlink_if_same(record, record_st):
+        directory.fsync()
+
+
+def read_rollback_record(directory, name):
+    """The last rollback's record ``{restored, replaced}`` (sha256s), or None when there is none (or it is not ours)."""
+    try:
+        fd = directory.open_regular(rollback_record_name(name))
+    except FileNotFoundError:
+        return None
+    try:
+        with os.fdopen(os.dup(fd), 'rb') as stream:
+            raw = stream.read(4096)
+    finally:
+        os.close(fd)
+    try:
+        record = json.loads(raw.decode('utf-8'))
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _write_rollback_record(directory, name, record):
+    """Write the record through a temp and a rename: a reader sees the old record or the new one, whole."""
+    target = rollback_record_name(name)
+    fd, temp = directory.create_temp(target, 0o644)
+    temp_st = os.fstat(fd)
+    try:
+        try:
+            os.write(fd, json.dumps(record, sort_keys=True).encode('utf-8'))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        directory.rename_verified(temp, temp_st, directory, target)
+    finally:
+        directory.unlink_if_same(temp, temp_st)
+    directory.fsync()
+
+
+def _sha256_of(directory, name):
+    """``(sha256, stat)`` of the regular file ``name``, or ``(None, None)`` when there is none."""
+    try:
+        fd = directory.open_regular(name)
+    except FileNotFoundError:
+        return None, None
+    try:
+        return sha256_of_fd(fd)[0], os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def rolled_back_already(directory, name, current=None):
+    """The record of the rollback that put the present ``name`` in place (sha256 ``current``), or None."""
+    if current is None:
+        current = _sha256_of(directory, name)[0]
+    record = read_rollback_record(directory, name)
+    if record is not None and current is not None and record.get('restored') == current:
+        return record
+    return None
+
+
+def roll_back(directory, name, before_rename=None):
+    """Put ``.NAME.prev-1`` back onto ``name``, exactly once; return ``(changed, sha256 restored, sha256 replaced)``.
+
+    ``before_rename`` (the lock's publish check) runs right before the rename.
+    """
+    closed = close_gaps(directory, name)
+    current, current_st = _sha256_of(directory, name)
+    record = rolled_back_already(directory, name, current)
+    if record is not None:
+        return closed > 0, current, record.get('replaced')
+    kept = previous_name(name, 1)
+    try:
+        fd = directory.open_regular(kept)
+    except FileNotFoundError:
+        raise HandoffError('no previous version of %s is kept (%s): nothing to roll back to. Promotions keep '
+                           'one with keep_previous' % (directory.join(name), directory.join(kept)),
+                           path=directory.join(name))
+    try:
+        kept_st = os.fstat(fd)
+        owners = {os.geteuid()} | ({current_st.st_uid} if current_st is not None else set())
+        if kept_st.st_uid not in owners:
+            raise UnsafeFile('%s is owned by uid %d, neither this user nor the owner of %s: another user of the '
+                             'directory may have planted it; not restoring it' % (
+                                 directory.join(kept), kept_st.st_uid, directory.join(name)),
+                             path=directory.join(kept))
+        restored = sha256_of_fd(fd)[0]
+    finally:
+        os.close(fd)
+    _write_rollback_record(directory, name, dict(restored=restored, replaced=current))
+    if before_rename is not None:
+        before_rename()
+    directory.rename_verified(kept, kept_st, directory, name)
+    directory.fsync()
+    close_gaps(directory, name)
+    return True, restored, current
