@@ -86,16 +86,18 @@ def test_a_rollback_killed_half_way_is_finished_by_a_rerun(role_fleet, play, wor
         rollout(play, workspace, version)
     host = role_fleet.hosts["r1"]
     lock = f"{workspace}/ready/.handoff/b.txt.lock"
+    assert host.exists(lock), host.run(f"ls -lA {workspace}/ready/.handoff").stdout
     holder = int(host.run(f"flock {lock} sleep 300 >/dev/null 2>&1 & echo $!").stdout)
-    wait_for(lambda: host.run(f"flock -n {lock} true", check=False).returncode != 0, PATIENCE, interval=0.05,
+    wait_for(lambda: host.run(f"flock -n {lock} true", check=False).returncode == 1, 30, interval=0.05,
              what="flock(1) to hold b.txt's lock")
     run = start_playbook(role_fleet, "lockstep.handoff.rollback", tmp_path / "killed", args=("--limit", "r1"),
-                         env={"ANSIBLE_PIPELINING": "True"},
+                         env={"ANSIBLE_PIPELINING": "False"},
                          extra_vars={**rollout_vars(workspace), "handoff_promote_lock_timeout": 300})
     try:
         wait_for(lambda: versions(host, workspace, "a.txt")[0] == payload("a.txt", "v2"), PATIENCE, interval=0.05,
                  what="a.txt to be rolled back")
-        modules = wait_for(lambda: host_processes(host, "AnsiballZ_locked_move"), PATIENCE, what="the module")
+        assert host.run(f"kill -0 {holder}", check=False).returncode == 0, "the lock holder is gone"
+        modules = wait_for(lambda: host_processes(host, "AnsiballZ_locked_move"), 60, what="the module")
         for pid in modules:
             os.kill(pid, signal.SIGKILL)
         kill_tree(run.process.pid)

@@ -164,7 +164,7 @@ def test_rollback_of_a_list_reports_each_file_in_the_given_order(task, dirs):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason='planting a file of another user needs root')
 def test_a_planted_kept_version_of_another_user_is_not_restored(dirs):
-    inbox, outbox = dirs
+    outbox = dirs[1]
     (outbox / 'app.conf').write_bytes(b'v2')
     (outbox / '.app.conf.prev-1').write_bytes(b'evil')
     os.chown(outbox / '.app.conf.prev-1', 65534, 65534)
@@ -174,7 +174,7 @@ def test_a_planted_kept_version_of_another_user_is_not_restored(dirs):
 
 
 def test_a_symlink_planted_as_kept_version_is_refused(dirs, tmp_path):
-    inbox, outbox = dirs
+    outbox = dirs[1]
     (outbox / 'app.conf').write_bytes(b'v2')
     (tmp_path / 'secret').write_bytes(b'secret')
     os.symlink(tmp_path / 'secret', outbox / '.app.conf.prev-1')
@@ -223,7 +223,7 @@ def test_a_rollback_killed_at_any_step_is_finished_by_a_rerun_without_loss_or_do
 
 
 @pytest.mark.parametrize('step', [1, 2])
-def test_a_promotion_killed_while_keeping_is_tidied_by_the_next_one(task, dirs, monkeypatch, step):
+def test_a_promotion_killed_while_keeping_is_tidied_by_the_next_one(task, dirs, step):
     inbox, outbox = dirs
     for data in (b'v1', b'v2', b'v3'):
         promote(task, inbox, outbox, data, keep=3)
