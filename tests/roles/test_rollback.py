@@ -87,7 +87,7 @@ def test_a_rollback_killed_half_way_is_finished_by_a_rerun(role_fleet, play, wor
     host = role_fleet.hosts["r1"]
     lock = f"{workspace}/ready/.handoff/b.txt.lock"
     assert host.exists(lock), host.run(f"ls -lA {workspace}/ready/.handoff").stdout
-    holder = int(host.run(f"flock {lock} sleep 300 >/dev/null 2>&1 & echo $!").stdout)
+    holder = int(host.run(f"flock -o {lock} sleep 300 >/dev/null 2>&1 & echo $!").stdout)
     wait_for(lambda: host.run(f"flock -n {lock} true", check=False).returncode == 1, 30, interval=0.05,
              what="flock(1) to hold b.txt's lock")
     run = start_playbook(role_fleet, "lockstep.handoff.rollback", tmp_path / "killed", args=("--limit", "r1"),
