@@ -218,7 +218,7 @@ options:
         and so on, and those beyond O(keep_previous) are removed. Each kept version costs a full copy of the file
         on disk.
       - Kept beside O(dest) rather than in O(state_dir), so that a rollback is one rename on the same filesystem.
-      - The default keeps none, as C(mv) does; the M(lockstep.handoff.promote) role keeps one.
+      - The default keeps none, as C(mv) does; the C(lockstep.handoff.promote) role keeps one.
     type: int
     default: 0
   rollback:
