@@ -124,7 +124,7 @@ def test_files_shell_producers_publish_are_promoted_once_by_the_role(role_fleet,
         arrived = dict(line.split()[::-1] for line in host.run(
             f"cd {workspace}/ready && sha256sum file-[0-9]").stdout.splitlines())
         assert arrived == {f"file-{i}": published[i] for i in map(str, range(1, FILES + 1))}
-        batch = log.one("lockstep.handoff.promote : Promote | Wait for the markers and move the files",
+        batch = log.one("lockstep.handoff.promote : Promote | Wait for the markers and move the files, or roll them back",
                         name)["result"]["results"]
         moved = [result["src"].rsplit("/", 1)[1] for result in batch if result["status"] == "moved"]
         assert sorted(moved) == sorted(names), f"{name}: each file must be moved once by the role"

@@ -94,7 +94,7 @@ def test_a_rollback_killed_half_way_is_finished_by_a_rerun(role_fleet, play, wor
                          env={"ANSIBLE_PIPELINING": "False"},
                          extra_vars={**rollout_vars(workspace), "handoff_promote_lock_timeout": 300})
     try:
-        wait_for(lambda: versions(host, workspace, "a.txt")[0] == payload("a.txt", "v2"), PATIENCE, interval=0.05,
+        wait_for(lambda: host.read_bytes(f"{workspace}/ready/a.txt") == payload("a.txt", "v2"), PATIENCE, interval=0.05,
                  what="a.txt to be rolled back")
         assert host.run(f"kill -0 {holder}", check=False).returncode == 0, "the lock holder is gone"
         modules = wait_for(lambda: host_processes(host, "AnsiballZ_locked_move"), 60, what="the module")
