@@ -36,7 +36,9 @@ def run_in_own_group(argv, cwd=None, stdin=None, environ_update=None):
     """
     environment = dict(os.environ)
     environment.update(environ_update or {})
-    process = subprocess.Popen(argv, cwd=cwd, env=environment, start_new_session=True,
+    # Not run_command: the command needs a session of its own that can be killed as a whole, and run_command blocks
+    # until the command ends, while this one polls for the controller's going away.
+    process = subprocess.Popen(argv, cwd=cwd, env=environment, start_new_session=True,  # pylint: disable=ansible-bad-function
                                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     data = None if stdin is None else to_bytes(stdin + '\n', errors='surrogate_or_strict')
