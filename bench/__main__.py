@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """``python -m bench``: say plainly what is missing, or run the bench."""
 
 from __future__ import annotations

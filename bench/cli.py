@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """``python -m bench``: start a fresh fleet, run the cases, print the table, write the report.
 
     bench/run [--quick | --full] [--runs N] [--case NAME ...] [--output DIR]

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What every case gets: the fleet, the profile, a scratch dir, a way to say what it does."""
 
 from __future__ import annotations

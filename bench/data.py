@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Source data on the controller: random bytes, because real payloads (archives) do not compress."""
 
 from __future__ import annotations

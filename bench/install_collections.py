@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Extract the collections the bench's peers need from a downloaded ``ansible`` wheel.
 
     python bench/install_collections.py WHEEL DEST

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What a benchmark case hands to the report: measured series, comparison rows, notes.
 
 Every row compares our series with a peer's series taken in the same run, so

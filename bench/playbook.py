@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run ansible-playbook against the bench fleet and time the whole command.
 
 The wall time of the command is what an operator waits for, so it is what we

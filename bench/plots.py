@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """PNG plots of the cases that have a shape worth seeing.
 
 Figures are drawn on matplotlib's Agg canvas directly, without pyplot: no

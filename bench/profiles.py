@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """How much work each mode does: ``--quick`` (smoke run), the default, and ``--full``.
 
 Sizes shrink in the cheaper modes, never the shape of a case: every module

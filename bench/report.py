@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Write the Markdown report (summary table, then one section per case) and the raw results."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Time plain commands (the raw ssh peers) the way an operator's script runs them."""
 
 from __future__ import annotations

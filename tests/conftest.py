@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Suite-wide set-up: the checkout importable as ``ansible_collections.lockstep.handoff`` and as
 ``tests``; in CI a skipped test fails."""
 

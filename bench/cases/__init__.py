@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The benchmark cases, in the order they run; each maps a Context to a CaseResult."""
 
 from bench.cases import contended_move, fleet_scale, large_file, marker_latency, rollout, small_files

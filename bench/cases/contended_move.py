@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Contended consumers on one host: locked_move vs flock(1) + mv shell loops.
 
 CONSUMERS consumers each try to take every one of FILES published hand-offs

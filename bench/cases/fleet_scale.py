@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fleet scale: the demo's hand-off (upload → wait → move) on more and more hosts.
 
 Ours is ``playbooks/demo.yml`` over ssh: atomic_upload of a 1000-line report,

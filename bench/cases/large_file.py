@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One large file to one host: atomic_upload vs ansible.builtin.copy vs scp + ssh mv + ssh touch.
 
 The raw peer is the seeds' pipeline and the floor: ``scp`` into a temp name,

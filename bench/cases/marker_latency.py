@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Marker detection latency: wait_for_marker vs ansible.builtin.wait_for, timed on the host.
 
 One playbook per tool loops over the trials; each item waits for its own

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Rollout: config files to a fleet through the ``lockstep.handoff.handoff`` playbook.
 
 Ours is the collection's own playbook (roles deliver, then promote) as a user

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Many small files to a few or many hosts: atomic_upload of a directory vs copy, synchronize and tar.
 
 atomic_upload with a directory ``src`` publishes the whole set in three steps

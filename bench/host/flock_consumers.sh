@@ -1,4 +1,6 @@
 #!/bin/sh
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Runs inside a bench host: CONSUMERS shell loops take DIR/in/f1..fFILES as cron jobs would,
 # each trying every file under `flock -w` on the same lock path locked_move uses
 # (DIR/out/fN.lock), moving it only while its marker is there, then removing the marker.

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Runs inside a bench host (stdin of ``python3 -``): publish markers while a module waits for them.
 
     python3 - DIR TRIALS MODULE_SCRIPT MAX_DELAY SEED

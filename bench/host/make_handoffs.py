@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Runs inside a bench host (stdin of ``python3 -``): create hand-offs that are ready to take.
 
     python3 - DIR COUNT MARKER_SUFFIX

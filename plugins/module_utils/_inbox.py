@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """``locked_move`` on a directory: every ready file of an inbox, in one module run.
 
 One task per file costs a module run per file; a consumer draining an inbox

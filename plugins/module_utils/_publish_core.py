@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What publishing one file and publishing a set share, on the target side of ``atomic_upload``.
 
 ``Upload`` (one file) and ``UploadSet`` (a directory or list ``src``) each

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """``locked_move`` with ``rollback=true``: put back the version the last promotion replaced, under the same locks.
 
 Each dest is rolled back under the lock a move onto it takes (taken in the

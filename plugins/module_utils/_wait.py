@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The target side of ``wait_for_marker``: wake on inotify, judge, repeat until the deadline.
 
 Without a marker, ``stable_for``/``min_age`` accept a file that stopped

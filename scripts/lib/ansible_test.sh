@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # shellcheck shell=bash
 # Run ansible-test (sanity, units) for this collection with a controller venv from
 # scripts/bootstrap. Sourced by scripts/*; ROOT must be set and controllers.sh sourced.

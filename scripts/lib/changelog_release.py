@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Write changelogs/changelog.yaml and CHANGELOG.rst for the version galaxy.yml names, from the fragments.
 
 The entry of that version is released again from scratch each time (dropped, then

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # shellcheck shell=bash
 # The supported controllers: ansible-core version -> Python that runs it, its venv and what goes
 # into the venv. Sourced by scripts/*; ROOT must be set.

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Render the Markdown guides of docs/ as the RST extra docs of the collection's docsite.
 
 antsibull-docs takes extra docs only as RST under docs/docsite/rst/, and the guides are written

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Offline stand-in for get-pip.py, which ansible-test runs to put pip into its venvs.
 
 ansible-test downloads get-pip-<version>.py from ci-files.testing.ansible.com, which this

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # shellcheck shell=bash
 # Venvs from pinned requirement files, and the collections path link; sourced by scripts/bootstrap
 # and scripts/demo. ROOT must be set.

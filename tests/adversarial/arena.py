@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Where a path's trials run: a shared inbox the attacker's group may write, root-only canaries outside it.
 
 Layout below a fresh directory the attacker can traverse (0755 root)::

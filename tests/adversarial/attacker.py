@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The attacking account (a real second user in the hand-off directory's group) and its racer process."""
 
 from __future__ import annotations

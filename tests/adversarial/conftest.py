@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The attacker account for the adversarial suite: needs root (a skip fails in CI, see tests/conftest.py)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The raced write paths end to end: one playbook task per path, looped over the trials, on one alias per
 connection variant (with and without become), each alias in a directory of its own below the inbox."""
 

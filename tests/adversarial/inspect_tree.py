@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What a trial left, seen from inside a fleet host's mount namespace (run there as root; standard library only).
 
 Prints one JSON object: the state of every canary in CANARY_DIR and, for

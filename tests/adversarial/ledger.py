@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Counts per raced path (trials, swaps that landed, compromises), written where the lead can quote them.
 
 Each path writes ``tests/output/adversarial/<path>.json``; every write also

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The write paths the attacker races, each driven the way its real caller drives it.
 
 A path prepares every trial's files before the racer starts (so only the

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run one path's trials on this machine while the attacker races them; return its ledger."""
 
 from __future__ import annotations

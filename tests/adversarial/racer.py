@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The attacker: a member of the hand-off directory's group racing root's tasks.
 
 Run as the attacking user (never as root). It watches directory trees with

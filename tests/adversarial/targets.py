@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The real target-side code, run as root in a subprocess with a deadline: modules and handoff.sh."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The raced write paths end to end over real ssh, with and without become, the attacker inside the host.
 
 One host of the fleet harness; per path one playbook run loops over the

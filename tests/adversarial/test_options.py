@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Options that collide (one file in two roles) or are not finite, through the real modules.
 
 Each must fail with an error that names the option, and leave the directory

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Every write path, raced by a real second user with inotify-driven symlink, FIFO and hard link swaps.
 
 Each trial must end in a clear error or a correct result, with the trial's

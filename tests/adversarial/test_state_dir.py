@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A relative ``state_dir`` inside a shared inbox: the attacker swaps the state directory for a symlink.
 
 ``state_dir: .handoff`` puts markers and locks in a subdirectory of the hand-off

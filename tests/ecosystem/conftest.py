@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures for the ecosystem checks: the controller's tools, a built and installed collection, a fleet."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The AWX project layout of docs/awx.md, run by ansible-runner as AWX runs a job: the wrapper
 playbooks and extra vars are read from the page itself, the files to deliver sit in the
 project's files/, and the job's working directory is the project (ansible-runner's default)."""

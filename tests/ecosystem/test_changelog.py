@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """changelogs/changelog.yaml and CHANGELOG.rst are generated from the fragments, and the release they
 describe is galaxy.yml's version with every module and role it adds."""
 

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A newcomer's first commands: scripts/demo sets up the controller alone, and ansible prints no
 Python warning from the controller's own packages."""
 

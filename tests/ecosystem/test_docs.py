@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ansible-doc renders every role and every module, and each role documents exactly its defaults."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The collection's docsite: the guides of docs/ as RST extra docs in the Ansible docsite conventions,
 and the strict antsibull-docs lint of those pages together with every plugin's and role's docs."""
 

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The execution-environment files: ansible-builder accepts them, and they agree with the project.
 
 No container engine here, so nothing is built; `ansible-builder create` writes the build

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ansible-galaxy builds a clean tarball, installs it, and the installed copy runs on its own."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """AWX job slicing: one job template split into N jobs that run at once, each over its own slice of
 the inventory (AWX sorts the hosts and gives slice k the hosts [k::N]), run here by ansible-runner.
 

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ansible-lint's production profile passes on the roles, the playbooks and the EE files, offline."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The molecule scenarios of the three roles (extensions/molecule/, molecule's layout for a
 collection): delegated to local pseudo-hosts, each runs converge, a second converge that must change
 nothing, and verify, between two runs of the shared destroy playbook."""

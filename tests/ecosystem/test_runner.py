@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The handoff playbook run by ansible-runner, as AWX runs it, judged by its job events."""
 
 from __future__ import annotations

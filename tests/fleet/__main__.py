@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Start or stop a fleet by hand, for benchmarks and humans.
 
     python -m tests.fleet up --hosts 3 [--tiny h2] [--readonly h3] [--workdir DIR]

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures that give tests real SSH hosts and run the real ansible CLIs against them."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A fleet of real SSH hosts on this one machine, for tests and benchmarks.
 
 Each host is an ``sshd`` on its own loopback address, started in its own mount and UTS

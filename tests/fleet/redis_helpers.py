@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Helpers of the Redis fleet tests: ad-hoc runs in the background, their results, waiting for a condition."""
 
 from __future__ import annotations

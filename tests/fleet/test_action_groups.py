@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """module_defaults for the collection's action groups in a real playbook over ssh.
 
 The Redis settings are given once for ``group/lockstep.handoff.handoff`` and the lock settings once for

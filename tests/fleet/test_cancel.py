@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What cancelling a job does on the target, over ssh, with real processes.
 
 Two ways a job is cancelled, found by running them (docs/awx.md, "Cancelling"):

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Races on a real SSH host: an outside observer during publishes, producers racing, consumers racing.
 
 Every producer and consumer is its own ansible-playbook process, as separate

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Faults on real SSH hosts: killed controllers and consumers, a full disk, a read-only disk, no
 permission, a host that dies mid-play. Whatever breaks, no reader sees a partial file and the
 operator gets one clear message per host."""

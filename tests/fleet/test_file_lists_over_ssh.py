@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """atomic_upload with ``files`` on a real SSH host: 20 files to their own places in two module runs.
 
 At -vvv without pipelining ansible-core logs every module run as an ``SSH: EXEC ... python

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The fleet gives real, separate, breakable SSH hosts; each test checks one promise."""
 
 from __future__ import annotations

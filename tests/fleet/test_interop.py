@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The modules next to what people already run: util-linux flock(1), and the seeds' scp/ssh producer."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A lock on a network filesystem can exclude nobody; the modules must refuse it, not run unlocked.
 
 sshfs is a real FUSE network filesystem: a host's /srv/handoff mounted on the

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """lock_info over ssh on fleet hosts, called through pytest-ansible's fixtures.
 
 A module that only reads is clearest as a function call returning each host's result: no playbook

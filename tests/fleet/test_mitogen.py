@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The collection under Mitogen for Ansible (``strategy: mitogen_linear``) on real SSH hosts.
 
 Mitogen runs every module inside one Python interpreter per host (and per become user) that

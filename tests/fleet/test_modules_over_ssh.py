@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The hand-off (atomic_upload -> wait_for_marker -> locked_move) on three real SSH hosts, over every
 connection a user may choose, and the collection's own hand-off playbook against a real inventory.
 

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """lock_type=redis on real hosts: one lease all of them see, expiry of a dead holder, fencing, clear errors.
 
 The fleet's hosts share the machine's network, so each reaches the test's own

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Hand-off state in Redis on real hosts: a consumer on another host waits for a file it cannot see.
 
 The waiter is known to be blocked in Redis (CLIENT LIST shows its XREAD) before

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The three modules under every target Python 3.8-3.13, on a real SSH host, with the real pyenv builds.
 
 The interpreters live under /root/.pyenv/versions, and /root is 0700: the hosts'

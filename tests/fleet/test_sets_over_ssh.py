@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Sets of files (a directory src and a list src) published by atomic_upload on real SSH hosts.
 
 The second test has three hosts publish their own version of one set into a directory they all

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """atomic_upload's transfer_compression, read from the sftp command lines ansible-core really ran.
 
 ansible.builtin.ssh's default ssh_args carry ``-C``; ssh compression costs far more CPU time than a

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """atomic_upload's transfer report over ssh: the result's ``transfer`` and ``msg``, and the line ``-v`` shows.
 
 A 16 MiB file into a private directory goes direct and (transfer_compression=auto) without ssh compression;

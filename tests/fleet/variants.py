@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Connection variants side by side in one ansible-playbook run: one inventory alias per host and variant.
 
 A test that must hold over every way a user reaches a host (OpenSSH with pipelining on and off,

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures for integration tests over the local connection."""
 
 from __future__ import annotations

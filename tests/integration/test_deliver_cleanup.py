@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The deliver role passes its cleanup option through: old leftover temps go, fresh ones stay."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """An absolute state_dir holds the markers of every directory by file name: two files of one name would share one.
 
 The second publish would replace the first file's marker with its own, so the

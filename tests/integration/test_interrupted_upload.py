@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """SIGKILL ansible-playbook at seeded random points of an upload: never a partial file, re-runs converge."""
 
 from __future__ import annotations

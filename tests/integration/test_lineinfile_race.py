@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ansible-core has no mutex: many forks doing a read-modify-write of one shared file lose lines.
 
 The pattern is ``lineinfile`` (or any edit) with ``delegate_to`` one shared host:

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The promote role (one batch locked_move) refuses files whose markers would be one file (one name, one absolute
 state_dir).
 

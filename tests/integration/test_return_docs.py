@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Each module's RETURN documentation against what it really returns, in its main scenarios.
 
 One playbook runs every module the ways users run it - fresh, unchanged,

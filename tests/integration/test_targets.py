@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run every integration target under tests/integration/targets with real ansible-playbook.
 
 The targets are ansible-test integration targets (roles); here each one runs as

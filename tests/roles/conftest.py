@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures for the role tests: two ordinary fleet hosts and a fresh directory on each.
 
 The session fleet of tests/fleet has a tiny-disk and a read-only host for fault tests;

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The agent role: handoff.sh in place, and a cron job whose command promotes the inbox."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Check mode through the shipped chain on fresh hosts: report what would change, look once, write nothing.
 
 A real run makes its directories with an earlier task (``ansible.builtin.file``,

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The deliver role on real hosts: check mode changes nothing, a run publishes, a rerun is a no-op."""
 
 from __future__ import annotations

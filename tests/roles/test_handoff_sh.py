@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """handoff.sh on this machine: the protocol's rules, and markers the module_utils read and write.
 
 These run in a temp dir with no fleet; tests/roles/test_interop.py runs it against the

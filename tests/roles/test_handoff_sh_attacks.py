@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """handoff.sh as root against a real second member of the hand-off directory's group.
 
 The directory is the realistic shared inbox: root-owned, setgid 2775, group G. The attacker

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The hostile marker corpus: handoff.sh and the modules' Marker.read give every case its one verdict.
 
 Each case is checked through both readers (the Python one parses, handoff.sh's strict flat

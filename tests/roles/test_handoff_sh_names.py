@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """handoff.sh names temps, markers, locks and state directories exactly as the modules do.
 
 The rules live in plugins/module_utils/_protocol/names.py; handoff.sh mirrors them in bash.

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """handoff.sh and the modules hand files to each other, both ways, with several parties at once.
 
 Ansible -> shell: the deliver role publishes while several shell consumers per host race

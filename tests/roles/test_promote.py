@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The promote role on real hosts, fed by the deliver role: check mode, real run, rerun, notify."""
 
 from __future__ import annotations

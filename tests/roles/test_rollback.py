@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Rollback on real hosts: promote keeps the replaced versions, lockstep.handoff.rollback puts the newest back,
 exactly once, also when a rollback is SIGKILLed half-way."""
 

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run real ansible-playbook from tests and read its recap.
 
 Every test that drives Ansible goes through here, so the environment (the

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Follow ansible-playbook runs against a fleet: per-task results, background runs, host processes.
 
 The fleet harness runs a playbook to completion and parses the recap. Fault and

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Read a hand-off's files the way an independent observer would, and check protocol invariants."""
 
 from __future__ import annotations

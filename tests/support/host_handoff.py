@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Look at a hand-off inside a fleet host, and plant one there the way another producer would.
 
 Reading a data file and its marker takes several system calls, and a publish

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Marker files as another user of a hand-off directory could write them, and what each must mean.
 
 Every reader of protocol v1 (the modules' ``Marker.read`` and handoff.sh) must give each

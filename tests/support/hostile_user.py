@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A real second account for attack tests: a member of a shared hand-off directory's group.
 
 The attacker acts through ``su`` as that user, so what it can do is what the

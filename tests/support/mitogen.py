@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run ansible-playbook under Mitogen for Ansible (``strategy: mitogen_linear``).
 
 Mitogen ships its strategy plugins inside its Python package, outside any

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Kill a whole process tree at once, as a crash or an OOM kill would.
 
 ansible-playbook's module processes may leave its process group, so a

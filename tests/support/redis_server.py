@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A private redis-server for tests: loopback, a free port, a temp dir, a password, append-only file.
 
 Never the system service: each test session starts its own process and stops it

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """An attacker for the hand-off tests, run as another member of the directory's group.
 
     python3 swap_attacker.py DIRECTORY TARGET

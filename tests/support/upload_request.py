@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Module arguments of one atomic_upload phase, as the action plugin sends them, for tests that run the module.
 
 Tests name request fields with a leading underscore beside the user's options

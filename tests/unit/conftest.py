@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Import path and shared fixtures for the unit tests.
 
 ``scripts/bootstrap`` links the repository at ``.build/ansible_collections/lockstep/handoff``;

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """meta/runtime.yml's action groups: a group default must be an option every member takes, with one meaning.
 
 Each member's documented options (with their doc fragments) are read the way ansible-doc reads them; a group

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """``backup=true``: keep a copy of the file about to be replaced, on file descriptors.
 
 The backup's name is predictable (``DEST.<pid>.<YYYY-MM-DD@HH:MM:SS>~``, as

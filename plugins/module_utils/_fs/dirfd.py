@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """File-descriptor primitives for directories that other users may write.
 
 Another user of a hand-off directory can replace any name in it between two

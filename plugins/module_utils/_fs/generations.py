@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The versions a promotion replaced (``keep_previous``), and putting the newest back (rollback).
 
 Kept versions are ``.NAME.prev-<N>`` beside the file (1 the newest), so a

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Who holds a lock: ``/proc/locks`` matched by device and inode, as ``lslocks`` does.
 
 An error that says "held by pid 4242 (flock -w 5 /srv/in/x.lock mv ...)" saves

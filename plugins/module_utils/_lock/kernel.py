@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Kernel locks on a lock file that exclude, and are excluded by, util-linux ``flock(1)``.
 
 ``flock`` locks (the default) are what ``flock(1)`` takes, so a cron job doing

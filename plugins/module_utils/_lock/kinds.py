@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The lock kinds a task may choose (``lock_type``), their options, and the one place that picks one.
 
 Adding a kind means a LockKind (``_lock/base.py``) in a file of its own,

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The owner record an exclusive holder writes into its lock file, for people and ``lock_info``.
 
 ``/proc/locks`` gives a pid; the record adds the host, the boot, since when and

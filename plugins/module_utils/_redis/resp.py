@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockstep.handoff contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A small Redis client speaking RESP2 over a socket (TLS optional), standard library only.
 
 Modules run on targets that have no third-party packages, and the lock must be

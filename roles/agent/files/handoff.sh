@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # handoff.sh - the lockstep.handoff protocol (v1) for shell producers and consumers.
 #
 # Installed by the lockstep.handoff.agent role. It lets a script that copies a file and

@@ -1,4 +1,6 @@
 # -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Test-only module: what the interpreter running it holds, for checks under Mitogen.
 
 Mitogen runs modules inside one Python interpreter per host that outlives the

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The atomic_upload action plugin against a recorded module: the requests it sends, phase by phase.
 
 As ansible.posix tests its synchronize plugin: the real ActionModule with a real

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """locked_command against real processes: the command runs under the lock, flock(1) holders exclude it."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """controller_gone: stdout without a reader, or a hangup noted, means the controller went away."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The hostile marker corpus through wait_for_marker and locked_move (one file, and an inbox drain).
 
 Each run happens in a forked child with a deadline, so a hang fails the test instead of

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What an inbox drain takes as data: matching regular files, never markers, locks, temps or hidden files."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """locked_move's target side with a real AnsibleModule: under the lock, exactly once, never a partial dest."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """locked_move with files: a list of moves, awaited with one deadline, all_or_none, locks in a stable order."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Every verdict a look at a data file and its marker can give."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """run_in_own_group: output like run_command; the whole group stopped when the controller goes away."""
 
 from __future__ import annotations

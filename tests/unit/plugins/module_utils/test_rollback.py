@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """keep_previous and rollback: versions kept beside dest, put back exactly once, also after a SIGKILL."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """run_backend: a backend's result or its HandoffError becomes the module's JSON answer."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The private request/response between atomic_upload's action plugin and module: strict on both sides."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """atomic_upload's target side, phase by phase, with a real AnsibleModule."""
 
 from __future__ import annotations

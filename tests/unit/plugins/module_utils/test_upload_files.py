@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """atomic_upload with a list of files, target side: each file published by protocol v1, two module runs for all."""
 
 from __future__ import annotations

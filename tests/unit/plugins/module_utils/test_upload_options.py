@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """atomic_upload's options, as the action plugin validates them on the controller."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """atomic_upload with a directory src, target side: probe, publish of one archive, one manifest last."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """wait_for_marker's target side with a real AnsibleModule: woken by inotify, bounded by its timeout."""
 
 from __future__ import annotations

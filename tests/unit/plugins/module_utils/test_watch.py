@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """inotify wakes a waiter within milliseconds of a rename; without it the interval is slept."""
 
 from __future__ import annotations

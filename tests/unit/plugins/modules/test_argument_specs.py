@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The modules' own argument specs, validated by ansible-core's own validator."""
 
 from __future__ import annotations

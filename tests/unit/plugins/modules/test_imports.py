@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A module imports only what the task runs: the Redis client only when a task names Redis.
 
 Each module runs in a process of its own, as on a target, and reports which

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The transfer report: phase times on a clock the test moves, the one-line msg, the result keys."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The uncompressed transfer, checked on the commands ansible-core's own ssh plugin builds."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Write a hostile tar for the publish phase: make_archive.py PATH KIND (symlink | escape)."""
 
 import io

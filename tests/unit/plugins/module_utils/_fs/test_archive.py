@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Archive safety: only announced regular files get through, and nothing is written through a link."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A new file takes its attributes through its fd: the old file's (when ours or root's), then the task's."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """backup=true on file descriptors: dest read only as a regular file, the predictable backup name created exclusively."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What --diff shows of a file: its text when small, else why not."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Directory-fd primitives: exclusive temps, reads of regular files only, renames of the inode judged."""
 
 from __future__ import annotations

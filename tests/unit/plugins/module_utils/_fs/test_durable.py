@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Temp files beside the destination, and publication by fsync + rename + fsync of the directory."""
 
 from __future__ import annotations

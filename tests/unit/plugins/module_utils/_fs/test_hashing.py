@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Streaming sha256 agrees with hashlib at every chunk boundary, and copies are exact."""
 
 from __future__ import annotations

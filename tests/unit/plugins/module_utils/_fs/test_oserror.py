@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """OSErrors turned into sentences that say what to do; ENOSPC and EROFS also from real tmpfs mounts."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Direct transfer and by-name attributes only where no user but this one and root can replace names."""
 
 from __future__ import annotations

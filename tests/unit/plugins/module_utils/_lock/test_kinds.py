@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The lock kinds behind one interface, picked in one place."""
 
 from __future__ import annotations

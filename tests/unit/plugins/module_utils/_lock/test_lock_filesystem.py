@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Locks refused where they would exclude nobody: decided from the mount table."""
 
 from __future__ import annotations

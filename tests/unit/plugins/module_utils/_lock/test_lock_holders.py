@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Who holds a lock: /proc/locks lines, parsed from samples and from real flock(1) holders."""
 
 from __future__ import annotations

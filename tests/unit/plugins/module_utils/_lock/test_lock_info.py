@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """lock_info against real holders: util-linux flock(1), fcntl holders, our own locks, killed holders."""
 
 from __future__ import annotations

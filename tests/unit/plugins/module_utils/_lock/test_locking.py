@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Locks against real processes: util-linux flock(1), other Python processes, forked workers."""
 
 from __future__ import annotations

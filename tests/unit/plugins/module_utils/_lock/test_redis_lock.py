@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Redis leases against a real redis-server and real processes: exclusion, expiry, renewal, fencing."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Checks on what a task asks for, made before anything is written."""
 
 from __future__ import annotations

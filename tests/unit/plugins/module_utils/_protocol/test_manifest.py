@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Manifest markers: the file list, the set digest, and every malformed manifest refused."""
 
 from __future__ import annotations

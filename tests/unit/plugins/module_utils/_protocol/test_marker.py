@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The protocol v1 done marker: writing, reading, and every way a marker file can be wrong."""
 
 from __future__ import annotations

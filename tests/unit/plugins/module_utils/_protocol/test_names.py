@@ -1,4 +1,6 @@
 # -*- coding: utf-8 -*-
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The protocol's names: temps, markers, locks, state directories, sets."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """How a module reaches Redis: the server from redis_host, the password from a file only its owner can read."""
 
 from __future__ import annotations

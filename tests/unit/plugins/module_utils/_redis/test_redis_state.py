@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The Redis mirror of hand-off states and the wait on it, against a real redis-server."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: lockstep.handoff contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The RESP client against a real redis-server, plus the reply parser on bytes a server would send."""
 
 from __future__ import annotations
