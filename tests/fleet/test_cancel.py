@@ -133,7 +133,10 @@ def test_ansible_runner_cancel_publishes_nothing(fleet, tmp_path):
         [os.path.join(os.path.dirname(sys.executable), "ansible-runner"), "run", str(tmp_path / "private"),
          "-p", str(playbook), "--inventory", str(fleet.inventory),
          "--cmdline", f"-e target={host.name} -e src={src} -e dest={dest}"],
-        env=ansible_env({**fleet.ansible_env, "ANSIBLE_PIPELINING": "True"}), stdin=subprocess.DEVNULL,
+        # ansible-runner starts the ansible-playbook it finds on PATH: this controller's, as if its venv were active.
+        env=ansible_env({**fleet.ansible_env, "ANSIBLE_PIPELINING": "True",
+                         "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}),
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(lambda: any(name.startswith(".large.bin.") for name in os.listdir(inside(host, root)))
