@@ -445,6 +445,7 @@ msg:
     - One line on how the task went. After a transfer - how much was sent, how long sending took and at what rate,
       which way the bytes went (RV(transfer_path)), whether ssh compressed them, and the task's whole time. Without a
       transfer - why nothing was sent (the data was in place, check mode, or O(force=false) left an existing O(dest)).
+    - In check mode, when a directory of O(dest) or O(marker_path) does not exist yet, it says so instead.
     - The same line is shown as the task runs at C(-v).
   returned: success
   type: str
@@ -545,13 +546,6 @@ fencing_token:
   returned: when the data was published under a Redis lease
   type: int
   sample: 17
-msg:
-  description: What a C(none) or check-mode RV(action) does not say on its own - that O(force=false) left an
-    existing O(dest) alone, or that in check mode a directory of O(dest) or O(marker_path) does not exist yet.
-  returned: when O(force=false) kept O(dest), or in check mode when a directory does not exist yet
-  type: str
-  sample: "check mode: /srv/handoff/inbox does not exist yet (an earlier task that makes it changed nothing in check
-    mode); a real run needs it and would publish /srv/handoff/inbox/app.tar.gz there"
 rc:
   description: The exit status of the O(validate) command that rejected the file.
   returned: when O(validate) ran and failed

@@ -196,8 +196,10 @@ EXAMPLES = r'''
 
 RETURN = r'''
 msg:
-  description: In check mode, which looks once, why the wanted state does not hold yet (a real run would wait).
-  returned: in check mode, when the wanted state does not hold yet
+  description:
+    - In check mode, which looks once, why the wanted state does not hold yet (a real run would wait).
+    - With O(paths), how many paths reached the wanted state; on failure, each path that did not, and why.
+  returned: in check mode when the wanted state does not hold yet, and when O(paths) is given
   type: str
   sample: "check mode looks once instead of waiting (a real run waits up to 300.0s): neither the data file
     /srv/handoff/inbox/app.tar.gz nor its marker /srv/handoff/inbox/app.tar.gz.done exists yet"
@@ -273,11 +275,6 @@ results:
             "status": "ready", "failed": false, "msg": "/srv/handoff/inbox/.handoff/a.conf.done is present",
             "size": 42, "generation": 3, "ready_by": "marker",
             "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]
-msg:
-  description: With O(paths), how many paths reached the wanted state; on failure, each path that did not, and why.
-  returned: when O(paths) is given
-  type: str
-  sample: 3 of 3 path(s) present
 '''
 
 from ansible.module_utils.basic import AnsibleModule
