@@ -146,7 +146,9 @@ def test_ansible_runner_cancel_publishes_nothing(fleet, tmp_path):
         assert runner.wait(timeout=PATIENCE) == 254
         status = next((tmp_path / "private" / "artifacts").glob("*/status")).read_text()
         assert status == "canceled"
-        assert runner_processes(str(playbook)), "the worker outlives ansible-runner's cancel"
+        # The worker, in a session of its own, usually outlives the cancel and ends its transfer for nobody; on a
+        # fast machine it may already be gone. Either way the target must end up empty.
+        print("worker alive after the cancel:", bool(runner_processes(str(playbook))))
         wait_for(lambda: not runner_processes(str(playbook)) or not os.listdir(inside(host, root)), PATIENCE,
                  interval=0.1, what="the orphaned worker to finish")
         time.sleep(1)
