@@ -27,7 +27,7 @@ import pytest
 
 from tests.support.ansible_run import ansible_env
 from tests.support.fleet_runs import PATIENCE, host_processes, inside, start_playbook, wait_for
-from tests.support.processes import kill_tree
+from tests.support.processes import descendants, kill_tree
 from tests.support.host_handoff import scratch_dir
 
 from .harness import DATA_DIR
@@ -117,12 +117,23 @@ def runner_processes(token):
     return found
 
 
+def sender(ancestor):
+    """The pid of the sftp or scp process below ``ancestor`` that sends a file, or None."""
+    for pid in descendants(ancestor):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                program = os.path.basename(handle.read().split(b"\0", 1)[0])
+        except OSError:
+            continue
+        if program in (b"sftp", b"scp"):
+            return pid
+    return None
+
+
 @pytest.mark.fleet
 def test_ansible_runner_cancel_publishes_nothing(fleet, tmp_path):
     host = fleet.hosts["h3"]
     src = tmp_path / "large.bin"
-    # Random bytes through ssh -C (transfer_compression=connection) take seconds to send: the cancel lands
-    # while they travel.
     src.write_bytes(os.urandom(96 * 1024 * 1024))
     # A direct transfer needs a private directory: the temp beside dest then shows that the send began.
     root = host.run("mktemp -d ~/cancel-XXXXXXXX").stdout.strip()
@@ -139,19 +150,24 @@ def test_ansible_runner_cancel_publishes_nothing(fleet, tmp_path):
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for(lambda: any(name.startswith(".large.bin.") for name in os.listdir(inside(host, root)))
-                 or runner.poll() is not None, PATIENCE, interval=0.005, what="the transfer to start")
+        wait_for(lambda: sender(runner.pid) or runner.poll() is not None, PATIENCE, interval=0.005,
+                 what="the transfer to start")
         assert runner.poll() is None, "the upload ended before it could be cancelled"
-        runner.send_signal(signal.SIGTERM)
-        assert runner.wait(timeout=PATIENCE) == 254
+        # ansible-runner notices a SIGTERM only between two waits for output (up to 5 s apart); a fast machine
+        # sends 96 MiB sooner. The transfer is held still until the cancel has killed ansible-playbook, so
+        # that the cancel lands while the bytes travel on every machine.
+        transfer = sender(runner.pid)
+        os.kill(transfer, signal.SIGSTOP)
+        try:
+            runner.send_signal(signal.SIGTERM)
+            assert runner.wait(timeout=PATIENCE) == 254
+        finally:
+            os.kill(transfer, signal.SIGCONT)
         status = next((tmp_path / "private" / "artifacts").glob("*/status")).read_text()
         assert status == "canceled"
-        # The worker, in a session of its own, usually outlives the cancel and ends its transfer for nobody; on a
-        # fast machine it may already be gone. Either way the target must end up empty.
-        print("worker alive after the cancel:", bool(runner_processes(str(playbook))))
-        wait_for(lambda: not runner_processes(str(playbook)) or not os.listdir(inside(host, root)), PATIENCE,
-                 interval=0.1, what="the orphaned worker to finish")
-        time.sleep(1)
+        assert runner_processes(str(playbook)), "the worker, in a session of its own, outlives the cancel"
+        wait_for(lambda: not runner_processes(str(playbook)), PATIENCE, interval=0.1,
+                 what="the orphaned worker to finish its transfer")
         assert os.listdir(inside(host, root)) == [], "no data, no marker, no temp after the cancel"
     finally:
         for pid in runner_processes(str(playbook)):
