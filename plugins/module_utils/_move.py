@@ -42,6 +42,20 @@ class _SourceVanished(Exception):
     """Another consumer moved the source between our look and our rename."""
 
 
+def _may_move_as_is(marker_st, data_st):
+    """True when the marker's inode may be renamed to dest as it is: owned like the data, no wider, one link.
+
+    Anything else (another user's marker swapped in after the judgement, with
+    their owner or a wider mode) is rewritten at dest instead, with the data's
+    owner and no wider mode, so dest's directory never receives their inode.
+    """
+    if data_st is None:
+        return False
+    mode, owner = marker_attributes(data_st)
+    return ((marker_st.st_uid, marker_st.st_gid) == owner and marker_st.st_nlink == 1
+            and not stat.S_IMODE(marker_st.st_mode) & ~mode)
+
+
 class NotReady(HandoffError):
     """The source's marker is missing, malformed or does not describe it (yet)."""
 
@@ -364,7 +378,7 @@ class Move:
                                    self.marker_path, self.src, self.dest), marker_path=self.marker_path)
         with Directory.open(os.path.dirname(self.marker_path)) as src_dir, \
                 Directory.open(os.path.dirname(self.dest_marker_path)) as dest_dir:
-            if marker_st.st_dev == os.fstat(dest_dir.fd).st_dev:
+            if marker_st.st_dev == os.fstat(dest_dir.fd).st_dev and _may_move_as_is(marker_st, data_st):
                 with explained('moving marker %s to' % self.marker_path, self.dest_marker_path):
                     src_dir.rename_verified(os.path.basename(self.marker_path), marker_st, dest_dir,
                                             os.path.basename(self.dest_marker_path))

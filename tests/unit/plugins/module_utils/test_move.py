@@ -385,6 +385,24 @@ def test_marker_swapped_for_a_fifo_after_it_was_judged_fails_at_once(attacker, m
     assert not os.path.lexists(outbox / 'x.tar.done')
 
 
+def test_another_users_copy_of_the_marker_is_rewritten_beside_dest_not_renamed_there(attacker, mover, shared_inbox,
+                                                                                    outbox, monkeypatch):
+    """Found by the adversarial suite: a group member swapped in its own 0666 copy of the marker after the
+    judgement, and marker=move renamed that inode, theirs and writable by them, into dest's directory."""
+    src = produce(shared_inbox)
+    marker = marker_of(src)
+    raw = marker.read_bytes()
+    _judge_then(monkeypatch, lambda: run_as(attacker, 'cp %s %s.x && chmod 666 %s.x && mv -f %s.x %s'
+                                            % (marker, marker, marker, marker, marker)))
+    mover(src, outbox / 'x.tar', marker='move').run()
+    moved = os.lstat(outbox / 'x.tar.done')
+    data = os.lstat(outbox / 'x.tar')
+    assert (outbox / 'x.tar.done').read_bytes() == raw
+    assert (moved.st_uid, moved.st_gid) == (data.st_uid, data.st_gid) != (attacker.uid, attacker.gid)
+    assert stat.S_IMODE(moved.st_mode) == stat.S_IMODE(data.st_mode) & 0o666
+    assert not os.path.lexists(marker)
+
+
 def test_marker_rewritten_after_it_was_judged_is_not_moved(mover, inbox, outbox, monkeypatch):
     src = produce(inbox)
     other = Marker.complete('0' * 64, 3, 'someone else', 7)
