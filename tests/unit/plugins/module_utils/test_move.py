@@ -385,8 +385,8 @@ def test_marker_swapped_for_a_fifo_after_it_was_judged_fails_at_once(attacker, m
     assert not os.path.lexists(outbox / 'x.tar.done')
 
 
-def test_another_users_copy_of_the_marker_is_rewritten_beside_dest_not_renamed_there(attacker, mover, shared_inbox,
-                                                                                    outbox, monkeypatch):
+def test_another_users_copy_of_the_marker_is_rewritten_beside_dest_not_renamed_there(
+        attacker, mover, shared_inbox, outbox, monkeypatch):
     """Found by the adversarial suite: a group member swapped in its own 0666 copy of the marker after the
     judgement, and marker=move renamed that inode, theirs and writable by them, into dest's directory."""
     src = produce(shared_inbox)
