@@ -366,24 +366,24 @@ class ActionModule(ActionBase):
         regular file below it (``dest`` + its relative path, in sorted order); ``label`` names where each came from."""
         expanded = []
         for number, item in enumerate(items, 1):
-            label = '%d (%s)' % (number, item['src'] if item['src'] is not None else item['dest'])
+            label = str(number)
             if item['src'] is None:
                 expanded.append(dict(item, label=label))
                 continue
             found = self._find_source(item['src'])
             if not os.path.isdir(found):
-                _check_listed_file(label, found)
+                _check_listed_file('%d (%s)' % (number, item['src']), found)
                 expanded.append(dict(item, src=found, label=label))
                 continue
             if item['marker_path'] is not None:
-                raise AnsibleActionFail('files item %s is a directory, and marker_path names one file; each file below '
-                                        'it gets a marker of its own. Remove marker_path (state_dir relocates the '
-                                        'markers of every file)' % label)
+                raise AnsibleActionFail('files item %d (%s) is a directory, and marker_path names one file; each file '
+                                        'below it gets a marker of its own. Remove marker_path (state_dir relocates '
+                                        'the markers of every file)' % (number, found))
             self._check_dest_outside_src(found, item['dest'])
             top = item['dest'].rstrip('/') or '/'
             for relative, path in _regular_files_below(found):
                 expanded.append(dict(item, src=path, dest=os.path.join(top, relative),
-                                     label='%s, file %s' % (label, relative)))
+                                     label='%d (%s of directory %s)' % (number, relative, found)))
         return expanded
 
     def _listed_source(self, args, item):
