@@ -75,8 +75,11 @@ class UploadFiles:
         if self.module.check_mode:
             upload.check_options()
             if upload.core.missing_directories:
-                return dict(upload.core.base_result(True, ACTION_TRANSFER),
-                            missing_directories=upload.core.missing_directories)
+                result = dict(upload.core.base_result(True, ACTION_TRANSFER),
+                              missing_directories=upload.core.missing_directories)
+                if self.module._diff:
+                    result['diff_before'] = dict(absent=True)
+                return result
         return upload.run()
 
     def _publish(self):

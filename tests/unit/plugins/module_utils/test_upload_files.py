@@ -138,6 +138,12 @@ def test_create_parents_makes_every_files_directories_in_the_probe_and_check_mod
         hashlib.sha256(datas[1]).hexdigest(), len(datas[1]))
 
 
+def test_check_and_diff_mode_show_a_file_in_a_directory_not_made_yet_as_new(phase, tmp_path):
+    entries = [entry(tmp_path / 'new' / 'x.conf', b'x\n')]
+    probe = phase('probe_files', entries, check_mode=True, diff=True, create_parents=True)
+    assert probe['files'][0]['diff_before'] == {'absent': True}
+
+
 def test_a_file_whose_bytes_differ_from_its_announced_sha256_is_not_published(phase, files, tmp_path):
     entries = [entry(path, data) for path, data in files]
     archive = staged_archive(tmp_path, {'0': b'ALPHA\n', '1': files[1][1]})
