@@ -43,6 +43,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._upload_options i
     UPLOAD_RULES, check_src, upload_argument_spec)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.diff import read_for_diff
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
     ABORT, ABORT_SET, ACTION_NEED_CHECKSUM, ACTION_TRANSFER, INTERNAL_RESPONSE_KEYS, PROBE, PROBE_FILES, PROBE_FINDINGS,
     PROBE_SET, PUBLISH, PUBLISH_FILES, PUBLISH_SET, REQUEST_OPTION, RequestError, build_request, check_response, step_of)
@@ -334,32 +335,64 @@ class ActionModule(ActionBase):
         return _with_probe_findings(publish, probe)
 
     def _upload_files(self, args, task_vars):
-        """A list of files, each to its own dest: hash all, one probe, one archive of the changed, one publish."""
+        """A list of files, each to its own dest: hash all, one probe, one archive of the changed, one publish.
+
+        A directory item stands for every regular file below it. Every dest and
+        marker is checked to be the list's own before any file is hashed.
+        """
+        items = self._expanded_items(args['files'])
+        _check_distinct_dests(items)
+        _check_distinct_markers(items, args)
+        if not items:
+            return dict(changed=False, files=[], files_changed=[], action='none',
+                        msg='the directories of files hold no files; there was nothing to publish')
         local_paths, cleanups = [], []
         try:
             entries = []
-            for number, item in enumerate(args['files'], 1):
-                local_path, cleanup = self._listed_source(args, number, item)
+            for item in items:
+                local_path, cleanup = self._listed_source(args, item)
                 local_paths.append(local_path)
                 if cleanup is not None:
                     cleanups.append(cleanup)
                 sha256, size = self._transfer_report.timed('hash', sha256_of_path)(local_path)
                 entries.append(_file_entry(args, item, sha256, size))
-            _check_distinct_dests(entries)
             return self._publish_files(args, task_vars, entries, local_paths)
         finally:
             for cleanup in cleanups:
                 cleanup()
 
-    def _listed_source(self, args, number, item):
-        """``(path on the controller, what removes it afterwards or None)`` of the ``files`` item ``item``."""
+    def _expanded_items(self, items):
+        """The ``files`` items, each ``src`` found on the controller and each directory item replaced by one item per
+        regular file below it (``dest`` + its relative path, in sorted order); ``label`` names where each came from."""
+        expanded = []
+        for number, item in enumerate(items, 1):
+            label = str(number)
+            if item['src'] is None:
+                expanded.append(dict(item, label=label))
+                continue
+            found = self._find_source(item['src'])
+            if not os.path.isdir(found):
+                _check_listed_file('%d (%s)' % (number, item['src']), found)
+                expanded.append(dict(item, src=found, label=label))
+                continue
+            if item['marker_path'] is not None:
+                raise AnsibleActionFail('files item %d (%s) is a directory, and marker_path names one file; each file '
+                                        'below it gets a marker of its own. Remove marker_path (state_dir relocates '
+                                        'the markers of every file)' % (number, found))
+            self._check_dest_outside_src(found, item['dest'])
+            top = item['dest'].rstrip('/') or '/'
+            for relative, path in _regular_files_below(found):
+                expanded.append(dict(item, src=path, dest=os.path.join(top, relative),
+                                     label='%d (%s of directory %s)' % (number, relative, found)))
+        return expanded
+
+    def _listed_source(self, args, item):
+        """``(path on the controller, what removes it afterwards or None)`` of the expanded ``files`` item ``item``."""
         if item['src'] is None:
             path, dummy = self._local_source(dict(content=item['content'], decrypt=args['decrypt']), None)
             return path, lambda: os.unlink(path)
-        found = self._find_source(item['src'])
-        _check_listed_file('%d (%s)' % (number, item['src']), found)
-        real = self._loader.get_real_file(found, decrypt=args['decrypt'])
-        return os.path.realpath(real), (lambda: self._loader.cleanup_tmp_file(real)) if real != found else None
+        real = self._loader.get_real_file(item['src'], decrypt=args['decrypt'])
+        return os.path.realpath(real), (lambda: self._loader.cleanup_tmp_file(real)) if real != item['src'] else None
 
     def _publish_files(self, args, task_vars, entries, local_paths):
         common = dict(files=entries, producer=self._producer(), host=task_vars.get('inventory_hostname'))
@@ -375,7 +408,7 @@ class ActionModule(ActionBase):
             if publish.get('failed'):
                 return publish
             for name in changed:
-                results[int(name)] = publish['files'][int(name)]
+                results[int(name)] = _with_probe_findings(publish['files'][int(name)], results[int(name)])
         for result in results:
             _drop_internal_keys(result)
         result = _files_result(results)
@@ -438,7 +471,8 @@ def _with_checksum(result, hashing, size, local_path):
 
 
 def _with_probe_findings(publish, probe):
-    """The publish result, with the probe's warnings, the temps it removed and why it refused a direct transfer."""
+    """The publish result, with the probe's warnings, the temps it removed, why it refused a direct transfer and the
+    directories it made."""
     if probe.get('warnings'):
         publish['warnings'] = probe['warnings'] + publish.get('warnings', [])
     for key in PROBE_FINDINGS:
@@ -464,14 +498,31 @@ def _file_entry(args, item, sha256, size):
     return entry
 
 
-def _check_distinct_dests(entries):
+def _check_distinct_dests(items):
     """Two items with one dest would publish twice to the same file: refuse, naming both."""
     seen = {}
-    for number, entry in enumerate(entries, 1):
-        if entry['dest'] in seen:
-            raise AnsibleActionFail('files items %d and %d have the same dest %s; each file of the list needs a dest of '
-                                    'its own' % (seen[entry['dest']], number, entry['dest']))
-        seen[entry['dest']] = number
+    for item in items:
+        dest = os.path.normpath(item['dest'])
+        if dest in seen:
+            raise AnsibleActionFail('files items %s and %s have the same dest %s; each file of the list needs a dest of '
+                                    'its own' % (seen[dest], item['label'], item['dest']))
+        seen[dest] = item['label']
+
+
+def _check_distinct_markers(items, args):
+    """Two files with one marker (an absolute state_dir and two files of one name): the second would replace the
+    first's marker, which would never look complete again. Refuse, naming both dests and the fix."""
+    if not args['marker']:
+        return
+    seen = {}
+    for item in items:
+        marker = os.path.normpath(item['marker_path'] or default_marker_path(item['dest'], args['state_dir']))
+        if marker in seen:
+            raise AnsibleActionFail(
+                '%s and %s would share the marker %s; each file needs a marker of its own. Give them different '
+                'names, a relative state_dir (such as .handoff, a state directory beside each file) or a marker_path '
+                'each. Nothing was published' % (seen[marker], item['dest'], marker))
+        seen[marker] = item['dest']
 
 
 def _file_diff(entry, local_path, before):
@@ -492,6 +543,9 @@ def _files_result(results):
                   action=ACTION_TRANSFER if any(item.get('action') == ACTION_TRANSFER for item in results) else
                   'marker' if any(item.get('action') == 'marker' for item in results) else
                   'attributes' if any(item.get('action') == 'attributes' for item in results) else 'none')
+    created = [directory for item in results for directory in item.get('created_directories', [])]
+    if created:
+        result['created_directories'] = sorted(set(created))
     if failed:
         result['failed'] = True
         result['msg'] = '%d of %d files failed: %s' % (len(failed), len(results), '; '.join(
@@ -554,6 +608,28 @@ def _files_below(top):
                 raise AnsibleActionFail('src %s holds %s, which is not a regular file (a FIFO, socket or device); '
                                         'remove it from the directory' % (top, path))
             found.append((os.path.relpath(path, top).replace(os.sep, '/'), path))
+    return sorted(found)
+
+
+def _regular_files_below(top):
+    """``[(relative path with /, path)]`` of every regular file below ``top``, sorted.
+
+    Symlinks are not followed and not published (a link to a directory is
+    not entered), nor are FIFOs, sockets and devices: each one skipped is
+    named in a warning. Hidden files are published like any other.
+    """
+    found, skipped = [], []
+    for directory, subdirectories, names in os.walk(top):
+        subdirectories.sort()
+        for name in sorted(names) + [name for name in subdirectories if os.path.islink(os.path.join(directory, name))]:
+            path = os.path.join(directory, name)
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                found.append((os.path.relpath(path, top).replace(os.sep, '/'), path))
+            else:
+                skipped.append(path)
+    if skipped:
+        display.warning('atomic_upload: %s holds %d entries that are not regular files (symlinks are not followed); '
+                        'they were not published: %s' % (top, len(skipped), ', '.join(sorted(skipped))))
     return sorted(found)
 
 

@@ -42,6 +42,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._rollback import 
 from ansible_collections.lockstep.handoff.plugins.module_utils._move import (
     HOLDER, Move, NotReady, ProducerFailed, report_leftover_temps)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.parents import make_directory
 
 
 class LockedMove:
@@ -134,8 +135,7 @@ class InboxMove:
             if not self.params['create_parents']:
                 raise HandoffError('dest directory %s does not exist; create it first or set create_parents=true'
                                    % self.dest, dest=self.dest)
-            with explained('creating directory', self.dest):
-                os.makedirs(self.dest)
+            make_directory(os.path.abspath(self.dest))
 
     def _manifest(self):
         """The complete manifest describing ``src``, or None (no manifest: each file has its own marker).

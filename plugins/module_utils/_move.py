@@ -32,6 +32,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names i
     default_lock_path, default_marker_path, kept_version_path)
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, READY, WAITING, Observation, observe, observe_entry
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain, explained
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.parents import make_parent_directories
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_not_directory, check_numbers, check_planned_files
 
 
@@ -200,8 +201,7 @@ class Move:
             if not self.create_parents:
                 raise HandoffError('%s %s: its directory %s does not exist; create it first or set '
                                    'create_parents=true' % (option, path, directory), path=path)
-            with explained('creating directory', directory):
-                os.makedirs(directory)
+            make_parent_directories([path])
 
     def _result(self, changed, msg, **extra):
         result = dict(changed=changed, msg=msg, src=self.src, dest=self.dest, cross_device=False,

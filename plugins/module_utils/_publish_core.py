@@ -27,6 +27,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes im
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     create_temp_beside, is_temp_of, remove_quietly)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained, filesystem_space
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.parents import directory_mode_of, make_parent_directories
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.trusted_path import others_can_replace
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import LeaseLost
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
@@ -62,6 +63,7 @@ class PublishCore:
         self.sha256 = sha256
         self.size = size
         self.missing_directories = []
+        self.created_directories = []
 
     def run(self, target):
         """Run the request's phase on ``target``; return the result dict. With a state mirror, mirror it."""
@@ -135,7 +137,19 @@ class PublishCore:
                              PlannedFile('lock_path', self.lock_path if file_lock else None, False)])
 
     def check_directories(self, *paths):
-        """Check the directories of ``paths`` (``(option, path)``); in check mode note the missing ones."""
+        """Make or check the directories of ``paths`` (``(option, path)``) and of the lock file; in check mode note
+        the missing ones.
+
+        With ``create_parents`` the missing ones are made (in check mode: listed
+        as ``created_directories``, made by the real run); without it a
+        missing one fails the task, except in check mode.
+        """
+        if self.params['lock'] and takes_lock_file(self.params['lock_type']):
+            paths += (('lock_path', self.lock_path),)
+        if self.params['create_parents']:
+            self.created_directories = make_parent_directories(
+                [path for option, path in paths if path], directory_mode_of(self.params['directory_mode']),
+                self.module.check_mode)
         self.missing_directories = sorted({
             os.path.dirname(path) or '.' for option, path in paths
             if path and not check_parent_directory(path, option, self.module.check_mode)})
@@ -143,7 +157,10 @@ class PublishCore:
     def plan_transfer(self, result, needed):
         """``result`` of a probe that asks for the data, once ``needed`` bytes fit (unmeasurable in a directory
         not made yet); in check mode with such directories it says so, since a real run would write there."""
-        if self.missing_directories:
+        if self.missing_directories and self.created_directories:
+            result['msg'] = ('check mode: would create %s (create_parents) and publish %s there'
+                             % (' and '.join(self.created_directories), self.dest))
+        elif self.missing_directories:
             result['msg'] = ('check mode: %s does not exist yet (an earlier task that makes it changed nothing in '
                              'check mode); a real run needs it and would publish %s there'
                              % (' and '.join(self.missing_directories), self.dest))
@@ -161,8 +178,11 @@ class PublishCore:
         return result
 
     def base_result(self, changed, action):
-        return dict(changed=changed, action=action, dest=self.dest, sha256=self.sha256, size=self.size,
-                    marker_path=self.marker_path, backup_file=None)
+        result = dict(changed=changed, action=action, dest=self.dest, sha256=self.sha256, size=self.size,
+                      marker_path=self.marker_path, backup_file=None)
+        if self.created_directories:
+            result.update(changed=True, created_directories=self.created_directories)
+        return result
 
     def transfer_path(self):
         """How the bytes reached the target, as the result's ``transfer_path`` says it."""

@@ -85,7 +85,7 @@ RESPONSE_FIELDS = {
     PUBLISH_FILES: ('action', 'files', 'files_changed'),
 }
 # What a probe may add that the publish result carries on to the task's result.
-PROBE_FINDINGS = ('removed_temps', 'direct_transfer_refused')
+PROBE_FINDINGS = ('removed_temps', 'direct_transfer_refused', 'created_directories')
 # Result keys for the action plugin only (the temp to fill, the old file for the diff): never shown to users.
 INTERNAL_RESPONSE_KEYS = ('staging_path', 'diff_before')
 

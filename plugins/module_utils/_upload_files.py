@@ -16,7 +16,6 @@ its source. A file that fails is reported in its own result; the others go on.
 
 from __future__ import annotations
 
-import os
 import tarfile
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._controller import ControllerGone
@@ -70,12 +69,17 @@ class UploadFiles:
         return [_outcome(entry, lambda entry=entry: self._probe_one(entry)) for entry in self.entries]
 
     def _probe_one(self, entry):
-        """The file's probe; in check mode a file whose directories do not exist yet is a change to come (a task
-        before this one, such as ansible.builtin.file, would create them) rather than a failure."""
+        """The file's probe; in check mode a file whose directories do not exist yet is a change to come (this
+        task's ``create_parents``, or a task before it, would create them) rather than a failure."""
         upload = self._upload(entry, PROBE, max_diff_size=self.request.max_diff_size)
-        missing = _missing_directories(upload) if self.module.check_mode else []
-        if missing:
-            return dict(upload.core.base_result(True, ACTION_TRANSFER), missing_directories=missing)
+        if self.module.check_mode:
+            upload.check_options()
+            if upload.core.missing_directories:
+                result = dict(upload.core.base_result(True, ACTION_TRANSFER),
+                              missing_directories=upload.core.missing_directories)
+                if self.module._diff:
+                    result['diff_before'] = dict(absent=True)
+                return result
         return upload.run()
 
     def _publish(self):
@@ -97,13 +101,6 @@ class UploadFiles:
                                       staged_path=self.request.staged_path)
                 results[int(member.name)] = _outcome(entry, upload.run)
         return results
-
-
-def _missing_directories(upload):
-    """The directories ``upload`` writes in (its dest's, its marker's, its lock's) that do not exist."""
-    paths = [upload.dest, upload.marker_path, upload.core.lock_path if upload.params['lock'] else None]
-    directories = sorted(set(os.path.dirname(path) or '.' for path in paths if path))
-    return [directory for directory in directories if not os.path.isdir(directory)]
 
 
 def _outcome(entry, run):

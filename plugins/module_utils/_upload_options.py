@@ -42,6 +42,8 @@ def upload_argument_spec():
         transfer_compression=dict(type='str', choices=list(TRANSFER_COMPRESSION), default='auto'),
         lock=dict(type='bool', default=False),
         redis_state=dict(type='bool', default=False),
+        create_parents=dict(type='bool', default=False),
+        directory_mode=dict(type='raw'),
     )
     spec.update(state_dir_argument_spec())
     spec.update(lock_argument_spec())

@@ -111,12 +111,21 @@ options:
         Redis options, and O(mode), O(owner), O(group) unless an item sets its own) applies to each file.
       - Two items with the same O(files[].dest) fail the task before anything is sent. O(marker_path) and O(lock_path)
         of the task are refused with O(files); give them per item.
+      - An item whose O(files[].src) is a directory on the controller stands for every regular file below it (hidden
+        files included), in sorted order, each to O(files[].dest) plus its path relative to the directory, with the
+        item's O(files[].mode), O(files[].owner), O(files[].group) and O(files[].lock_path), and a marker of its own.
+        Symlinks below it are not followed and not published, nor are FIFOs, sockets and devices; a warning names
+        each one skipped. A directory holding no regular file adds no file.
+      - Two files that would share one marker (with an absolute O(state_dir), two files of the same name) fail the
+        task before anything is sent, naming both; give them different names, a relative O(state_dir) or a
+        O(files[].marker_path) each.
     type: list
     elements: dict
     suboptions:
       src:
         description:
-          - Path of the file on the controller, searched like O(src). It must be a file (or a symlink to one).
+          - Path of a file on the controller, searched like O(src). It must be a file (or a symlink to one), or a
+            directory, which stands for the regular files below it (see O(files)).
           - Exactly one of O(files[].src) and O(files[].content) is required.
         type: path
       content:
@@ -125,7 +134,8 @@ options:
         type: str
       dest:
         description:
-          - Absolute path of the file on the target, as O(dest) for one file. Its directory must exist.
+          - Absolute path of the file on the target, as O(dest) for one file; for a directory O(files[].src), the
+            directory its files go to. Its directory must exist, unless O(create_parents) makes it.
         type: path
         required: true
       mode:
@@ -144,6 +154,7 @@ options:
         description:
           - Where this file's done marker goes, as O(marker_path) for one file. Defaults to O(files[].dest) with
             C(.done) appended, or C(NAME.done) in O(state_dir).
+          - Refused for a directory O(files[].src), whose files each get a marker of their own.
         type: path
       lock_path:
         description:
@@ -157,7 +168,8 @@ options:
     default: true
   dest:
     description:
-      - Absolute path of the file to publish on the target. Its directory must exist.
+      - Absolute path of the file to publish on the target. Its directory must exist, unless O(create_parents)
+        makes it.
       - Required unless O(files) is given (each of its items has its own O(files[].dest)).
       - A symlink at O(dest) is replaced by the file, not followed.
       - A new O(dest) takes the mode, owner and group of the file it replaces (as with M(ansible.builtin.copy))
@@ -272,6 +284,28 @@ options:
         of the same O(dest) (and consumers using the same lock) never see a marker that disagrees with the data.
     type: bool
     default: false
+  create_parents:
+    description:
+      - Create the missing directories of O(dest) (of each O(files[].dest)), of its marker and of its lock file
+        (O(state_dir), O(marker_path), O(lock_path)), with every missing parent, in the probe - no extra module run.
+      - Each directory is made one step at a time, relative to the directory above it, from C(/) down. A symlink on
+        the way is followed only when it belongs to this user or root and sits in a directory nobody else can change
+        (such as C(/var/run)); any other - one another user of a shared directory could have planted - fails the task
+        (or, with O(files), that file) naming it, and nothing is created through it. A directory replaced by another
+        user right after it was made fails it too.
+      - The directories made are returned in RV(created_directories). In check mode nothing is made; the directories
+        that would be are returned there, and the file counts as a change.
+      - Without it a missing directory fails the task with a message naming it (in check mode it is reported, as
+        an earlier task that would create it changed nothing either).
+    type: bool
+    default: false
+  directory_mode:
+    description:
+      - Permission bits of the directories O(create_parents) makes, as O(mode) takes them (octal V('0750') or
+        symbolic V(u=rwx,g=rx,o=)). Quote octal modes.
+      - Unset, they get C(0777) minus the umask. Directories that exist are never changed. A set-group-ID bit the
+        new directory inherits from a shared parent is kept.
+    type: raw
 notes:
   - The marker is removed just before O(dest) is replaced and written again after it; in between, O(dest) exists
     without a marker, which consumers correctly read as "not ready".
@@ -357,6 +391,19 @@ EXAMPLES = r'''
         marker_path: /etc/nginx/.handoff/site.conf.done
     lock: true
   register: rollout            # rollout.files holds one result per file, in order
+
+- name: A directory tree into directories that may not exist yet - each file with its own marker
+  lockstep.handoff.atomic_upload:
+    files:
+      - src: files/conf.d/       # every regular file below it: conf.d/a.conf -> /etc/app/conf.d/a.conf, ...
+        dest: /etc/app/conf.d
+        mode: "0640"
+      - content: "release=1.4.2\n"
+        dest: /srv/handoff/inbox/2026/12/RELEASE
+    state_dir: .handoff          # markers in /etc/app/conf.d/.handoff/, /etc/app/conf.d/sub/.handoff/, ...
+    create_parents: true         # makes /srv/handoff/inbox/2026/12, the .handoff directories, ...
+    directory_mode: "0750"
+  register: tree               # tree.created_directories lists the directories made
 
 - name: The consumer waits for the manifest, checking every file it lists
   lockstep.handoff.wait_for_marker:
@@ -528,6 +575,14 @@ backup_files:
   type: list
   elements: str
   sample: [/srv/handoff/inbox/reports/a.csv.4242.2026-11-23@10:00:00~]
+created_directories:
+  description:
+    - The directories O(create_parents) made, parents first (in check mode, those it would make).
+    - With O(files) each file's result in RV(files) lists the directories made for it, and this key lists all of them.
+  returned: when O(create_parents=true) made (or in check mode would make) a directory
+  type: list
+  elements: str
+  sample: [/srv/handoff/inbox/2026, /srv/handoff/inbox/2026/12, /srv/handoff/inbox/2026/12/.handoff]
 lock_wait:
   description: Seconds spent waiting for the lock.
   returned: when O(lock=true) and not in check mode

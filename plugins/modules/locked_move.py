@@ -238,6 +238,9 @@ options:
   create_parents:
     description:
       - Create missing directories of O(dest), O(lock_path) and O(dest_marker_path) (mode from the umask).
+      - Each directory is made one step at a time, relative to the directory above it, as
+        O(lockstep.handoff.atomic_upload#module:create_parents) makes them; a symlink on the way that another user
+        could have planted fails the task naming it, and nothing is created through it.
       - Without it a missing directory fails the task with a message naming it.
     type: bool
     default: false

@@ -143,3 +143,71 @@ def host_state(host, directory):
     """``{relative path: "owner mode"}`` of every file below ``directory`` on ``host``."""
     listing = host.run(f"cd {directory} && find . -type f -printf '%P %u %m\\n'").stdout.split("\n")
     return {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in listing if line}
+
+
+PARENTS_PLAYBOOK = """
+- name: Publish into directories that do not exist yet, over every connection variant
+  hosts: lists
+  gather_facts: false
+  vars:
+    base: "{{ root }}/{{ inventory_hostname }}"
+  tasks:
+    - name: Publish one file (check mode)
+      lockstep.handoff.atomic_upload: &single
+        content: "single\\n"
+        dest: "{{ base }}/one/two/single.conf"
+        create_parents: true
+        directory_mode: "0750"
+      check_mode: true
+    - name: Publish one file
+      lockstep.handoff.atomic_upload: *single
+    - name: Publish a list (check mode)
+      lockstep.handoff.atomic_upload: &listed
+        files:
+          - {src: "{{ sources }}/one.conf", dest: "{{ base }}/a/b/one.conf"}
+          - {content: "two\\n", dest: "{{ base }}/c/two.conf"}
+        state_dir: .handoff
+        lock: true
+        create_parents: true
+        directory_mode: "0750"
+      check_mode: true
+    - name: Publish the list
+      lockstep.handoff.atomic_upload: *listed
+    - name: Publish the list (second run)
+      lockstep.handoff.atomic_upload: *listed
+"""
+
+
+def test_create_parents_over_ssh_with_and_without_pipelining_and_become(fleet, ansible_playbook, tmp_path):
+    """Invariant: over every variant, check mode lists the directories a real run makes and writes nothing; the
+    real run makes them (owned by the user the module ran as, with directory_mode) and publishes there, a file's
+    marker in the .handoff directory made beside it; a second run changes nothing."""
+    (tmp_path / "one.conf").write_bytes(b"one\n" * 100)
+    log = ResultLog(tmp_path / "results.jsonl")
+    hosts = [fleet.hosts["h1"]]
+    problems = {}
+    with scratch_dir(hosts, DATA_DIR, "parents") as root:
+        make_alias_dirs(hosts, root, VARIANTS)
+        run = run_variants(ansible_playbook, PARENTS_PLAYBOOK, fleet, tmp_path, "lists", ["h1"], VARIANTS,
+                           extra_vars={"root": root, "sources": str(tmp_path)}, env=log.env())
+        for variant, (_settings, owner) in VARIANTS.items():
+            name = alias("h1", variant)
+            base = f"{root}/{name}"
+            single_check, single, check, real, again = (log.one(task, name)["result"] for task in (
+                "Publish one file (check mode)", "Publish one file", "Publish a list (check mode)",
+                "Publish the list", "Publish the list (second run)"))
+            directories = hosts[0].run(f"cd {base} && find . -mindepth 1 -type d -printf '%P %u %m\\n'").stdout.split("\n")
+            outcome = (single_check.get("created_directories"), single.get("created_directories"),
+                       check.get("changed"), check.get("created_directories"), real.get("files_changed"),
+                       again.get("changed"), sorted(line for line in directories if line),
+                       host_state(hosts[0], base).get("c/.handoff/two.conf.done", "").split(" ")[0])
+            made_for_list = [f"{base}/a", f"{base}/a/b", f"{base}/a/b/.handoff", f"{base}/c", f"{base}/c/.handoff"]
+            expected = ([f"{base}/one", f"{base}/one/two"], [f"{base}/one", f"{base}/one/two"],
+                        True, made_for_list, [f"{base}/a/b/one.conf", f"{base}/c/two.conf"], False,
+                        sorted(f"{path[len(base) + 1:]} {owner} 2750"
+                               for path in made_for_list + [f"{base}/one", f"{base}/one/two"]),
+                        owner)
+            if outcome != expected:
+                problems[name] = (outcome, expected, real.get("msg"))
+    assert problems == {}, f"{problems}\n{run.stdout[-3000:]}{run.stderr[-2000:]}"
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

@@ -395,3 +395,74 @@ def test_a_bad_list_fails_before_anything_runs_on_the_host(plugin, args, message
     with pytest.raises(AnsibleActionFail, match=message):
         run(action)
     assert action.requests == []
+
+
+@pytest.fixture
+def conf_tree(tmp_path):
+    """A controller directory: two files, a hidden one a level down, a symlink to a file and one to a directory."""
+    top = tmp_path / 'conf.d'
+    (top / 'sub').mkdir(parents=True)
+    (top / 'b.conf').write_bytes(b'b\n')
+    (top / 'a.conf').write_bytes(b'a\n')
+    (top / 'sub' / '.hidden').write_bytes(b'hidden\n')
+    (top / 'passwd').symlink_to('/etc/passwd')
+    (top / 'etc').symlink_to('/etc')
+    return top
+
+
+def test_a_directory_item_is_one_file_each_below_its_dest_with_the_items_options(plugin, conf_tree, src):
+    probe = dict(changed=False, action='none', files_changed=[], files=[
+        file_result(dest, 'none') for dest in ('/etc/app/conf.d/a.conf', '/etc/app/conf.d/b.conf',
+                                               '/etc/app/conf.d/sub/.hidden', '/srv/site.conf')])
+    action = plugin(dict(probe_files=probe), files=[
+        dict(src=str(conf_tree) + '/', dest='/etc/app/conf.d/', mode='0640', lock_path='/run/app.lock'),
+        dict(src=src, dest='/srv/site.conf')])
+    run(action)
+    assert action.requests[0]['files'] == [
+        file_entry('/etc/app/conf.d/a.conf', b'a\n', mode='0640', lock_path='/run/app.lock'),
+        file_entry('/etc/app/conf.d/b.conf', b'b\n', mode='0640', lock_path='/run/app.lock'),
+        file_entry('/etc/app/conf.d/sub/.hidden', b'hidden\n', mode='0640', lock_path='/run/app.lock'),
+        file_entry('/srv/site.conf', DATA)]
+
+
+def test_a_directory_item_with_a_marker_path_is_refused(plugin, conf_tree):
+    action = plugin({}, files=[dict(src=str(conf_tree), dest='/etc/app/conf.d', marker_path='/srv/x.done')])
+    with pytest.raises(AnsibleActionFail, match='is a directory, and marker_path names one file'):
+        run(action)
+    assert action.requests == []
+
+
+def test_files_that_would_share_a_marker_are_refused_naming_both_dests_and_the_fix(plugin, conf_tree, tmp_path):
+    other = tmp_path / 'other'
+    other.mkdir()
+    (other / 'a.conf').write_bytes(b'other a\n')
+    action = plugin({}, state_dir='/var/lib/handoff', files=[dict(src=str(conf_tree), dest='/etc/app/conf.d'),
+                                                             dict(src=str(other / 'a.conf'), dest='/etc/web/a.conf')])
+    with pytest.raises(AnsibleActionFail) as refused:
+        run(action)
+    assert refused.value.message.startswith(
+        '/etc/app/conf.d/a.conf and /etc/web/a.conf would share the marker /var/lib/handoff/a.conf.done; each file '
+        'needs a marker of its own. Give them different names, a relative state_dir')
+    assert action.requests == []
+
+
+def test_without_markers_files_of_one_name_in_one_state_dir_are_published(plugin, conf_tree):
+    probe = dict(changed=False, action='none', files_changed=[], files=[file_result('/a/x', 'none'),
+                                                                        file_result('/b/x', 'none')])
+    action = plugin(dict(probe_files=probe), state_dir='/var/lib/handoff', marker=False,
+                    files=[dict(content='1', dest='/a/x'), dict(content='2', dest='/b/x')])
+    assert run(action)['changed'] is False
+    assert [request['phase'] for request in action.requests] == ['probe_files']
+
+
+def test_created_directories_of_a_file_survive_its_publish_and_are_summed_up(plugin, src):
+    made = ['/srv/new', '/srv/new/.handoff']
+    probe = dict(changed=True, action='transfer', files_changed=['0'], files=[
+        file_result('/srv/new/site.conf', 'transfer', created_directories=made)])
+    publish = dict(changed=True, action='transfer', files_changed=[], files=[
+        file_result('/srv/new/site.conf', 'transfer', generation=1)])
+    action = plugin(dict(probe_files=probe, publish_files=publish), create_parents=True,
+                    files=[dict(src=src, dest='/srv/new/site.conf')])
+    result = run(action)
+    assert result['files'][0]['created_directories'] == made and result['created_directories'] == made
+    assert action.module_args[0]['create_parents'] is True

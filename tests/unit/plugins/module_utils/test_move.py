@@ -267,6 +267,17 @@ def test_missing_dest_directory_is_an_error_unless_create_parents(mover, inbox, 
     assert dest.read_bytes() == DATA
 
 
+def test_create_parents_makes_nothing_through_a_symlink_another_user_planted(mover, inbox, attacker, tmp_path):
+    src = produce(inbox)
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    victim = tmp_path / 'victim'
+    victim.mkdir(mode=0o700)
+    run_as(attacker, 'ln -s %s %s' % (victim, shared / 'out'))
+    with pytest.raises(HandoffError, match='refusing to create directories through %s' % (shared / 'out')):
+        mover(src, shared / 'out' / 'new' / 'x.tar', create_parents=True).run()
+    assert os.listdir(str(victim)) == [] and src.read_bytes() == DATA
+
+
 def _consume(move, start):
     start.wait(10)
     sys.exit(10 if move.run()['changed'] else 11)

@@ -147,6 +147,42 @@ def test_check_mode_reports_a_transfer_into_a_directory_not_made_yet(upload, tmp
         upload('probe', _direct=True, dest=str(dest))
 
 
+def test_create_parents_makes_the_missing_directories_of_dest_marker_and_lock(upload, tmp_path):
+    dest = tmp_path / 'a' / 'b' / 'site.conf'
+    probe = upload('probe', _direct=True, dest=str(dest), create_parents=True, directory_mode='0750',
+                   state_dir='.handoff', lock=True)
+    assert probe['created_directories'] == [str(tmp_path / 'a'), str(tmp_path / 'a' / 'b'),
+                                            str(tmp_path / 'a' / 'b' / '.handoff')]
+    assert stat.S_IMODE(os.stat(str(tmp_path / 'a' / 'b' / '.handoff')).st_mode) == 0o750
+    with open(probe['staging_path'], 'r+b') as handle:
+        handle.write(DATA)
+    published = upload('publish', _direct=True, _staged_path=probe['staging_path'], dest=str(dest),
+                       create_parents=True, state_dir='.handoff', lock=True)
+    assert published['action'] == 'transfer' and 'created_directories' not in published
+    assert dest.read_bytes() == DATA
+    assert Marker.read(str(tmp_path / 'a' / 'b' / '.handoff' / 'site.conf.done')).describes(SHA, len(DATA))
+
+
+def test_create_parents_in_check_mode_lists_the_directories_and_makes_none(upload, tmp_path):
+    dest = tmp_path / 'a' / 'b' / 'site.conf'
+    result = upload('probe', check_mode=True, _direct=True, dest=str(dest), create_parents=True)
+    assert (result['changed'], result['action']) == (True, 'transfer')
+    assert result['created_directories'] == [str(tmp_path / 'a'), str(tmp_path / 'a' / 'b')]
+    assert result['msg'] == 'check mode: would create %s and %s (create_parents) and publish %s there' % (
+        tmp_path / 'a', tmp_path / 'a' / 'b', dest)
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_create_parents_makes_nothing_through_a_symlink_another_user_planted(upload, attacker, tmp_path):
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    victim = tmp_path / 'victim'
+    victim.mkdir(mode=0o700)
+    run_as(attacker, 'ln -s %s %s' % (victim, shared / 'incoming'))
+    with pytest.raises(HandoffError, match='refusing to create directories through %s' % (shared / 'incoming')):
+        upload('probe', _direct=True, dest=str(shared / 'incoming' / 'new' / 'site.conf'), create_parents=True)
+    assert os.listdir(str(victim)) == []
+
+
 def test_a_failure_leaves_no_marker_with_failure_marker_never(upload, dest):
     dest.write_bytes(b'old')
     probe = upload('probe', _direct=True)

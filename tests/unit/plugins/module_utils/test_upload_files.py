@@ -37,11 +37,12 @@ def files(tmp_path):
 @pytest.fixture
 def phase(make_module):
     """``phase(name, entries, check_mode=False, diff=False, **fields)``: one module run of a list phase."""
-    def run(name, entries, check_mode=False, diff=False, state_dir=None, lock=False, **fields):
+    def run(name, entries, check_mode=False, diff=False, state_dir=None, lock=False, create_parents=False, **fields):
         fields = dict(fields, files=entries, producer='test', host=None)
         if name == 'probe_files':
             fields['max_diff_size'] = 1024
         module = make_module(argument_spec(), check_mode=check_mode, diff=diff, state_dir=state_dir, lock=lock,
+                             create_parents=create_parents,
                              **{REQUEST_OPTION: build_request(name, **fields)})
         return backend(module).run()
     return run
@@ -117,6 +118,30 @@ def test_check_mode_predicts_a_file_whose_directories_a_task_before_would_create
     assert probe['files'][0]['missing_directories'] == [str(tmp_path / 'new'), str(tmp_path / 'new' / '.handoff')]
     real = phase('probe_files', entries, state_dir='.handoff', lock=True)
     assert real['files'][0]['failed'] is True and real['files_changed'] == []
+
+
+def test_create_parents_makes_every_files_directories_in_the_probe_and_check_mode_lists_them(phase, tmp_path):
+    datas = [b'x\n', b'y\n']
+    entries = [entry(tmp_path / 'new' / 'a' / 'x.conf', datas[0]), entry(tmp_path / 'new' / 'b' / 'y.conf', datas[1])]
+    checked = phase('probe_files', entries, check_mode=True, state_dir='.handoff', lock=True, create_parents=True)
+    assert checked['files_changed'] == ['0', '1'] and os.listdir(str(tmp_path)) == []
+    assert checked['files'][0]['created_directories'] == [
+        str(tmp_path / 'new'), str(tmp_path / 'new' / 'a'), str(tmp_path / 'new' / 'a' / '.handoff')]
+    probe = phase('probe_files', entries, state_dir='.handoff', lock=True, create_parents=True)
+    assert [result['created_directories'] for result in probe['files']] == [
+        [str(tmp_path / 'new'), str(tmp_path / 'new' / 'a'), str(tmp_path / 'new' / 'a' / '.handoff')],
+        [str(tmp_path / 'new' / 'b'), str(tmp_path / 'new' / 'b' / '.handoff')]]
+    publish = phase('publish_files', entries, staged_path=staged_archive(tmp_path, {'0': datas[0], '1': datas[1]}),
+                    changed=['0', '1'], state_dir='.handoff', lock=True, create_parents=True)
+    assert [result['action'] for result in publish['files']] == ['transfer', 'transfer']
+    assert Marker.read(str(tmp_path / 'new' / 'b' / '.handoff' / 'y.conf.done')).describes(
+        hashlib.sha256(datas[1]).hexdigest(), len(datas[1]))
+
+
+def test_check_and_diff_mode_show_a_file_in_a_directory_not_made_yet_as_new(phase, tmp_path):
+    entries = [entry(tmp_path / 'new' / 'x.conf', b'x\n')]
+    probe = phase('probe_files', entries, check_mode=True, diff=True, create_parents=True)
+    assert probe['files'][0]['diff_before'] == {'absent': True}
 
 
 def test_a_file_whose_bytes_differ_from_its_announced_sha256_is_not_published(phase, files, tmp_path):
