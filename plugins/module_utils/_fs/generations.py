@@ -91,13 +91,27 @@ def forget_rollback(directory, name):
         directory.fsync()
 
 
-def read_rollback_record(directory, name):
-    """The last rollback's record ``{restored, replaced}`` (sha256s), or None when there is none (or it is not ours)."""
+def _trusted_owners(current_st):
+    """The users whose files beside ``name`` (stat ``current_st``, None when absent) count as this task's own:
+    this process's user and the file's owner, who could replace the file itself anyway."""
+    return {os.geteuid()} | ({current_st.st_uid} if current_st is not None else set())
+
+
+def read_rollback_record(directory, name, owners):
+    """The last rollback's record ``{restored, replaced}`` (sha256s), or None when there is none or it is not ours.
+
+    Not ours: owned by none of ``owners``, or linked elsewhere too. Another user
+    of the directory could otherwise plant a record naming the present version
+    as the one restored, and the rollback would report done without restoring.
+    """
     try:
         fd = directory.open_regular(rollback_record_name(name))
     except FileNotFoundError:
         return None
     try:
+        record_st = os.fstat(fd)
+        if record_st.st_uid not in owners or record_st.st_nlink != 1:
+            return None
         with os.fdopen(os.dup(fd), 'rb') as stream:
             raw = stream.read(4096)
     finally:
@@ -139,10 +153,10 @@ def _sha256_of(directory, name):
 
 
 def rolled_back_already(directory, name, current=None):
-    """The record of the rollback that put the present ``name`` in place (sha256 ``current``), or None."""
-    if current is None:
-        current = _sha256_of(directory, name)[0]
-    record = read_rollback_record(directory, name)
+    """The record of the rollback that put the present ``name`` in place, or None; ``current`` is what
+    ``_sha256_of`` says of ``name`` when the caller asked already."""
+    current, current_st = current if current is not None else _sha256_of(directory, name)
+    record = read_rollback_record(directory, name, _trusted_owners(current_st))
     if record is not None and current is not None and record.get('restored') == current:
         return record
     return None
@@ -155,7 +169,7 @@ def roll_back(directory, name, before_rename=None):
     """
     closed = close_gaps(directory, name)
     current, current_st = _sha256_of(directory, name)
-    record = rolled_back_already(directory, name, current)
+    record = rolled_back_already(directory, name, (current, current_st))
     if record is not None:
         return closed > 0, current, record.get('replaced')
     kept = previous_name(name, 1)
@@ -167,8 +181,7 @@ def roll_back(directory, name, before_rename=None):
                            path=directory.join(name))
     try:
         kept_st = os.fstat(fd)
-        owners = {os.geteuid()} | ({current_st.st_uid} if current_st is not None else set())
-        if kept_st.st_uid not in owners:
+        if kept_st.st_uid not in _trusted_owners(current_st):
             raise UnsafeFile('%s is owned by uid %d, neither this user nor the owner of %s: another user of the '
                              'directory may have planted it; not restoring it' % (
                                  directory.join(kept), kept_st.st_uid, directory.join(name)),

@@ -8,6 +8,7 @@ import hashlib
 import multiprocessing
 import os
 import signal
+import stat
 
 import pytest
 
@@ -19,6 +20,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import (
     is_protocol_name, previous_generation, previous_name, rollback_record_name)
 from ansible_collections.lockstep.handoff.plugins.modules import locked_move
+from tests.support.hostile_user import run_as, shared_directory
 
 FORK = multiprocessing.get_context('fork')
 
@@ -250,3 +252,24 @@ def test_a_promotion_killed_while_keeping_is_tidied_by_the_next_one(task, dirs, 
     promote(task, inbox, outbox, b'v4', keep=3)
     assert (outbox / 'app.conf').read_bytes() == b'v4'
     assert kept(outbox)[0] == b'v3' and len(kept(outbox)) == 3
+
+
+@pytest.fixture
+def shared_outbox(attacker, dirs, tmp_path):
+    """dest's directory shared with the attacker's group (``root:GROUP`` 2775): they may add and rename entries."""
+    return shared_directory(tmp_path / 'shared-out', attacker)
+
+
+def test_a_rollback_record_planted_by_another_user_does_not_make_the_rollback_a_no_op(task, dirs, shared_outbox,
+                                                                                     attacker):
+    """A group member wrote ``.NAME.rolled-back`` naming the present version as restored: the rollback said
+    "already rolled back" (changed=false) and left the version it was asked to replace in place."""
+    inbox = dirs[0]
+    promote(task, inbox, shared_outbox, b'v1')
+    promote(task, inbox, shared_outbox, b'v2')
+    record = shared_outbox / rollback_record_name('app.conf')
+    run_as(attacker, "printf '%%s' '{\"restored\": \"%s\", \"replaced\": \"x\"}' > %s" % (sha(b'v2'), record))
+    result = task(dest=shared_outbox / 'app.conf', rollback=True).run()
+    assert result['changed'] is True and result['restored_sha256'] == sha(b'v1')
+    assert (shared_outbox / 'app.conf').read_bytes() == b'v1'
+    assert os.lstat(record).st_uid == os.geteuid()
