@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import copy_file
@@ -123,11 +124,21 @@ def read_rollback_record(directory, name, owners):
     return record if isinstance(record, dict) else None
 
 
-def _write_rollback_record(directory, name, record):
-    """Write the record through a temp and a rename: a reader sees the old record or the new one, whole."""
+def _write_rollback_record(directory, name, record, data_stats):
+    """Write the record through a temp and a rename: a reader sees the old record or the new one, whole.
+
+    It holds the sha256 of each version in ``data_stats``, so it gets no wider
+    mode than any of them, and no group bits unless it has their group: a
+    0600 secret's checksum stays as private as the secret.
+    """
     target = rollback_record_name(name)
-    fd, temp = directory.create_temp(target, 0o644)
+    mode = 0o666
+    for data_st in data_stats:
+        mode &= stat.S_IMODE(data_st.st_mode)
+    fd, temp = directory.create_temp(target, mode)
     temp_st = os.fstat(fd)
+    if any(data_st.st_gid != temp_st.st_gid for data_st in data_stats):
+        os.fchmod(fd, mode & ~0o070)
     try:
         try:
             os.write(fd, json.dumps(record, sort_keys=True).encode('utf-8'))
@@ -189,7 +200,8 @@ def roll_back(directory, name, before_rename=None):
         restored = sha256_of_fd(fd)[0]
     finally:
         os.close(fd)
-    _write_rollback_record(directory, name, dict(restored=restored, replaced=current))
+    _write_rollback_record(directory, name, dict(restored=restored, replaced=current),
+                           [st for st in (kept_st, current_st) if st is not None])
     if before_rename is not None:
         before_rename()
     directory.rename_verified(kept, kept_st, directory, name)

@@ -273,3 +273,15 @@ def test_a_rollback_record_planted_by_another_user_does_not_make_the_rollback_a_
     assert result['changed'] is True and result['restored_sha256'] == sha(b'v1')
     assert (shared_outbox / 'app.conf').read_bytes() == b'v1'
     assert os.lstat(record).st_uid == os.geteuid()
+
+
+def test_the_rollback_record_is_no_wider_than_the_data_it_names(task, dirs):
+    """The record holds the sha256 of the restored and the replaced version: 0644 beside 0600 data told every
+    user the checksum of a secret."""
+    inbox, outbox = dirs
+    promote(task, inbox, outbox, b'secret v1')
+    (outbox / 'app.conf').chmod(0o600)
+    promote(task, inbox, outbox, b'secret v2')
+    (outbox / 'app.conf').chmod(0o600)
+    task(dest=outbox / 'app.conf', rollback=True).run()
+    assert stat.S_IMODE(os.lstat(outbox / rollback_record_name('app.conf')).st_mode) & ~0o600 == 0
