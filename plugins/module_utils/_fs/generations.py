@@ -17,9 +17,10 @@ safe to repeat after a SIGKILL:
   file matching the record has nothing left to restore: exactly once. A new
   promotion removes the record.
 
-A kept version is only restored when it is a regular file owned by this
-process's user or the file's owner: another user of the directory can plant
-a name, never get their data put in place.
+A kept version is only restored when it is a regular file with one link,
+owned by this process's user or the file's owner: another user of the
+directory can plant a name, never get their data (or a link to a file
+elsewhere) put in place.
 """
 
 from __future__ import annotations
@@ -197,6 +198,10 @@ def roll_back(directory, name, before_rename=None):
                              'directory may have planted it; not restoring it' % (
                                  directory.join(kept), kept_st.st_uid, directory.join(name)),
                              path=directory.join(kept))
+        if kept_st.st_nlink != 1:
+            raise UnsafeFile('%s has %d hard links, and a kept version has one: another user of the directory may '
+                             'have linked another file there; not restoring it' % (
+                                 directory.join(kept), kept_st.st_nlink), path=directory.join(kept))
         restored = sha256_of_fd(fd)[0]
     finally:
         os.close(fd)

@@ -285,3 +285,21 @@ def test_the_rollback_record_is_no_wider_than_the_data_it_names(task, dirs):
     (outbox / 'app.conf').chmod(0o600)
     task(dest=outbox / 'app.conf', rollback=True).run()
     assert stat.S_IMODE(os.lstat(outbox / rollback_record_name('app.conf')).st_mode) & ~0o600 == 0
+
+
+def test_a_hard_link_planted_as_kept_version_is_not_restored(task, dirs, shared_outbox, attacker, tmp_path):
+    """A group member linked a root-owned file they may read and write (elsewhere on the filesystem) as the
+    kept version: the rollback renamed that inode onto dest, so dest and the other file became one."""
+    inbox = dirs[0]
+    elsewhere = tmp_path / 'group-file'
+    elsewhere.write_bytes(b'not a version of app.conf')
+    os.chown(elsewhere, 0, attacker.gid)
+    elsewhere.chmod(0o660)
+    promote(task, inbox, shared_outbox, b'v1')
+    promote(task, inbox, shared_outbox, b'v2')
+    kept_path = shared_outbox / previous_name('app.conf', 1)
+    run_as(attacker, 'mv %s %s.hidden && ln %s %s' % (kept_path, kept_path, elsewhere, kept_path))
+    with pytest.raises(HandoffError, match='hard links'):
+        task(dest=shared_outbox / 'app.conf', rollback=True).run()
+    assert (shared_outbox / 'app.conf').read_bytes() == b'v2'
+    assert os.lstat(shared_outbox / 'app.conf').st_nlink == 1 and os.lstat(elsewhere).st_nlink == 2
