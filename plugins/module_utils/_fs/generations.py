@@ -37,6 +37,20 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names i
     previous_generation, previous_name, rollback_record_name)
 
 
+def _own_entry(directory, name):
+    """The stat of the kept version or record ``name`` (None when absent), which must be a regular file.
+
+    Renaming or unlinking onto a directory planted at such a name fails half-way
+    (EISDIR), so anything but a regular file fails the task here with a reason.
+    """
+    st = directory.lstat(name)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise UnsafeFile('%s is not a regular file (a directory, symlink, FIFO or device): another user of the '
+                         'directory may have planted it; remove it and re-run the task' % directory.join(name),
+                         path=directory.join(name))
+    return st
+
+
 def kept_generations(directory, name):
     """The numbers N of the kept versions ``.NAME.prev-<N>`` present, in increasing order."""
     numbers = (previous_generation(entry, name) for entry in directory.listdir())
@@ -49,7 +63,7 @@ def close_gaps(directory, name):
     for wanted, number in enumerate(kept_generations(directory, name), start=1):
         if number != wanted:
             old = previous_name(name, number)
-            directory.rename_verified(old, directory.lstat(old), directory, previous_name(name, wanted))
+            directory.rename_verified(old, _own_entry(directory, old), directory, previous_name(name, wanted))
             renamed += 1
     if renamed:
         directory.fsync()
@@ -62,9 +76,9 @@ def keep_previous(directory, name, count):
     for number in reversed(kept_generations(directory, name)):
         old = previous_name(name, number)
         if number >= count:
-            directory.unlink_if_same(old, directory.lstat(old))
+            directory.unlink_if_same(old, _own_entry(directory, old))
         else:
-            directory.rename_verified(old, directory.lstat(old), directory, previous_name(name, number + 1))
+            directory.rename_verified(old, _own_entry(directory, old), directory, previous_name(name, number + 1))
     kept = previous_name(name, 1)
     src_fd = directory.open_regular(name)
     try:
@@ -88,7 +102,7 @@ def keep_previous(directory, name, count):
 def forget_rollback(directory, name):
     """A new version is being put in place: the last rollback's record no longer describes it."""
     record = rollback_record_name(name)
-    record_st = directory.lstat(record)
+    record_st = _own_entry(directory, record)
     if record_st is not None and directory.unlink_if_same(record, record_st):
         directory.fsync()
 

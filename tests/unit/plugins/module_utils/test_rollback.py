@@ -303,3 +303,38 @@ def test_a_hard_link_planted_as_kept_version_is_not_restored(task, dirs, shared_
         task(dest=shared_outbox / 'app.conf', rollback=True).run()
     assert (shared_outbox / 'app.conf').read_bytes() == b'v2'
     assert os.lstat(shared_outbox / 'app.conf').st_nlink == 1 and os.lstat(elsewhere).st_nlink == 2
+
+
+def test_a_directory_planted_at_the_record_name_fails_only_that_file_of_a_batch(task, dirs, shared_outbox,
+                                                                               attacker):
+    """A directory at ``.NAME.rolled-back`` made every move onto NAME end in a traceback (unlink: EISDIR), and
+    in a ``files`` batch stopped the files after it."""
+    inbox = dirs[0]
+    for name in ('a.conf', 'b.conf'):
+        produce(inbox / name, name.encode())
+    run_as(attacker, 'mkdir %s' % (shared_outbox / rollback_record_name('a.conf')))
+    files = [dict(src=inbox / name, dest=shared_outbox / name) for name in ('a.conf', 'b.conf')]
+    with pytest.raises(HandoffError) as raised:
+        task(files=files).run()
+    results = raised.value.details['results']
+    assert [item['status'] for item in results] == ['failed', 'moved']
+    assert 'not a regular file' in results[0]['msg']
+    assert (shared_outbox / 'b.conf').read_bytes() == b'b.conf'
+
+
+def test_a_directory_planted_as_kept_version_fails_only_that_file_of_a_batch(task, dirs, shared_outbox, attacker):
+    """A directory at a kept version's name made the shift (rename or unlink onto it) end in a traceback, and in a
+    ``files`` batch stopped the files after it."""
+    inbox = dirs[0]
+    for name in ('a.conf', 'b.conf'):
+        promote(task, inbox, shared_outbox, b'1' + name.encode(), keep=2, name=name)
+        produce(inbox / name, b'2' + name.encode())
+    run_as(attacker, 'mkdir %s' % (shared_outbox / previous_name('a.conf', 1)))
+    files = [dict(src=inbox / name, dest=shared_outbox / name) for name in ('a.conf', 'b.conf')]
+    with pytest.raises(HandoffError) as raised:
+        task(files=files, keep_previous=1).run()
+    results = raised.value.details['results']
+    assert [item['status'] for item in results] == ['failed', 'moved']
+    assert 'not a regular file' in results[0]['msg']
+    assert (shared_outbox / 'a.conf').read_bytes() == b'1a.conf'
+    assert kept(shared_outbox, 'b.conf') == [b'1b.conf']
