@@ -181,7 +181,14 @@ class Directory:
                              'the directory changed it. Nothing was published; make sure only trusted users can '
                              'write %s' % (self.join(name), target.join(target_name), self.path),
                              path=self.join(name))
-        os.rename(name, target_name, src_dir_fd=self.fd, dst_dir_fd=target.fd)
+        try:
+            os.rename(name, target_name, src_dir_fd=self.fd, dst_dir_fd=target.fd)
+        except OSError as exc:
+            if exc.errno not in (errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY):
+                raise
+            raise UnsafeFile('%s could not be renamed onto %s: one of them is a directory now; another user of the '
+                             'directory may have put it there. Nothing was renamed; remove it and re-run the task'
+                             % (self.join(name), target.join(target_name)), path=target.join(target_name))
         placed = target.lstat(target_name)
         if placed is None or not same_inode(placed, st):
             raise UnsafeFile('%s was replaced by another file right after the rename; another user of the directory '

@@ -338,3 +338,33 @@ def test_a_directory_planted_as_kept_version_fails_only_that_file_of_a_batch(tas
     assert 'not a regular file' in results[0]['msg']
     assert (shared_outbox / 'a.conf').read_bytes() == b'1a.conf'
     assert kept(shared_outbox, 'b.conf') == [b'1b.conf']
+
+
+def test_a_directory_made_at_the_kept_name_while_keeping_fails_only_that_file_of_a_batch(task, dirs, shared_outbox,
+                                                                                        attacker, monkeypatch):
+    """While dest was copied to its temp, a group member made a directory at ``.NAME.prev-1`` (the shift had just
+    renamed the old one away): the temp's rename onto it raised EISDIR, a traceback that stopped the batch."""
+    inbox = dirs[0]
+    for name in ('a.conf', 'b.conf'):
+        promote(task, inbox, shared_outbox, b'1' + name.encode(), keep=2, name=name)
+        promote(task, inbox, shared_outbox, b'2' + name.encode(), keep=2, name=name)
+        produce(inbox / name, b'3' + name.encode())
+    real_copy = generations.copy_file
+    planted = []
+
+    def copy_then_plant(src_fd, src_st, dst_fd):
+        copied = real_copy(src_fd, src_st, dst_fd)
+        if not planted:
+            planted.append(shared_outbox / previous_name('a.conf', 1))
+            run_as(attacker, 'mkdir %s' % planted[0])
+        return copied
+
+    monkeypatch.setattr(generations, 'copy_file', copy_then_plant)
+    files = [dict(src=inbox / name, dest=shared_outbox / name) for name in ('a.conf', 'b.conf')]
+    with pytest.raises(HandoffError) as raised:
+        task(files=files, keep_previous=2).run()
+    results = raised.value.details['results']
+    assert [item['status'] for item in results] == ['failed', 'moved']
+    assert 'directory' in results[0]['msg']
+    assert (shared_outbox / 'a.conf').read_bytes() == b'2a.conf'
+    assert kept(shared_outbox, 'b.conf') == [b'2b.conf', b'1b.conf']
