@@ -8,6 +8,7 @@ import hashlib
 import multiprocessing
 import os
 import stat
+import subprocess
 import sys
 
 import pytest
@@ -332,6 +333,28 @@ def test_move_across_filesystems_never_copies_setuid_setgid_or_sticky_bits(attac
     mover(src, other_filesystem / 'x.tar').run()
     st = os.stat(other_filesystem / 'x.tar')
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o777)
+
+
+def test_a_source_given_to_another_owner_is_copied_so_its_producer_keeps_no_handle_on_dest(attacker, mover,
+                                                                                           shared_inbox, outbox):
+    """The group member who produced src held it open for writing; the move renamed that inode into root's
+    directory and chowned it to root, and the producer then wrote through its descriptor into a root-owned
+    dest whose checksum had been verified."""
+    src = attackers_source(shared_inbox, attacker, 0o644)
+    os.chown(marker_of(src), attacker.uid, attacker.gid)
+    holder = subprocess.Popen(['su', attacker.name, '-s', '/bin/sh', '-c',
+                               'exec 3<>%s; echo open; read dummy; printf EVIL >&3' % src],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == 'open\n'
+        result = mover(src, outbox / 'x.tar', owner='root', group='root', mode='0644').run()
+    finally:
+        holder.communicate('go\n', timeout=30)
+    assert (result['changed'], result['cross_device'], result['sha256']) == (True, False, SHA)
+    st = os.lstat(outbox / 'x.tar')
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o644)
+    assert (outbox / 'x.tar').read_bytes() == DATA
+    assert not os.path.lexists(src)
 
 
 def test_copy_temp_swapped_for_a_symlink_makes_no_root_file_setuid(attacker, mover, shared_inbox, other_filesystem,
