@@ -368,3 +368,20 @@ def test_a_directory_made_at_the_kept_name_while_keeping_fails_only_that_file_of
     assert 'directory' in results[0]['msg']
     assert (shared_outbox / 'a.conf').read_bytes() == b'2a.conf'
     assert kept(shared_outbox, 'b.conf') == [b'2b.conf', b'1b.conf']
+
+
+def test_another_users_file_swapped_in_for_dest_is_kept_as_theirs_and_never_restored(task, dirs, shared_outbox,
+                                                                                     attacker):
+    """A group member replaced dest with their own file before a promotion: the kept copy stays theirs (no root
+    file with their bytes), and a rollback refuses to put it back over root's version."""
+    inbox = dirs[0]
+    promote(task, inbox, shared_outbox, b'v1')
+    dest = shared_outbox / 'app.conf'
+    run_as(attacker, "printf evil > %s/x && chmod 644 %s/x && mv -f %s/x %s" % (shared_outbox, shared_outbox,
+                                                                              shared_outbox, dest))
+    promote(task, inbox, shared_outbox, b'v2')
+    kept_st = os.lstat(shared_outbox / previous_name('app.conf', 1))
+    assert kept_st.st_uid == attacker.uid
+    with pytest.raises(HandoffError, match='planted'):
+        task(dest=dest, rollback=True).run()
+    assert dest.read_bytes() == b'v2' and os.lstat(dest).st_uid == 0
