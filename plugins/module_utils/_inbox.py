@@ -26,7 +26,7 @@ import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import target_below
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import set_marker_attributes, stats_of_set
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile, make_directories
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     remove_durably, temps_for_names, write_bytes_durably)
@@ -135,7 +135,7 @@ class InboxMove:
                 raise HandoffError('dest directory %s does not exist; create it first or set create_parents=true'
                                    % self.dest, dest=self.dest)
             with explained('creating directory', self.dest):
-                os.makedirs(self.dest)
+                make_directories(self.dest)
 
     def _manifest(self):
         """The complete manifest describing ``src``, or None (no manifest: each file has its own marker).

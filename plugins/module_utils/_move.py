@@ -19,7 +19,7 @@ import stat
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import (
     apply_file_attributes, marker_attributes, uid_of)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import back_up
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, same_inode
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, make_directories, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import remove_durably, temps_of, write_bytes_durably
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.generations import forget_rollback, keep_previous
 from ansible_collections.lockstep.handoff.plugins.module_utils._controller import stop_if_controller_gone
@@ -213,7 +213,7 @@ class Move:
                 raise HandoffError('%s %s: its directory %s does not exist; create it first or set '
                                    'create_parents=true' % (option, path, directory), path=path)
             with explained('creating directory', directory):
-                os.makedirs(directory)
+                make_directories(directory)
 
     def _result(self, changed, msg, **extra):
         result = dict(changed=changed, msg=msg, src=self.src, dest=self.dest, cross_device=False,

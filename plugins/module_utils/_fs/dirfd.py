@@ -76,8 +76,73 @@ def _placed_by_trusted_user(path):
     return stat.S_ISLNK(link.st_mode) and link.st_uid in (0, os.geteuid()) and not others_write
 
 
+def _open_component(fd, name, walked):
+    """Open the directory ``name`` in the directory ``fd`` (``walked`` is its path); a symlink there is followed
+    only when no other user could have placed it (``_placed_by_trusted_user``)."""
+    try:
+        return os.open(name, _DIRECTORY_FLAGS, dir_fd=fd)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR) or not stat.S_ISLNK(
+                os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+            raise
+    if not _placed_by_trusted_user(walked):
+        raise UnsafeFile('%s is a symlink that another user could have placed (it is theirs, or in a directory other '
+                         'users can write); paths are never followed through it, as it could lead anywhere. Replace '
+                         'it with a directory' % walked, path=walked)
+    return os.open(name, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW, dir_fd=fd)
+
+
+def _components(path):
+    """The names on the way to ``path``, without empty ones and ``.``."""
+    return [name for name in path.split('/') if name not in ('', '.')]
+
+
+def _walk(path, create=False):
+    """An fd on the directory ``path``, reached one component at a time from ``/`` (or the working directory) so that
+    no symlink on the way is followed unless a trusted user placed it; missing components are made when ``create``."""
+    walked = '/' if path.startswith('/') else ''
+    fd = os.open(walked or '.', _DIRECTORY_FLAGS)
+    try:
+        for name in _components(path):
+            walked = os.path.join(walked, name)
+            try:
+                next_fd = _open_component(fd, name, walked)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    os.mkdir(name, 0o777, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                next_fd = _open_component(fd, name, walked)
+            os.close(fd)
+            fd = next_fd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _walk_to_parent(path):
+    """``(fd of the directory that holds the last component of path, that component)``; see ``_walk``."""
+    head, last = os.path.split(path.rstrip('/'))
+    if not last:
+        return _walk('/'), '.'
+    return _walk(head or ('/' if path.startswith('/') else '.')), last
+
+
+def make_directories(path):
+    """``os.makedirs(path)`` that neither follows nor makes anything below a symlink another user could have placed
+    (a state directory ``DIR/.handoff`` swapped for a link into root's directories)."""
+    os.close(_walk(path, create=True))
+
+
 class Directory:
-    """An open directory: every name below is looked up relative to this fd, never through ``path`` again."""
+    """An open directory: every name below is looked up relative to this fd, never through ``path`` again.
+
+    Opening walks the path one component at a time: a symlink on the way that
+    another user of a shared directory planted is refused, not followed.
+    """
 
     def __init__(self, fd, path):
         self.fd = fd
@@ -87,13 +152,16 @@ class Directory:
     def open(cls, path):
         """Open ``path`` (its last component may not be a symlink)."""
         path = path or '.'
+        parent_fd, last = _walk_to_parent(path)
         try:
-            return cls(os.open(path, _DIRECTORY_FLAGS), path)
+            return cls(os.open(last, _DIRECTORY_FLAGS, dir_fd=parent_fd), path)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                 raise UnsafeFile('%s is not a directory (a symlink or a file); the hand-off directory must be a '
                                  'real directory' % path, path=path)
             raise
+        finally:
+            os.close(parent_fd)
 
     @classmethod
     def open_through_trusted_link(cls, path):
@@ -108,7 +176,11 @@ class Directory:
         except UnsafeFile:
             if not _placed_by_trusted_user(path or '.'):
                 raise
-        return cls(os.open(path, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW), path)
+        parent_fd, last = _walk_to_parent(path or '.')
+        try:
+            return cls(os.open(last, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW, dir_fd=parent_fd), path)
+        finally:
+            os.close(parent_fd)
 
     def subdirectory(self, name, create=False):
         """Open the directory ``name`` in this one (made when missing and ``create``); a symlink there is refused."""

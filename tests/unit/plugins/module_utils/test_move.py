@@ -558,3 +558,27 @@ def test_check_mode_still_fails_on_a_producer_that_failed(mover, inbox, outbox):
     Marker.failed('disk full', 'test', 1).write(str(inbox / 'x.tar.done'))
     with pytest.raises(HandoffError, match='disk full'):
         mover(inbox / 'x.tar', outbox / 'x.tar', check_mode=True).run()
+
+
+@pytest.mark.parametrize('create_parents', [False, True])
+def test_a_deeper_state_dir_whose_first_directory_was_swapped_for_a_symlink_writes_nothing_there(
+        attacker, mover, shared_inbox, tmp_path, create_parents):
+    """``state_dir: .h/s``: a group member of dest's directory replaced ``.h`` with a link to a root-only
+    directory. Only the last component was opened without following a link, so the lock file and the moved
+    marker were made in root's directory (and with create_parents, ``s`` too)."""
+    outbox = shared_directory(tmp_path / 'shared-out', attacker)
+    (shared_inbox / '.h' / 's').mkdir(parents=True)
+    src = shared_inbox / 'x.tar'
+    src.write_bytes(DATA)
+    Marker.complete(SHA, len(DATA), 'test', 1).write(str(shared_inbox / '.h' / 's' / 'x.tar.done'))
+    private = tmp_path / 'private'
+    private.mkdir(mode=0o700)
+    if not create_parents:
+        (private / 's').mkdir()
+    run_as(attacker, 'ln -s %s %s/.h' % (private, outbox))
+    with pytest.raises(HandoffError, match='symlink'):
+        mover(src, outbox / 'x.tar', state_dir='.h/s', marker='move', create_parents=create_parents).run()
+    made = [os.path.relpath(os.path.join(top, name), private) for top, dirs, names in os.walk(private)
+            for name in dirs + names]
+    assert made == ([] if create_parents else ['s'])
+    assert src.read_bytes() == DATA and not os.path.lexists(outbox / 'x.tar')

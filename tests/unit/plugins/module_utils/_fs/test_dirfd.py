@@ -12,7 +12,9 @@ import time
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol import names as _names
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import (
+    Directory, UnsafeFile, make_directories, open_regular)
+from tests.support.hostile_user import run_as, shared_directory
 
 
 @pytest.fixture
@@ -176,3 +178,26 @@ def test_a_real_directory_opens_through_trusted_link_as_with_open(tmp_path):
     os.chmod(tmp_path, 0o777)
     with Directory.open_through_trusted_link(str(tmp_path)) as opened:
         assert opened.path == str(tmp_path)
+
+
+def test_make_directories_makes_only_what_is_missing_and_opens_through_links_of_this_user(tmp_path):
+    (tmp_path / 'real').mkdir()
+    os.symlink(str(tmp_path / 'real'), str(tmp_path / 'link'))
+    make_directories(str(tmp_path / 'link' / 'a' / 'b'))
+    assert (tmp_path / 'real' / 'a' / 'b').is_dir()
+    make_directories(str(tmp_path / 'link' / 'a' / 'b'))
+    with Directory.open(str(tmp_path / 'link' / 'a')) as directory:
+        assert directory.listdir() == ['b']
+
+
+def test_a_symlink_another_user_planted_on_the_way_is_never_followed(attacker, tmp_path):
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    private = tmp_path / 'private'
+    (private / 'state').mkdir(parents=True)
+    run_as(attacker, 'ln -s %s %s/.handoff' % (private, shared))
+    for opener in (Directory.open, Directory.open_through_trusted_link):
+        with pytest.raises(UnsafeFile, match='another user could have placed'):
+            opener(str(shared / '.handoff' / 'state'))
+    with pytest.raises(UnsafeFile, match='another user could have placed'):
+        make_directories(str(shared / '.handoff' / 'new'))
+    assert os.listdir(private) == ['state']
