@@ -293,3 +293,21 @@ def test_wait_never_follows_a_source_planted_as_a_symlink_with_a_marker_naming_i
     results = raised.value.details['results']
     assert [item['status'] for item in results] == ['failed', 'moved'] and 'regular file' in results[0]['msg']
     assert unchanged(canary) and not os.path.lexists(outbox / 'a.conf') and (outbox / 'b.conf').exists()
+
+
+def test_wait_with_a_source_directory_replaced_by_a_file_fails_that_file_only(batch, shared_dirs, attacker):
+    """A group member of the inbox replaced the subdirectory of one source with a plain file: the look at it
+    (lstat: ENOTDIR) ended the whole batch in a traceback, and the other file never moved."""
+    inbox, outbox = shared_dirs
+    for name in ('one', 'two'):
+        (inbox / name).mkdir()
+        (inbox / name).chmod(0o777)
+        produce(inbox / name / ('%s.conf' % name))
+    run_as(attacker, 'mv %s %s.gone && touch %s' % (inbox / 'one', inbox / 'one', inbox / 'one'))
+    files = [dict(src=inbox / name / ('%s.conf' % name), dest=outbox / ('%s.conf' % name)) for name in ('one', 'two')]
+    with pytest.raises(HandoffError) as raised:
+        batch(files, wait=True, timeout=1, sleep=0.2).run()
+    results = raised.value.details['results']
+    assert [item['status'] for item in results] == ['failed', 'moved']
+    assert 'Not a directory' in results[0]['msg']
+    assert (outbox / 'two.conf').exists()
