@@ -385,3 +385,19 @@ def test_another_users_file_swapped_in_for_dest_is_kept_as_theirs_and_never_rest
     with pytest.raises(HandoffError, match='planted'):
         task(dest=dest, rollback=True).run()
     assert dest.read_bytes() == b'v2' and os.lstat(dest).st_uid == 0
+
+
+def test_a_rollback_list_with_one_directory_replaced_by_a_file_rolls_back_the_others(task, dirs, shared_outbox,
+                                                                                      attacker):
+    inbox = dirs[0]
+    for name in ('one', 'two'):
+        (shared_outbox / name).mkdir()
+        for data in (b'v1', b'v2'):
+            produce(inbox / name, data)
+            task(src=inbox / name, dest=shared_outbox / name / 'app.conf', keep_previous=1).run()
+    run_as(attacker, 'mv %s %s.gone && touch %s' % ((shared_outbox / 'one',) * 3))
+    files = [dict(src=inbox / name, dest=shared_outbox / name / 'app.conf') for name in ('one', 'two')]
+    with pytest.raises(HandoffError) as raised:
+        task(files=files, rollback=True).run()
+    assert [item['status'] for item in raised.value.details['results']] == ['failed', 'restored']
+    assert (shared_outbox / 'two' / 'app.conf').read_bytes() == b'v1'
