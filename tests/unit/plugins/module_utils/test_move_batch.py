@@ -279,7 +279,7 @@ def test_wait_with_a_lock_file_planted_as_a_symlink_fails_that_file_only(batch, 
 
 
 def test_wait_never_follows_a_source_planted_as_a_symlink_with_a_marker_naming_its_target(batch, shared_dirs,
-                                                                                        attacker, tmp_path):
+                                                                                          attacker, tmp_path):
     """A group member planted src as a link to a root-only file and a marker with that file's sha256: the wait
     keeps waiting for a regular file, the move refuses the link, the other file moves."""
     inbox, outbox = shared_dirs

@@ -261,7 +261,7 @@ def shared_outbox(attacker, dirs, tmp_path):
 
 
 def test_a_rollback_record_planted_by_another_user_does_not_make_the_rollback_a_no_op(task, dirs, shared_outbox,
-                                                                                     attacker):
+                                                                                      attacker):
     """A group member wrote ``.NAME.rolled-back`` naming the present version as restored: the rollback said
     "already rolled back" (changed=false) and left the version it was asked to replace in place."""
     inbox = dirs[0]
@@ -306,7 +306,7 @@ def test_a_hard_link_planted_as_kept_version_is_not_restored(task, dirs, shared_
 
 
 def test_a_directory_planted_at_the_record_name_fails_only_that_file_of_a_batch(task, dirs, shared_outbox,
-                                                                               attacker):
+                                                                                attacker):
     """A directory at ``.NAME.rolled-back`` made every move onto NAME end in a traceback (unlink: EISDIR), and
     in a ``files`` batch stopped the files after it."""
     inbox = dirs[0]
@@ -341,7 +341,7 @@ def test_a_directory_planted_as_kept_version_fails_only_that_file_of_a_batch(tas
 
 
 def test_a_directory_made_at_the_kept_name_while_keeping_fails_only_that_file_of_a_batch(task, dirs, shared_outbox,
-                                                                                        attacker, monkeypatch):
+                                                                                         attacker, monkeypatch):
     """While dest was copied to its temp, a group member made a directory at ``.NAME.prev-1`` (the shift had just
     renamed the old one away): the temp's rename onto it raised EISDIR, a traceback that stopped the batch."""
     inbox = dirs[0]
@@ -377,8 +377,7 @@ def test_another_users_file_swapped_in_for_dest_is_kept_as_theirs_and_never_rest
     inbox = dirs[0]
     promote(task, inbox, shared_outbox, b'v1')
     dest = shared_outbox / 'app.conf'
-    run_as(attacker, "printf evil > %s/x && chmod 644 %s/x && mv -f %s/x %s" % (shared_outbox, shared_outbox,
-                                                                              shared_outbox, dest))
+    run_as(attacker, 'printf evil > %s/x && chmod 644 %s/x && mv -f %s/x %s' % ((shared_outbox,) * 3 + (dest,)))
     promote(task, inbox, shared_outbox, b'v2')
     kept_st = os.lstat(shared_outbox / previous_name('app.conf', 1))
     assert kept_st.st_uid == attacker.uid
@@ -388,7 +387,7 @@ def test_another_users_file_swapped_in_for_dest_is_kept_as_theirs_and_never_rest
 
 
 def test_a_rollback_list_with_one_directory_replaced_by_a_file_rolls_back_the_others(task, dirs, shared_outbox,
-                                                                                      attacker):
+                                                                                     attacker):
     inbox = dirs[0]
     for name in ('one', 'two'):
         (shared_outbox / name).mkdir()
