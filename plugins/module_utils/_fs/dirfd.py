@@ -24,6 +24,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names i
 
 _TEMP_ATTEMPTS = 16
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# The directories on the way are only searched (x), as path lookup does: O_PATH needs no read permission.
+_WALK_FLAGS = getattr(os, 'O_PATH', os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class UnsafeFile(HandoffError):
@@ -80,7 +82,7 @@ def _open_component(fd, name, walked):
     """Open the directory ``name`` in the directory ``fd`` (``walked`` is its path); a symlink there is followed
     only when no other user could have placed it (``_placed_by_trusted_user``)."""
     try:
-        return os.open(name, _DIRECTORY_FLAGS, dir_fd=fd)
+        return os.open(name, _WALK_FLAGS, dir_fd=fd)
     except OSError as exc:
         if exc.errno not in (errno.ELOOP, errno.ENOTDIR) or not stat.S_ISLNK(
                 os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
@@ -89,7 +91,7 @@ def _open_component(fd, name, walked):
         raise UnsafeFile('%s is a symlink that another user could have placed (it is theirs, or in a directory other '
                          'users can write); paths are never followed through it, as it could lead anywhere. Replace '
                          'it with a directory' % walked, path=walked)
-    return os.open(name, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW, dir_fd=fd)
+    return os.open(name, _WALK_FLAGS & ~os.O_NOFOLLOW, dir_fd=fd)
 
 
 def _components(path):
@@ -101,7 +103,7 @@ def _walk(path, create=False):
     """An fd on the directory ``path``, reached one component at a time from ``/`` (or the working directory) so that
     no symlink on the way is followed unless a trusted user placed it; missing components are made when ``create``."""
     walked = '/' if path.startswith('/') else ''
-    fd = os.open(walked or '.', _DIRECTORY_FLAGS)
+    fd = os.open(walked or '.', _WALK_FLAGS)
     try:
         for name in _components(path):
             walked = os.path.join(walked, name)

@@ -201,3 +201,21 @@ def test_a_symlink_another_user_planted_on_the_way_is_never_followed(attacker, t
     with pytest.raises(UnsafeFile, match='another user could have placed'):
         make_directories(str(shared / '.handoff' / 'new'))
     assert os.listdir(private) == ['state']
+
+
+def test_directories_on_the_way_need_only_search_permission_as_with_path_lookup(attacker, tmp_path):
+    """The walk opened each directory on the way for reading: a 0711 one (a home directory) made every hand-off
+    below it unreachable for any user but its owner."""
+    search_only = shared_directory(tmp_path / 'home', attacker) / 'user'
+    (search_only / 'inbox').mkdir(parents=True)
+    search_only.chmod(0o711)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setegid(attacker.gid)
+            os.seteuid(attacker.uid)
+            with Directory.open(str(search_only / 'inbox')):
+                os._exit(0)
+        except BaseException:
+            os._exit(1)
+    assert os.waitpid(pid, 0)[1] == 0
