@@ -31,7 +31,7 @@ import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import copy_file
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile, fchown_quietly
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_fd
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import (
     previous_generation, previous_name, rollback_record_name)
@@ -109,8 +109,8 @@ def forget_rollback(directory, name):
 
 def _trusted_owners(current_st):
     """The users whose files beside ``name`` (stat ``current_st``, None when absent) count as this task's own:
-    this process's user and the file's owner, who could replace the file itself anyway."""
-    return {os.geteuid()} | ({current_st.st_uid} if current_st is not None else set())
+    root, this process's user and the file's owner, who could replace the file itself anyway."""
+    return {0, os.geteuid()} | ({current_st.st_uid} if current_st is not None else set())
 
 
 def read_rollback_record(directory, name, owners):
@@ -124,6 +124,10 @@ def read_rollback_record(directory, name, owners):
         fd = directory.open_regular(rollback_record_name(name))
     except FileNotFoundError:
         return None
+    except PermissionError:
+        raise HandoffError('the rollback record %s cannot be read by this user; roll back as the user who did the '
+                           'last rollback, or as root' % directory.join(rollback_record_name(name)),
+                           path=directory.join(rollback_record_name(name)))
     try:
         record_st = os.fstat(fd)
         if record_st.st_uid not in owners or record_st.st_nlink != 1:
@@ -142,9 +146,11 @@ def read_rollback_record(directory, name, owners):
 def _write_rollback_record(directory, name, record, data_stats):
     """Write the record through a temp and a rename: a reader sees the old record or the new one, whole.
 
-    It holds the sha256 of each version in ``data_stats``, so it gets no wider
-    mode than any of them, and no group bits unless it has their group: a
-    0600 secret's checksum stays as private as the secret.
+    It holds the sha256 of each version in ``data_stats`` (the restored one
+    first), so it gets no wider mode than any of them, the restored file's
+    owner and group where this user may give them (its owner reads it in a
+    later rollback), and no group bits unless it has their group: a 0600
+    secret's checksum stays as private as the secret.
     """
     target = rollback_record_name(name)
     mode = 0o666
@@ -152,7 +158,8 @@ def _write_rollback_record(directory, name, record, data_stats):
         mode &= stat.S_IMODE(data_st.st_mode)
     fd, temp = directory.create_temp(target, mode)
     temp_st = os.fstat(fd)
-    if any(data_st.st_gid != temp_st.st_gid for data_st in data_stats):
+    fchown_quietly(fd, data_stats[0].st_uid, data_stats[0].st_gid)
+    if any(data_st.st_gid != os.fstat(fd).st_gid for data_st in data_stats):
         os.fchmod(fd, mode & ~0o070)
     try:
         try:

@@ -400,3 +400,23 @@ def test_a_rollback_list_with_one_directory_replaced_by_a_file_rolls_back_the_ot
         task(files=files, rollback=True).run()
     assert [item['status'] for item in raised.value.details['results']] == ['failed', 'restored']
     assert (shared_outbox / 'two' / 'app.conf').read_bytes() == b'v1'
+
+
+def test_a_record_root_wrote_still_counts_for_a_rollback_run_as_the_files_owner(task, dirs, shared_outbox, attacker):
+    """Root rolled back, then the file's owner (an application account) runs the same rollback: root's record must
+    still say "done", or the second run restores the version before that too."""
+    inbox = dirs[0]
+    for data in (b'v1', b'v2', b'v3'):
+        promote(task, inbox, shared_outbox, data, keep=2)
+    task(dest=shared_outbox / 'app.conf', rollback=True).run()
+    os.chown(shared_outbox / 'app.conf', attacker.uid, attacker.gid)
+
+    def child():
+        os.setegid(attacker.gid)
+        os.seteuid(attacker.uid)
+        with Directory.open(str(shared_outbox)) as directory:
+            os._exit(0 if generations.rolled_back_already(directory, 'app.conf') is not None else 1)
+    process = FORK.Process(target=child)
+    process.start()
+    process.join(30)
+    assert process.exitcode == 0, 'root\'s record was not taken as the last rollback'
