@@ -16,7 +16,8 @@ import errno
 import os
 import stat
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import apply_file_attributes, marker_attributes
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import (
+    apply_file_attributes, marker_attributes, uid_of)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import back_up
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, same_inode
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import remove_durably, temps_of, write_bytes_durably
@@ -55,6 +56,17 @@ def _may_move_as_is(marker_st, data_st):
     mode, owner = marker_attributes(data_st)
     return ((marker_st.st_uid, marker_st.st_gid) == owner and marker_st.st_nlink == 1
             and not stat.S_IMODE(marker_st.st_mode) & ~mode)
+
+
+def _gives_away(params, src_st):
+    """True when the task makes another user's src someone else's: then it is copied, never renamed.
+
+    Its producer may hold the inode open (or mapped) for writing; renamed and
+    chowned, it would be another owner's dest that they can still change.
+    """
+    if src_st.st_uid == os.geteuid() or params.get('owner') is None:
+        return False
+    return uid_of(params['owner']) != src_st.st_uid
 
 
 class NotReady(HandoffError):
@@ -239,7 +251,8 @@ class Move:
                              'files are moved' % self.src, src=self.src)
         dest_directory = os.path.dirname(os.path.abspath(self.dest))
         cross_device = os.path.isdir(dest_directory) and src_st.st_dev != os.stat(dest_directory).st_dev
-        seen = self._judge_source(verify_here=not cross_device)
+        copies = cross_device or _gives_away(self.params, src_st)
+        seen = self._judge_source(verify_here=not copies)
         if os.path.lexists(self.dest) and not self.params['force']:
             return self._result(False, 'dest %s exists and force=false: %s left in place' % (self.dest, self.src))
         diff = {'before': {'path': self.src, 'state': 'file'}, 'after': {'path': self.dest, 'state': 'file'}}
@@ -258,9 +271,9 @@ class Move:
             forget_rollback(dest_dir, dest_name)
             fd = self._open_source(src_dir, seen)
             try:
-                moved = None if cross_device else self._rename(src_dir, dest_dir, fd, seen)
+                moved = None if copies else self._rename(src_dir, dest_dir, fd, seen)
                 if moved is None:
-                    cross_device = True
+                    cross_device = cross_device or not copies
                     moved = self._copy_across(src_dir, dest_dir, fd, seen)
             finally:
                 os.close(fd)

@@ -27,6 +27,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._batch import Dea
 from ansible_collections.lockstep.handoff.plugins.module_utils._controller import ControllerGone, stop_if_controller_gone
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import temps_of
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, lock_settings
 from ansible_collections.lockstep.handoff.plugins.module_utils._move import HOLDER, Move, NotReady, report_leftover_temps
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import WAITING, HashCache, observe
@@ -68,10 +69,19 @@ class _File:
         elif not params['require_marker']:
             self.waiting = None if os.path.lexists(mover.src) else 'src %s does not exist yet' % mover.src
         else:
-            seen = observe(mover.src, mover.marker_path, params['verify_checksum'], params['require_checksum'],
-                           hash_cache=hash_cache)
-            self.waiting = seen.reason if seen.status == WAITING else None
+            try:
+                seen = observe(mover.src, mover.marker_path, params['verify_checksum'], params['require_checksum'],
+                               hash_cache=hash_cache)
+            except OSError as exc:
+                self.waiting = 'cannot look at %s: %s' % (mover.src, exc.strerror)
+            else:
+                self.waiting = seen.reason if seen.status == WAITING else None
         return self.waiting
+
+    def _failure(self, exc):
+        """An OSError of this file (a directory on its way replaced with a file, say) as its HandoffError: one
+        file another user of the directories tampered with never stops the others."""
+        return explain(exc, 'moving %s to' % self.mover.src, self.mover.dest)
 
     def take(self, waited=None):
         """Move it under its lock; ``waited`` (the wait's last words) is added to a failure's message."""
@@ -81,12 +91,17 @@ class _File:
             raise
         except HandoffError as exc:
             self.fail(exc.msg, waited)
+        except OSError as exc:
+            self.fail(self._failure(exc).msg, waited)
 
     def judge(self):
         """Under locks the caller holds: the check-mode verdict of moving it now, or the HandoffError against it."""
         judge = Move(ModuleForItem(self.module, {}, check_mode=True), self.mover.src, self.mover.dest,
                      self.mover.marker_path, self.mover.dest_marker_path, self.mover.lock_path)
-        return judge.move_holding_lock(None)
+        try:
+            return judge.move_holding_lock(None)
+        except OSError as exc:
+            raise self._failure(exc) from exc
 
     def take_holding(self, lock):
         """Move it under ``lock``, which the caller holds."""
@@ -98,6 +113,8 @@ class _File:
             raise
         except HandoffError as exc:
             self.fail(exc.msg)
+        except OSError as exc:
+            self.fail(self._failure(exc).msg)
 
     def _record(self, result):
         result['status'] = MOVED if result['changed'] else UNCHANGED

@@ -23,7 +23,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes im
     apply_file_attributes, marker_attributes, trusted_owner)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.backup import back_up
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.diff import read_for_diff
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import (
+    Directory, UnsafeFile, open_regular, same_inode)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import is_temp_of, remove_durably, temps_of
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import (
     copy_reader_with_sha256, copy_with_sha256, sha256_of_fd, sha256_of_path)
@@ -69,7 +70,7 @@ class Upload:
         return temps_of(self.dest)
 
     def _dest_holds_data(self, marker):
-        """``(whether dest holds exactly the data, whether dest exists)``.
+        """``(the stat of dest when it holds exactly the data, else None; whether dest exists)``.
 
         dest is read only when it may hold the data: a regular file of the
         wanted size, whose complete marker (if any) does not name other bytes.
@@ -80,14 +81,14 @@ class Upload:
         try:
             st = os.lstat(self.dest)
         except FileNotFoundError:
-            return False, False
+            return None, False
         if not stat.S_ISREG(st.st_mode) or st.st_size != self.size or not trusted_owner(st, self.params):
-            return False, True
+            return None, True
         if (marker is not None and marker.state == STATE_COMPLETE and marker.sha256 and marker.size == st.st_size
                 and marker.sha256 != self.sha256):
-            return False, True
+            return None, True
         with explained('reading current', self.dest):
-            return sha256_of_path(self.dest, expected=st)[0] == self.sha256, True
+            return (st if sha256_of_path(self.dest, expected=st)[0] == self.sha256 else None), True
 
     def _dest_may_hold_data(self):
         """Whether dest is a regular file of the source's size, which only the checksum can tell apart."""
@@ -102,13 +103,13 @@ class Upload:
             # The controller is still hashing a large source; only a dest of its size needs the answer.
             return dict(changed=False, action=ACTION_NEED_CHECKSUM, dest=self.dest)
         marker = self.core.current_marker()
-        same_data, dest_exists = self._dest_holds_data(marker)
+        same_data_st, dest_exists = self._dest_holds_data(marker)
         if dest_exists and not self.params['force']:
             result = self.core.base_result(False, 'none')
             result['msg'] = 'dest %s exists and force=false: left as it is' % self.dest
             return result
-        if same_data:
-            return self._probe_same_data(marker)
+        if same_data_st is not None:
+            return self._probe_same_data(marker, same_data_st)
         result = self.core.plan_transfer(self.core.base_result(True, ACTION_TRANSFER), self.size)
         if self.module._diff:
             result['diff_before'] = read_for_diff(self.dest, self.request.max_diff_size)
@@ -116,11 +117,19 @@ class Upload:
             self.core.offer_direct_transfer(result, self.directory)
         return result
 
-    def _probe_same_data(self, marker):
-        """The bytes are already there: fix attributes and the marker, transfer nothing."""
+    def _probe_same_data(self, marker, judged_st):
+        """The bytes are already there (in the file ``judged_st``): fix attributes and the marker, transfer nothing.
+
+        Only on that very file: another user who swapped in their own copy of
+        the bytes since would get their inode chowned, chmodded and marked.
+        """
         with Directory.open(self.directory) as directory:
             fd = directory.open_regular(os.path.basename(self.dest))
             try:
+                if not same_inode(os.fstat(fd), judged_st):
+                    raise UnsafeFile('%s was replaced by another file after it was found to hold the data; another '
+                                     'user of the directory changed it. Nothing was changed; re-run the task'
+                                     % self.dest, path=self.dest)
                 changed = apply_file_attributes(self.module, fd, self.dest)
                 data_st = os.fstat(fd)
             finally:

@@ -99,7 +99,7 @@ class UploadSet:
         return result
 
     def _in_place(self, entry, known):
-        """``(whether the file holds the entry's data, its sha256 when known)``.
+        """``(the file's stat when it holds the entry's data, else None; its sha256 when known)``.
 
         A complete manifest naming other data for a file of the entry's size
         answers without reading the file, as for a single file.
@@ -108,29 +108,29 @@ class UploadSet:
         try:
             st = os.lstat(target)
         except FileNotFoundError:
-            return False, None
+            return None, None
         if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size or not trusted_owner(st, self.params):
-            return False, None
+            return None, None
         if known is not None and known.size == entry.size and known.sha256 != entry.sha256:
-            return False, known.sha256
+            return None, known.sha256
         with explained('reading current', target):
             sha256 = sha256_of_path(target, expected=st)[0]
-        return sha256 == entry.sha256, sha256
+        return (st if sha256 == entry.sha256 else None), sha256
 
     def probe(self):
         marker = self.core.current_marker()
         known = {}
         if marker is not None and marker.is_manifest and marker.state == STATE_COMPLETE:
             known = {entry.path: entry for entry in marker.files}
-        changed, before = [], []
+        changed, before, judged = [], [], {}
         for entry in self.entries:
-            in_place, current_sha256 = self._in_place(entry, known.get(entry.path))
-            if not in_place:
+            judged[entry.path], current_sha256 = self._in_place(entry, known.get(entry.path))
+            if judged[entry.path] is None:
                 changed.append(entry)
                 if current_sha256 is not None:
                     before.append('%s  %s' % (current_sha256, entry.path))
         if not changed:
-            return self._probe_same_set(marker)
+            return self._probe_same_set(marker, judged)
         needed = 2 * sum(entry.size for entry in changed)
         result = self.core.plan_transfer(self._base_result(True, ACTION_TRANSFER), needed)
         result['files_changed'] = [entry.path for entry in changed]
@@ -148,8 +148,10 @@ class UploadSet:
             with explained('creating directory', self.dest):
                 os.mkdir(self.dest)
 
-    def _probe_same_set(self, marker):
-        """Every file is in place: fix attributes and the manifest, transfer nothing."""
+    def _probe_same_set(self, marker, judged):
+        """Every file is in place (``judged``: the stat of each, by path): fix attributes and the manifest, transfer
+        nothing. Only on those very files: another user who swapped in their own copy of the bytes since would get
+        their inode chowned, chmodded and listed."""
         changed = False
         with _Tree(self.dest, create=False) as tree:
             for entry in self.entries:
@@ -158,6 +160,10 @@ class UploadSet:
                 with explained('setting attributes of', target):
                     fd = directory.open_regular(name)
                     try:
+                        if not same_inode(os.fstat(fd), judged[entry.path]):
+                            raise UnsafeFile('%s was replaced by another file after it was found to hold the data; '
+                                             'another user of the directory changed it. Re-run the task' % target,
+                                             path=target)
                         changed = apply_file_attributes(self.module, fd, target) or changed
                     finally:
                         os.close(fd)

@@ -17,7 +17,9 @@ description:
   - On one filesystem the move is a rename(2) followed by fsyncs of the directories. Across filesystems the file
     is copied to a temp file beside O(dest) (hashing while copying and checking the marker's sha256), fsynced,
     renamed onto O(dest), and only then is O(src) unlinked. A crash at any point leaves O(src), or a complete O(dest),
-    never a partial one. The copy takes O(src)'s permission bits only (never setuid, setgid or sticky).
+    never a partial one. The copy takes O(src)'s permission bits only (never setuid, setgid or sticky). A source
+    owned by another user that O(owner) gives to someone else is copied the same way on one filesystem too - its
+    producer may still hold it open, and must not be able to change the new owner's O(dest).
   - Another user of the directories can make the move fail, never redirect it - O(src) is opened without following
     a symlink and must be the very file its marker was checked against, and every rename is checked to move the
     file judged.

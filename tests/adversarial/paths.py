@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pwd
 import secrets
 import stat
 import tarfile
@@ -25,6 +26,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker 
 from tests.support.upload_request import upload_module_args
 
 from .arena import parse_marker
+from .attacker import USER
 from .targets import Run, run_handoff_sh, run_module
 
 # How long the simulated controller may block writing into the probe's temp (a FIFO blocks for ever).
@@ -360,6 +362,74 @@ class MoveSwappedData(_Move):
     on = ('markerdata:close_nowrite',)
 
 
+PREVIOUS = b'the version a promotion replaced\n'
+
+
+def kept_wrongly(path, data, attacker_uid):
+    """What is wrong with ``path`` as a kept or restored version holding ``data``: the task's own regular file with
+    one link, no attacker's inode."""
+    wrong = published_wrongly(path, data, attacker_uid)
+    if not wrong and os.lstat(path).st_nlink != 1:
+        wrong.append('wrong_result:%s_linked_elsewhere' % os.path.basename(path))
+    return wrong
+
+
+def record_wrongly(path, data_path, attacker_uid):
+    """What is wrong with the rollback record ``path`` beside ``data_path``: theirs, or wider than the data."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return ['wrong_result:rollback_record_missing']
+    if not stat.S_ISREG(st.st_mode) or st.st_uid == attacker_uid:
+        return ['foreign_file_published:rollback_record']
+    if stat.S_IMODE(st.st_mode) & ~stat.S_IMODE(os.lstat(data_path).st_mode):
+        return ['marker_wider_than_data:rollback_record']
+    return []
+
+
+class MoveKeepPrevious(_Move):
+    """``keep_previous`` onto an existing dest in the shared directory: the kept copy's temp
+    (``..NAME.prev-1.<12hex>.tmp``) and the moved marker's temp are swapped as they are written."""
+    name = 'move_keep_previous'
+    on = ('temp:create,close_write', 'markertemp:create,close_write')
+    extra = dict(keep_previous=2)
+
+    def prepare(self, arena, trial):
+        planted = super().prepare(arena, trial)
+        write_file(self.dest(arena, trial), PREVIOUS, 0o640)
+        return planted
+
+    def wrong_success(self, arena, trial, run, attacker_uid):
+        kept = os.path.join(os.path.dirname(self.dest(arena, trial)), '.data.bin.prev-1')
+        return super().wrong_success(arena, trial, run, attacker_uid) + kept_wrongly(kept, PREVIOUS, attacker_uid)
+
+
+class MoveRollback(_Move):
+    """``rollback: true`` in the shared directory: the rollback record's temp is swapped as it is written, and
+    (odd trials) a record of the attacker's naming the present version as restored is planted beforehand."""
+    name = 'move_rollback'
+    on = ('temp:create,close_write',)
+
+    def prepare(self, arena, trial):
+        arena.shared(trial, 'out')
+        dest = self.dest(arena, trial)
+        write_file(dest, payload_of(trial), 0o640)
+        write_file(os.path.join(os.path.dirname(dest), '.data.bin.prev-1'), PREVIOUS, 0o640)
+        if int(trial[1:]) % 2:
+            record = os.path.join(os.path.dirname(dest), '.data.bin.rolled-back')
+            write_file(record, ('{"replaced": "x", "restored": "%s"}' % sha256_hex(payload_of(trial))).encode(), 0o666)
+            os.chown(record, pwd.getpwnam(USER).pw_uid, arena.gid)
+        return []
+
+    def options(self, arena, trial):
+        return dict(dest=self.dest(arena, trial), rollback=True, lock_timeout=2)
+
+    def wrong_success(self, arena, trial, run, attacker_uid):
+        dest = self.dest(arena, trial)
+        record = os.path.join(os.path.dirname(dest), '.data.bin.rolled-back')
+        return kept_wrongly(dest, PREVIOUS, attacker_uid) + record_wrongly(record, dest, attacker_uid)
+
+
 class WaitForMarker(_Move):
     """``wait_for_marker`` on a data file that is a FIFO: planted beforehand (even trials), or (odd trials) exchanged
     with a FIFO back and forth from the moment the producer starts writing the marker, so that a look's lstat and
@@ -431,5 +501,6 @@ class HandoffMove(MoveCrossDevice):
 
 
 PATHS = {path.name: path for path in (UploadDirect(), UploadBecome(), UploadDirectorySet(), UploadListSet(),
-                                      MoveCrossDevice(), MoveMarker(), MoveSwappedData(), WaitForMarker(),
+                                      MoveCrossDevice(), MoveMarker(), MoveSwappedData(), MoveKeepPrevious(),
+                                      MoveRollback(), WaitForMarker(),
                                       HandoffPublish(), HandoffMove())}

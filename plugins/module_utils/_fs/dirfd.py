@@ -24,6 +24,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names i
 
 _TEMP_ATTEMPTS = 16
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# The directories on the way are only searched (x), as path lookup does: O_PATH needs no read permission.
+_WALK_FLAGS = getattr(os, 'O_PATH', os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class UnsafeFile(HandoffError):
@@ -65,19 +67,85 @@ def fchown_quietly(fd, uid, gid):
         pass
 
 
+def trusted_link(link, parent):
+    """Whether the symlink ``link`` (an lstat) is this user's or root's, in a directory (``parent``, its stat) whose
+    entries no other user can change: owned by them, not group- or other-writable unless sticky."""
+    others_write = parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not parent.st_mode & stat.S_ISVTX
+    return (stat.S_ISLNK(link.st_mode) and link.st_uid in (0, os.geteuid()) and parent.st_uid in (0, os.geteuid())
+            and not others_write)
+
+
 def _placed_by_trusted_user(path):
-    """Whether ``path`` is a symlink of this user or root in a directory no other user can change entries of."""
+    """Whether ``path`` is a symlink no other user could have placed (``trusted_link``)."""
     try:
         link = os.lstat(path)
         parent = os.stat(os.path.dirname(os.path.abspath(path)))
     except OSError:
         return False
-    others_write = parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not parent.st_mode & stat.S_ISVTX
-    return stat.S_ISLNK(link.st_mode) and link.st_uid in (0, os.geteuid()) and not others_write
+    return trusted_link(link, parent)
+
+
+def _open_component(fd, name, walked):
+    """Open the directory ``name`` in the directory ``fd`` (``walked`` is its path); a symlink there is followed
+    only when no other user could have placed it (``_placed_by_trusted_user``)."""
+    try:
+        return os.open(name, _WALK_FLAGS, dir_fd=fd)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR) or not stat.S_ISLNK(
+                os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+            raise
+    if not _placed_by_trusted_user(walked):
+        raise UnsafeFile('%s is a symlink that another user could have placed (it is theirs, or in a directory other '
+                         'users can write); paths are never followed through it, as it could lead anywhere. Replace '
+                         'it with a directory' % walked, path=walked)
+    return os.open(name, _WALK_FLAGS & ~os.O_NOFOLLOW, dir_fd=fd)
+
+
+def _components(path):
+    """The names on the way to ``path``, without empty ones and ``.``."""
+    return [name for name in path.split('/') if name not in ('', '.')]
+
+
+def _walk(path, create=False):
+    """An fd on the directory ``path``, reached one component at a time from ``/`` (or the working directory) so that
+    no symlink on the way is followed unless a trusted user placed it; missing components are made when ``create``."""
+    walked = '/' if path.startswith('/') else ''
+    fd = os.open(walked or '.', _WALK_FLAGS)
+    try:
+        for name in _components(path):
+            walked = os.path.join(walked, name)
+            try:
+                next_fd = _open_component(fd, name, walked)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    os.mkdir(name, 0o777, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                next_fd = _open_component(fd, name, walked)
+            os.close(fd)
+            fd = next_fd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _walk_to_parent(path):
+    """``(fd of the directory that holds the last component of path, that component)``; see ``_walk``."""
+    head, last = os.path.split(path.rstrip('/'))
+    if not last:
+        return _walk('/'), '.'
+    return _walk(head or ('/' if path.startswith('/') else '.')), last
 
 
 class Directory:
-    """An open directory: every name below is looked up relative to this fd, never through ``path`` again."""
+    """An open directory: every name below is looked up relative to this fd, never through ``path`` again.
+
+    Opening walks the path one component at a time: a symlink on the way that
+    another user of a shared directory planted is refused, not followed.
+    """
 
     def __init__(self, fd, path):
         self.fd = fd
@@ -87,13 +155,16 @@ class Directory:
     def open(cls, path):
         """Open ``path`` (its last component may not be a symlink)."""
         path = path or '.'
+        parent_fd, last = _walk_to_parent(path)
         try:
-            return cls(os.open(path, _DIRECTORY_FLAGS), path)
+            return cls(os.open(last, _DIRECTORY_FLAGS, dir_fd=parent_fd), path)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                 raise UnsafeFile('%s is not a directory (a symlink or a file); the hand-off directory must be a '
                                  'real directory' % path, path=path)
             raise
+        finally:
+            os.close(parent_fd)
 
     @classmethod
     def open_through_trusted_link(cls, path):
@@ -108,7 +179,11 @@ class Directory:
         except UnsafeFile:
             if not _placed_by_trusted_user(path or '.'):
                 raise
-        return cls(os.open(path, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW), path)
+        parent_fd, last = _walk_to_parent(path or '.')
+        try:
+            return cls(os.open(last, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW, dir_fd=parent_fd), path)
+        finally:
+            os.close(parent_fd)
 
     def subdirectory(self, name, create=False):
         """Open the directory ``name`` in this one (made when missing and ``create``); a symlink there is refused."""
@@ -181,7 +256,14 @@ class Directory:
                              'the directory changed it. Nothing was published; make sure only trusted users can '
                              'write %s' % (self.join(name), target.join(target_name), self.path),
                              path=self.join(name))
-        os.rename(name, target_name, src_dir_fd=self.fd, dst_dir_fd=target.fd)
+        try:
+            os.rename(name, target_name, src_dir_fd=self.fd, dst_dir_fd=target.fd)
+        except OSError as exc:
+            if exc.errno not in (errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY):
+                raise
+            raise UnsafeFile('%s could not be renamed onto %s: one of them is a directory now; another user of the '
+                             'directory may have put it there. Nothing was renamed; remove it and re-run the task'
+                             % (self.join(name), target.join(target_name)), path=target.join(target_name))
         placed = target.lstat(target_name)
         if placed is None or not same_inode(placed, st):
             raise UnsafeFile('%s was replaced by another file right after the rename; another user of the directory '

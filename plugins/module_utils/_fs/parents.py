@@ -21,7 +21,7 @@ import os
 import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import mode_of
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, trusted_link
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain, explained
 
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -84,19 +84,13 @@ def _open_child(parent, name, path):
     if not stat.S_ISLNK(st.st_mode):
         raise UnsafeFile('cannot create the directories below %s: it is not a directory (a file or a device); '
                          'remove it or choose another path' % path, path=path)
-    if not _placed_by_trusted_user(st, os.fstat(parent.fd)):
+    if not trusted_link(st, os.fstat(parent.fd)):
         raise UnsafeFile('refusing to create directories through %s: it is a symlink owned by uid %d in %s, which '
                          'other users can write, so it may have been planted to redirect what is created. Nothing '
                          'was created there; remove the link or make the directory yourself'
                          % (path, st.st_uid, parent.path), path=path)
     with explained('opening directory', path):
         return Directory(os.open(name, _DIRECTORY_FLAGS, dir_fd=parent.fd), path)
-
-
-def _placed_by_trusted_user(link, parent):
-    """Whether the symlink ``link`` is this user's or root's, in a directory (``parent``) nobody else can change."""
-    others_write = parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not parent.st_mode & stat.S_ISVTX
-    return link.st_uid in (0, os.geteuid()) and parent.st_uid in (0, os.geteuid()) and not others_write
 
 
 def _make_child(parent, name, path, mode):

@@ -8,6 +8,7 @@ import hashlib
 import multiprocessing
 import os
 import stat
+import subprocess
 import sys
 
 import pytest
@@ -345,6 +346,28 @@ def test_move_across_filesystems_never_copies_setuid_setgid_or_sticky_bits(attac
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o777)
 
 
+def test_a_source_given_to_another_owner_is_copied_so_its_producer_keeps_no_handle_on_dest(attacker, mover,
+                                                                                           shared_inbox, outbox):
+    """The group member who produced src held it open for writing; the move renamed that inode into root's
+    directory and chowned it to root, and the producer then wrote through its descriptor into a root-owned
+    dest whose checksum had been verified."""
+    src = attackers_source(shared_inbox, attacker, 0o644)
+    os.chown(marker_of(src), attacker.uid, attacker.gid)
+    holder = subprocess.Popen(['su', attacker.name, '-s', '/bin/sh', '-c',
+                               'exec 3<>%s; echo open; read dummy; printf EVIL >&3' % src],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == 'open\n'
+        result = mover(src, outbox / 'x.tar', owner='root', group='root', mode='0644').run()
+    finally:
+        holder.communicate('go\n', timeout=30)
+    assert (result['changed'], result['cross_device'], result['sha256']) == (True, False, SHA)
+    st = os.lstat(outbox / 'x.tar')
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o644)
+    assert (outbox / 'x.tar').read_bytes() == DATA
+    assert not os.path.lexists(src)
+
+
 def test_copy_temp_swapped_for_a_symlink_makes_no_root_file_setuid(attacker, mover, shared_inbox, other_filesystem,
                                                                    tmp_path, monkeypatch):
     """Attack 3: right after the cross-device copy the attacker swaps the temp for a link to a root-only
@@ -546,3 +569,27 @@ def test_check_mode_still_fails_on_a_producer_that_failed(mover, inbox, outbox):
     Marker.failed('disk full', 'test', 1).write(str(inbox / 'x.tar.done'))
     with pytest.raises(HandoffError, match='disk full'):
         mover(inbox / 'x.tar', outbox / 'x.tar', check_mode=True).run()
+
+
+@pytest.mark.parametrize('create_parents', [False, True])
+def test_a_deeper_state_dir_whose_first_directory_was_swapped_for_a_symlink_writes_nothing_there(
+        attacker, mover, shared_inbox, tmp_path, create_parents):
+    """``state_dir: .h/s``: a group member of dest's directory replaced ``.h`` with a link to a root-only
+    directory. Only the last component was opened without following a link, so the lock file and the moved
+    marker were made in root's directory (and with create_parents, ``s`` too)."""
+    outbox = shared_directory(tmp_path / 'shared-out', attacker)
+    (shared_inbox / '.h' / 's').mkdir(parents=True)
+    src = shared_inbox / 'x.tar'
+    src.write_bytes(DATA)
+    Marker.complete(SHA, len(DATA), 'test', 1).write(str(shared_inbox / '.h' / 's' / 'x.tar.done'))
+    private = tmp_path / 'private'
+    private.mkdir(mode=0o700)
+    if not create_parents:
+        (private / 's').mkdir()
+    run_as(attacker, 'ln -s %s %s/.h' % (private, outbox))
+    with pytest.raises(HandoffError, match='symlink'):
+        mover(src, outbox / 'x.tar', state_dir='.h/s', marker='move', create_parents=create_parents).run()
+    made = [os.path.relpath(os.path.join(top, name), private) for top, dirs, names in os.walk(private)
+            for name in dirs + names]
+    assert made == ([] if create_parents else ['s'])
+    assert src.read_bytes() == DATA and not os.path.lexists(outbox / 'x.tar')

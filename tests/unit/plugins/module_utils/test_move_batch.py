@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 import threading
 import time
 
@@ -16,6 +17,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 from ansible_collections.lockstep.handoff.plugins.module_utils._inbox import LockedMove
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_FAILED, Marker
 from ansible_collections.lockstep.handoff.plugins.modules import locked_move
+from tests.support.hostile_user import canary_file, run_as, shared_directory, unchanged
 
 FORK = multiprocessing.get_context('fork')
 
@@ -255,3 +257,57 @@ def test_two_batches_in_opposite_order_take_their_locks_in_one_order_and_never_d
         src, path = lock_paths.get()
         taken.setdefault(src, []).append(path)
     assert list(taken.values()) == [[str(outbox / 'a.lock'), str(outbox / 'b.lock')]] * 2
+
+
+@pytest.fixture
+def shared_dirs(attacker, tmp_path):
+    """An inbox and an outbox shared with the attacker's group (``root:GROUP`` 2775)."""
+    return shared_directory(tmp_path / 'shared-in', attacker), shared_directory(tmp_path / 'shared-out', attacker)
+
+
+def test_wait_with_a_lock_file_planted_as_a_symlink_fails_that_file_only(batch, shared_dirs, attacker, tmp_path):
+    inbox, outbox = shared_dirs
+    canary = canary_file(tmp_path / 'canary')
+    for name in ('a.conf', 'b.conf'):
+        produce(inbox / name)
+    run_as(attacker, 'ln -s %s %s' % (canary, outbox / 'a.conf.lock'))
+    with pytest.raises(HandoffError) as raised:
+        batch(pairs(inbox, outbox, ['a.conf', 'b.conf']), wait=True, timeout=5).run()
+    results = raised.value.details['results']
+    assert [item['status'] for item in results] == ['failed', 'moved'] and 'symlink' in results[0]['msg']
+    assert unchanged(canary) and (inbox / 'a.conf').exists() and (outbox / 'b.conf').exists()
+
+
+def test_wait_never_follows_a_source_planted_as_a_symlink_with_a_marker_naming_its_target(batch, shared_dirs,
+                                                                                          attacker, tmp_path):
+    """A group member planted src as a link to a root-only file and a marker with that file's sha256: the wait
+    keeps waiting for a regular file, the move refuses the link, the other file moves."""
+    inbox, outbox = shared_dirs
+    canary = canary_file(tmp_path / 'canary')
+    produce(inbox / 'b.conf')
+    marker = Marker.complete(hashlib.sha256(canary.read_bytes()).hexdigest(), canary.stat().st_size, 'x', 1)
+    run_as(attacker, "ln -s %s %s && printf '%%s' '%s' > %s.done" % (
+        canary, inbox / 'a.conf', marker.to_bytes().decode(), inbox / 'a.conf'))
+    with pytest.raises(HandoffError) as raised:
+        batch(pairs(inbox, outbox, ['a.conf', 'b.conf']), wait=True, timeout=1, sleep=0.2).run()
+    results = raised.value.details['results']
+    assert [item['status'] for item in results] == ['failed', 'moved'] and 'regular file' in results[0]['msg']
+    assert unchanged(canary) and not os.path.lexists(outbox / 'a.conf') and (outbox / 'b.conf').exists()
+
+
+def test_wait_with_a_source_directory_replaced_by_a_file_fails_that_file_only(batch, shared_dirs, attacker):
+    """A group member of the inbox replaced the subdirectory of one source with a plain file: the look at it
+    (lstat: ENOTDIR) ended the whole batch in a traceback, and the other file never moved."""
+    inbox, outbox = shared_dirs
+    for name in ('one', 'two'):
+        (inbox / name).mkdir()
+        (inbox / name).chmod(0o777)
+        produce(inbox / name / ('%s.conf' % name))
+    run_as(attacker, 'mv %s %s.gone && touch %s' % (inbox / 'one', inbox / 'one', inbox / 'one'))
+    files = [dict(src=inbox / name / ('%s.conf' % name), dest=outbox / ('%s.conf' % name)) for name in ('one', 'two')]
+    with pytest.raises(HandoffError) as raised:
+        batch(files, wait=True, timeout=1, sleep=0.2).run()
+    results = raised.value.details['results']
+    assert [item['status'] for item in results] == ['failed', 'moved']
+    assert 'Not a directory' in results[0]['msg']
+    assert (outbox / 'two.conf').exists()

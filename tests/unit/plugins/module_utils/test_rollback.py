@@ -8,6 +8,7 @@ import hashlib
 import multiprocessing
 import os
 import signal
+import stat
 
 import pytest
 
@@ -19,6 +20,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import (
     is_protocol_name, previous_generation, previous_name, rollback_record_name)
 from ansible_collections.lockstep.handoff.plugins.modules import locked_move
+from tests.support.hostile_user import run_as, shared_directory
 
 FORK = multiprocessing.get_context('fork')
 
@@ -250,3 +252,171 @@ def test_a_promotion_killed_while_keeping_is_tidied_by_the_next_one(task, dirs, 
     promote(task, inbox, outbox, b'v4', keep=3)
     assert (outbox / 'app.conf').read_bytes() == b'v4'
     assert kept(outbox)[0] == b'v3' and len(kept(outbox)) == 3
+
+
+@pytest.fixture
+def shared_outbox(attacker, dirs, tmp_path):
+    """dest's directory shared with the attacker's group (``root:GROUP`` 2775): they may add and rename entries."""
+    return shared_directory(tmp_path / 'shared-out', attacker)
+
+
+def test_a_rollback_record_planted_by_another_user_does_not_make_the_rollback_a_no_op(task, dirs, shared_outbox,
+                                                                                      attacker):
+    """A group member wrote ``.NAME.rolled-back`` naming the present version as restored: the rollback said
+    "already rolled back" (changed=false) and left the version it was asked to replace in place."""
+    inbox = dirs[0]
+    promote(task, inbox, shared_outbox, b'v1')
+    promote(task, inbox, shared_outbox, b'v2')
+    record = shared_outbox / rollback_record_name('app.conf')
+    run_as(attacker, "printf '%%s' '{\"restored\": \"%s\", \"replaced\": \"x\"}' > %s" % (sha(b'v2'), record))
+    result = task(dest=shared_outbox / 'app.conf', rollback=True).run()
+    assert result['changed'] is True and result['restored_sha256'] == sha(b'v1')
+    assert (shared_outbox / 'app.conf').read_bytes() == b'v1'
+    assert os.lstat(record).st_uid == os.geteuid()
+
+
+def test_the_rollback_record_is_no_wider_than_the_data_it_names(task, dirs):
+    """The record holds the sha256 of the restored and the replaced version: 0644 beside 0600 data told every
+    user the checksum of a secret."""
+    inbox, outbox = dirs
+    promote(task, inbox, outbox, b'secret v1')
+    (outbox / 'app.conf').chmod(0o600)
+    promote(task, inbox, outbox, b'secret v2')
+    (outbox / 'app.conf').chmod(0o600)
+    task(dest=outbox / 'app.conf', rollback=True).run()
+    assert stat.S_IMODE(os.lstat(outbox / rollback_record_name('app.conf')).st_mode) & ~0o600 == 0
+
+
+def test_a_hard_link_planted_as_kept_version_is_not_restored(task, dirs, shared_outbox, attacker, tmp_path):
+    """A group member linked a root-owned file they may read and write (elsewhere on the filesystem) as the
+    kept version: the rollback renamed that inode onto dest, so dest and the other file became one."""
+    inbox = dirs[0]
+    elsewhere = tmp_path / 'group-file'
+    elsewhere.write_bytes(b'not a version of app.conf')
+    os.chown(elsewhere, 0, attacker.gid)
+    elsewhere.chmod(0o660)
+    promote(task, inbox, shared_outbox, b'v1')
+    promote(task, inbox, shared_outbox, b'v2')
+    kept_path = shared_outbox / previous_name('app.conf', 1)
+    run_as(attacker, 'mv %s %s.hidden && ln %s %s' % (kept_path, kept_path, elsewhere, kept_path))
+    with pytest.raises(HandoffError, match='hard links'):
+        task(dest=shared_outbox / 'app.conf', rollback=True).run()
+    assert (shared_outbox / 'app.conf').read_bytes() == b'v2'
+    assert os.lstat(shared_outbox / 'app.conf').st_nlink == 1 and os.lstat(elsewhere).st_nlink == 2
+
+
+def test_a_directory_planted_at_the_record_name_fails_only_that_file_of_a_batch(task, dirs, shared_outbox,
+                                                                                attacker):
+    """A directory at ``.NAME.rolled-back`` made every move onto NAME end in a traceback (unlink: EISDIR), and
+    in a ``files`` batch stopped the files after it."""
+    inbox = dirs[0]
+    for name in ('a.conf', 'b.conf'):
+        produce(inbox / name, name.encode())
+    run_as(attacker, 'mkdir %s' % (shared_outbox / rollback_record_name('a.conf')))
+    files = [dict(src=inbox / name, dest=shared_outbox / name) for name in ('a.conf', 'b.conf')]
+    with pytest.raises(HandoffError) as raised:
+        task(files=files).run()
+    results = raised.value.details['results']
+    assert [item['status'] for item in results] == ['failed', 'moved']
+    assert 'not a regular file' in results[0]['msg']
+    assert (shared_outbox / 'b.conf').read_bytes() == b'b.conf'
+
+
+def test_a_directory_planted_as_kept_version_fails_only_that_file_of_a_batch(task, dirs, shared_outbox, attacker):
+    """A directory at a kept version's name made the shift (rename or unlink onto it) end in a traceback, and in a
+    ``files`` batch stopped the files after it."""
+    inbox = dirs[0]
+    for name in ('a.conf', 'b.conf'):
+        promote(task, inbox, shared_outbox, b'1' + name.encode(), keep=2, name=name)
+        produce(inbox / name, b'2' + name.encode())
+    run_as(attacker, 'mkdir %s' % (shared_outbox / previous_name('a.conf', 1)))
+    files = [dict(src=inbox / name, dest=shared_outbox / name) for name in ('a.conf', 'b.conf')]
+    with pytest.raises(HandoffError) as raised:
+        task(files=files, keep_previous=1).run()
+    results = raised.value.details['results']
+    assert [item['status'] for item in results] == ['failed', 'moved']
+    assert 'not a regular file' in results[0]['msg']
+    assert (shared_outbox / 'a.conf').read_bytes() == b'1a.conf'
+    assert kept(shared_outbox, 'b.conf') == [b'1b.conf']
+
+
+def test_a_directory_made_at_the_kept_name_while_keeping_fails_only_that_file_of_a_batch(task, dirs, shared_outbox,
+                                                                                         attacker, monkeypatch):
+    """While dest was copied to its temp, a group member made a directory at ``.NAME.prev-1`` (the shift had just
+    renamed the old one away): the temp's rename onto it raised EISDIR, a traceback that stopped the batch."""
+    inbox = dirs[0]
+    for name in ('a.conf', 'b.conf'):
+        promote(task, inbox, shared_outbox, b'1' + name.encode(), keep=2, name=name)
+        promote(task, inbox, shared_outbox, b'2' + name.encode(), keep=2, name=name)
+        produce(inbox / name, b'3' + name.encode())
+    real_copy = generations.copy_file
+    planted = []
+
+    def copy_then_plant(src_fd, src_st, dst_fd):
+        copied = real_copy(src_fd, src_st, dst_fd)
+        if not planted:
+            planted.append(shared_outbox / previous_name('a.conf', 1))
+            run_as(attacker, 'mkdir %s' % planted[0])
+        return copied
+
+    monkeypatch.setattr(generations, 'copy_file', copy_then_plant)
+    files = [dict(src=inbox / name, dest=shared_outbox / name) for name in ('a.conf', 'b.conf')]
+    with pytest.raises(HandoffError) as raised:
+        task(files=files, keep_previous=2).run()
+    results = raised.value.details['results']
+    assert [item['status'] for item in results] == ['failed', 'moved']
+    assert 'directory' in results[0]['msg']
+    assert (shared_outbox / 'a.conf').read_bytes() == b'2a.conf'
+    assert kept(shared_outbox, 'b.conf') == [b'2b.conf', b'1b.conf']
+
+
+def test_another_users_file_swapped_in_for_dest_is_kept_as_theirs_and_never_restored(task, dirs, shared_outbox,
+                                                                                     attacker):
+    """A group member replaced dest with their own file before a promotion: the kept copy stays theirs (no root
+    file with their bytes), and a rollback refuses to put it back over root's version."""
+    inbox = dirs[0]
+    promote(task, inbox, shared_outbox, b'v1')
+    dest = shared_outbox / 'app.conf'
+    run_as(attacker, 'printf evil > %s/x && chmod 644 %s/x && mv -f %s/x %s' % ((shared_outbox,) * 3 + (dest,)))
+    promote(task, inbox, shared_outbox, b'v2')
+    kept_st = os.lstat(shared_outbox / previous_name('app.conf', 1))
+    assert kept_st.st_uid == attacker.uid
+    with pytest.raises(HandoffError, match='planted'):
+        task(dest=dest, rollback=True).run()
+    assert dest.read_bytes() == b'v2' and os.lstat(dest).st_uid == 0
+
+
+def test_a_rollback_list_with_one_directory_replaced_by_a_file_rolls_back_the_others(task, dirs, shared_outbox,
+                                                                                     attacker):
+    inbox = dirs[0]
+    for name in ('one', 'two'):
+        (shared_outbox / name).mkdir()
+        for data in (b'v1', b'v2'):
+            produce(inbox / name, data)
+            task(src=inbox / name, dest=shared_outbox / name / 'app.conf', keep_previous=1).run()
+    run_as(attacker, 'mv %s %s.gone && touch %s' % ((shared_outbox / 'one',) * 3))
+    files = [dict(src=inbox / name, dest=shared_outbox / name / 'app.conf') for name in ('one', 'two')]
+    with pytest.raises(HandoffError) as raised:
+        task(files=files, rollback=True).run()
+    assert [item['status'] for item in raised.value.details['results']] == ['failed', 'restored']
+    assert (shared_outbox / 'two' / 'app.conf').read_bytes() == b'v1'
+
+
+def test_a_record_root_wrote_still_counts_for_a_rollback_run_as_the_files_owner(task, dirs, shared_outbox, attacker):
+    """Root rolled back, then the file's owner (an application account) runs the same rollback: root's record must
+    still say "done", or the second run restores the version before that too."""
+    inbox = dirs[0]
+    for data in (b'v1', b'v2', b'v3'):
+        promote(task, inbox, shared_outbox, data, keep=2)
+    task(dest=shared_outbox / 'app.conf', rollback=True).run()
+    os.chown(shared_outbox / 'app.conf', attacker.uid, attacker.gid)
+
+    def child():
+        os.setegid(attacker.gid)
+        os.seteuid(attacker.uid)
+        with Directory.open(str(shared_outbox)) as directory:
+            os._exit(0 if generations.rolled_back_already(directory, 'app.conf') is not None else 1)
+    process = FORK.Process(target=child)
+    process.start()
+    process.join(30)
+    assert process.exitcode == 0, 'root\'s record was not taken as the last rollback'

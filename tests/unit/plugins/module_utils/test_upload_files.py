@@ -12,13 +12,14 @@ import tarfile
 
 import pytest
 
-from ansible_collections.lockstep.handoff.plugins.module_utils import _publish_core
+from ansible_collections.lockstep.handoff.plugins.module_utils import _publish_core, _upload
 from ansible_collections.lockstep.handoff.plugins.module_utils._controller import ControllerGone
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import UnsafeArchive
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import REQUEST_OPTION, build_request
 from ansible_collections.lockstep.handoff.plugins.modules.atomic_upload import argument_spec, backend
+from tests.support.hostile_user import canary_file, run_as, shared_directory, unchanged
 
 
 def entry(dest, data, **options):
@@ -177,3 +178,52 @@ def test_a_request_naming_a_file_not_in_the_list_is_refused(phase, files, tmp_pa
     with pytest.raises(HandoffError, match='not in the list: 5'):
         phase('publish_files', [entry(files[0][0], files[0][1])], staged_path=staged_archive(tmp_path, {}),
               changed=['5'])
+
+
+@pytest.mark.parametrize('lock', [True, False])
+def test_a_state_dir_swapped_for_a_symlink_after_the_probe_fails_that_file_only(phase, files, tmp_path, attacker,
+                                                                                lock):
+    """A group member of one dest's directory replaced its ``.handoff`` with a link to a root-only directory
+    between the probe and the publish: nothing is written through the link, the other file is published."""
+    shared = shared_directory(files[0][0].parent, attacker)
+    for path, dummy in files:
+        (path.parent / '.handoff').mkdir()
+    private = tmp_path / 'root-only'
+    private.mkdir(mode=0o700)
+    canary = canary_file(private / 'canary')
+    entries = [entry(path, data) for path, data in files]
+    probe = phase('probe_files', entries, state_dir='.handoff', lock=lock)
+    assert probe['files_changed'] == ['0', '1']
+    run_as(attacker, 'mv %s/.handoff %s/.old && ln -s %s %s/.handoff' % (shared, shared, private, shared))
+    archive = staged_archive(tmp_path, {'0': files[0][1], '1': files[1][1]})
+    publish = phase('publish_files', entries, staged_path=archive, changed=['0', '1'], state_dir='.handoff',
+                    lock=lock)
+    assert publish['files'][0]['failed'] is True and 'not a directory' in publish['files'][0]['msg']
+    assert publish['files'][1]['action'] == 'transfer'
+    assert files[1][0].read_bytes() == files[1][1]
+    assert os.listdir(private) == ['canary'] and unchanged(canary)
+    assert not os.path.lexists(files[0][0])
+
+
+def test_a_dest_swapped_after_it_was_found_to_hold_the_data_gets_no_attributes(phase, files, tmp_path, attacker,
+                                                                               monkeypatch):
+    """The probe found dest (root's) holding the data, then a group member swapped in their own 0666 copy of the
+    same bytes: the probe chowned and chmodded that inode, theirs and possibly still open, as dest."""
+    shared = shared_directory(files[0][0].parent, attacker)
+    entries = [entry(path, data) for path, data in files]
+    upload(phase, tmp_path, entries, [data for dummy, data in files])
+    dest = files[0][0]
+    real_sha256_of_path = _upload.sha256_of_path
+
+    def hash_then_swap(path, expected=None):
+        hashed = real_sha256_of_path(path, expected=expected)
+        if path == str(dest):
+            run_as(attacker, 'cp %s %s/x && chmod 666 %s/x && mv -f %s/x %s' % (dest, shared, shared, shared, dest))
+        return hashed
+
+    monkeypatch.setattr(_upload, 'sha256_of_path', hash_then_swap)
+    probe = phase('probe_files', [entry(path, data, owner='root', mode='0644') for path, data in files])
+    st = os.lstat(dest)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (attacker.uid, 0o666), 'their inode was left as it is'
+    assert probe['files'][0]['failed'] is True and 'replaced' in probe['files'][0]['msg']
+    assert not probe['files'][1].get('failed')

@@ -378,3 +378,25 @@ def test_a_set_backup_keeps_each_replaced_file(phase, dest):
     changed = dict(FILES, **{'a.csv': b'alpha 2\n'})
     dummy, publish = upload(phase, files=changed, backup=True)
     assert [open(path, 'rb').read() for path in publish['backup_files']] == [b'alpha\n']
+
+
+def test_a_file_of_the_set_swapped_after_it_was_found_in_place_gets_no_attributes(phase, dest, attacker,
+                                                                                  monkeypatch):
+    """Every file was in place, then a group member of the shared set directory swapped in their own 0666 copy
+    of one file's bytes: the probe chowned and chmodded that inode, theirs and possibly still open."""
+    upload(phase)
+    shared = shared_directory(dest, attacker)
+    target = shared / 'a.csv'
+    real_sha256_of_path = _upload_set.sha256_of_path
+
+    def hash_then_swap(path, expected=None):
+        hashed = real_sha256_of_path(path, expected=expected)
+        if path == str(target):
+            run_as(attacker, 'cp %s %s/x && chmod 666 %s/x && mv -f %s/x %s' % (target, shared, shared, shared, target))
+        return hashed
+
+    monkeypatch.setattr(_upload_set, 'sha256_of_path', hash_then_swap)
+    with pytest.raises(HandoffError, match='replaced'):
+        phase('probe', _direct=True, owner='root', mode='0644')
+    st = os.lstat(target)
+    assert (st.st_uid, st.st_mode & 0o7777) == (attacker.uid, 0o666), 'their inode was left as it is'

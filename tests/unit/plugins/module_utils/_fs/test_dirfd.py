@@ -12,7 +12,10 @@ import time
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol import names as _names
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, open_regular
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import (
+    Directory, UnsafeFile, open_regular)
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.parents import make_directory
+from tests.support.hostile_user import run_as, shared_directory
 
 
 @pytest.fixture
@@ -176,3 +179,45 @@ def test_a_real_directory_opens_through_trusted_link_as_with_open(tmp_path):
     os.chmod(tmp_path, 0o777)
     with Directory.open_through_trusted_link(str(tmp_path)) as opened:
         assert opened.path == str(tmp_path)
+
+
+def test_make_directory_makes_only_what_is_missing_and_opens_through_links_of_this_user(tmp_path):
+    (tmp_path / 'real').mkdir()
+    os.symlink(str(tmp_path / 'real'), str(tmp_path / 'link'))
+    assert make_directory(str(tmp_path / 'link' / 'a' / 'b')) == [str(tmp_path / 'link' / 'a'),
+                                                                  str(tmp_path / 'link' / 'a' / 'b')]
+    assert (tmp_path / 'real' / 'a' / 'b').is_dir()
+    assert make_directory(str(tmp_path / 'link' / 'a' / 'b')) == []
+    with Directory.open(str(tmp_path / 'link' / 'a')) as directory:
+        assert directory.listdir() == ['b']
+
+
+def test_a_symlink_another_user_planted_on_the_way_is_never_followed(attacker, tmp_path):
+    shared = shared_directory(tmp_path / 'shared', attacker)
+    private = tmp_path / 'private'
+    (private / 'state').mkdir(parents=True)
+    run_as(attacker, 'ln -s %s %s/.handoff' % (private, shared))
+    for opener in (Directory.open, Directory.open_through_trusted_link):
+        with pytest.raises(UnsafeFile, match='another user could have placed'):
+            opener(str(shared / '.handoff' / 'state'))
+    with pytest.raises(UnsafeFile, match='refusing to create directories through'):
+        make_directory(str(shared / '.handoff' / 'new'))
+    assert os.listdir(private) == ['state']
+
+
+def test_directories_on_the_way_need_only_search_permission_as_with_path_lookup(attacker, tmp_path):
+    """The walk opened each directory on the way for reading: a 0711 one (a home directory) made every hand-off
+    below it unreachable for any user but its owner."""
+    search_only = shared_directory(tmp_path / 'home', attacker) / 'user'
+    (search_only / 'inbox').mkdir(parents=True)
+    search_only.chmod(0o711)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setegid(attacker.gid)
+            os.seteuid(attacker.uid)
+            with Directory.open(str(search_only / 'inbox')):
+                os._exit(0)
+        except BaseException:
+            os._exit(1)
+    assert os.waitpid(pid, 0)[1] == 0

@@ -129,7 +129,7 @@ def test_write_bytes_durably_failing_rename_leaves_no_temp_and_dest_as_it_was(tm
     dest = tmp_path / 'x'
     dest.mkdir()
     (dest / 'inside').write_bytes(b'kept')
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(UnsafeFile, match='is a directory now'):
         write_bytes_durably(str(dest), b'payload')
     assert leftovers(tmp_path) == []
     assert (dest / 'inside').read_bytes() == b'kept'
