@@ -20,7 +20,8 @@ import glob
 import os
 import shlex
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
+    PlannedFile, check_absolute, check_numbers, check_planned_files)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, lock_settings, takes_lock_file
 from ansible_collections.lockstep.handoff.plugins.module_utils._process_group import run_in_own_group
@@ -69,9 +70,19 @@ class LockedCommand:
             check_planned_files([PlannedFile('lock_path', self.lock_path, False)])
         self.lock_settings = lock_settings(self.module)
         self.argv = command_argv(self.params['cmd'], self.params['argv'])
+        self._check_paths()
         if self.chdir is not None and not os.path.isdir(self.chdir):
             raise HandoffError('chdir %s does not exist or is not a directory; create it first or fix the path'
                                % self.chdir, path=self.chdir)
+
+    def _check_paths(self):
+        """``chdir`` absolute; ``creates`` and ``removes`` absolute or, as with ``command``, relative to ``chdir``."""
+        if self.chdir is not None:
+            check_absolute('chdir', self.chdir)
+            return
+        for option in ('creates', 'removes'):
+            if self.params[option]:
+                check_absolute(option, self.params[option], 'give chdir and a path relative to it')
 
     def _in_chdir(self, path):
         """``creates``/``removes`` relative to ``chdir``, where the command runs, as with ``command``."""

@@ -82,18 +82,22 @@ options:
     elements: str
   chdir:
     description:
-      - Change into this directory before running the command. It must exist.
+      - Change into this directory before running the command. It must exist, and be given as an absolute path (a
+        relative one is refused).
     type: path
   creates:
     description:
       - A path or glob. When it matches something, the command is not run and the task reports C(changed=false).
       - Judged after the lock is taken, so that a second task queued behind the first sees what the first created
-        and does not run the command again. A relative path is taken from O(chdir).
+        and does not run the command again.
+      - A relative path is taken from O(chdir), as with M(ansible.builtin.command); without O(chdir) it is refused,
+        since the module's working directory on the target is nobody's choice.
     type: path
   removes:
     description:
       - A path or glob. When it matches nothing, the command is not run and the task reports C(changed=false).
-      - Judged after the lock is taken, for the same reason as O(creates). A relative path is taken from O(chdir).
+      - Judged after the lock is taken, for the same reason as O(creates).
+      - A relative path is taken from O(chdir); without O(chdir) it is refused, as for O(creates).
     type: path
   stdin:
     description:

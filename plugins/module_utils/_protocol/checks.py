@@ -107,12 +107,15 @@ def check_numbers(params):
             check_number(option, params[option])
 
 
-def check_absolute(option, path):
-    """Fail when ``path`` is relative: the module's working directory on the target is nobody's choice."""
+def check_absolute(option, path, other_fix=None):
+    """Fail when ``path`` is relative: the module's working directory on the target is nobody's choice.
+
+    ``other_fix`` names a second way out, as ``give chdir and a path relative to it``.
+    """
     if not os.path.isabs(path):
-        raise HandoffError('%s %s is a relative path; give an absolute path (starting with /): on the target a '
-                           'relative one would be taken from wherever the module happens to run' % (option, path),
-                           path=path)
+        raise HandoffError('%s %s is a relative path; give an absolute path (starting with /)%s: on the target a '
+                           'relative one would be taken from wherever the module happens to run'
+                           % (option, path, ', or %s' % other_fix if other_fix else ''), path=path)
 
 
 PlannedFile = collections.namedtuple('PlannedFile', ['option', 'path', 'temps'])

@@ -197,6 +197,31 @@ def test_chdir_is_where_the_command_runs_and_where_creates_is_relative_to(tmp_pa
     assert again['changed'] is False
 
 
+@pytest.mark.parametrize('extra, message', [
+    (dict(chdir='work'), '^chdir work is a relative path; give an absolute path'),
+    (dict(creates='out.txt'), '^creates out.txt is a relative path; give an absolute path .*, or give chdir'),
+    (dict(removes='in*'), r'^removes in\* is a relative path; give an absolute path .*, or give chdir'),
+    (dict(check_mode=True, creates='out.txt'), '^creates out.txt is a relative path'),
+])
+def test_relative_chdir_and_creates_or_removes_without_chdir_are_refused_before_anything_runs(
+        tmp_path, make_module, monkeypatch, extra, message):
+    """Not taken from the module's working directory, which nobody chose: nothing runs, no lock file is made."""
+    (tmp_path / 'work').mkdir()
+    (tmp_path / 'in.csv').touch()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(HandoffError, match=message):
+        run(make_module, argv=['touch', str(tmp_path / 'ran')], lock_path=str(tmp_path / 'x.lock'), **extra)
+    assert sorted(os.listdir(str(tmp_path))) == ['in.csv', 'work']
+
+
+def test_relative_removes_is_taken_from_chdir(tmp_path, make_module):
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'in.csv').touch()
+    result = run(make_module, cmd='pwd', chdir=str(work), lock_path=str(tmp_path / 'x.lock'), removes='in*')
+    assert result['changed'] is True and result['stdout'] == str(work)
+
+
 def test_missing_chdir_is_refused_before_any_lock_file_is_made(tmp_path, make_module):
     with pytest.raises(HandoffError, match='chdir .*/nowhere does not exist or is not a directory'):
         run(make_module, cmd='true', chdir=str(tmp_path / 'nowhere'), lock_path=str(tmp_path / 'x.lock'))
