@@ -1,6 +1,6 @@
 # Copyright: lockstep.handoff contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The three modules under every target Python 3.8-3.13, on a real SSH host, with the real pyenv builds.
+"""The five modules under every target Python 3.8-3.13, on a real SSH host, with the real pyenv builds.
 
 The interpreters live under /root/.pyenv/versions, and /root is 0700: the hosts'
 login user cannot reach them. Loosening /root on the machine is not acceptable,
@@ -62,6 +62,14 @@ PLAYBOOK = """
       lockstep.handoff.locked_move:
         src: "{{ data }}"
         dest: "{{ data }}.moved"
+    - name: Run a command under the lock
+      lockstep.handoff.locked_command:
+        argv: [cp, "{{ data }}.moved", "{{ data }}.copied"]
+        creates: "{{ data }}.copied"
+        lock_path: "{{ data }}.lock"
+    - name: Look at the lock
+      lockstep.handoff.lock_info:
+        path: "{{ data }}.lock"
     - name: Report the interpreter
       ansible.builtin.setup:
         gather_subset: ["!all", "!min", "python"]
@@ -95,9 +103,10 @@ def interpreter_that_ran(log, name):
 
 
 def test_modules_under_every_target_python(fleet_machine, tmp_path):
-    """Invariant: under every supported target Python (3.8-3.13; 3.9-3.13 on ansible-core 2.21) the three
-    modules publish, wait and move, and really ran under that interpreter; under 3.8 on 2.21, ansible's own
-    clear unsupported-interpreter error stops the task before our code runs. A missing interpreter skips
+    """Invariant: under every supported target Python (3.8-3.13; 3.9-3.13 on ansible-core 2.21) the five
+    modules publish, wait, move, run a command under a lock and look at that lock, and really ran under that interpreter; under 3.8 on 2.21, ansible's own
+    clear unsupported-interpreter error stops the task before our code runs. locked_command copies the moved
+    file under the lock locked_move took, and lock_info finds that lock free. A missing interpreter skips
     the test after the others were checked, and fails it in CI, where a skip would hide a gap."""
     interpreters = {minor: interpreter(minor) for minor in MINORS if interpreter(minor)}
     unsupported = "Ansible requires Python %s or newer on the target" % ".".join(map(str, OLDEST_TARGET))
@@ -116,10 +125,15 @@ def test_modules_under_every_target_python(fleet_machine, tmp_path):
                 assert failed["status"] == "failed" and unsupported in failed["result"]["msg"], failed
                 assert run.recap[name]["failed"] == 1
                 continue
-            for task in ("Publish", "Wait for the marker", "Move"):
+            for task in ("Publish", "Wait for the marker", "Move", "Run a command under the lock", "Look at the lock"):
                 assert log.one(task, name)["status"] == "ok", log.one(task, name)
+            assert log.one("Run a command under the lock", name)["result"]["changed"] is True
+            lock = f"{ROOT}/{name}.txt.lock"
+            assert [(entry["path"], entry["exists"], entry["held"])
+                    for entry in log.one("Look at the lock", name)["result"]["locks"]] == [(lock, True, False)]
             assert interpreter_that_ran(log, name) == ((3, minor), str(path))
-            assert host.read_bytes(f"{ROOT}/{name}.txt.moved") == f"published by {path}\n".encode()
+            for copy in ("moved", "copied"):
+                assert host.read_bytes(f"{ROOT}/{name}.txt.{copy}") == f"published by {path}\n".encode()
             assert not host.exists(f"{ROOT}/{name}.txt") and not host.exists(f"{ROOT}/{name}.txt.done")
     missing = [f"3.{minor}" for minor in MINORS if minor not in interpreters]
     if missing:
