@@ -225,7 +225,7 @@ class ActionModule(ActionBase):
         """Put the bytes into the probe's temp file; on failure run the ``abort`` request (its phase and fields
         but the temp and the reason) to remove it, and say why."""
         try:
-            self._send(args, local_path, staging_path)
+            self._send(args, local_path, staging_path, 'direct')
         except AnsibleError as exc:
             aborted = self._run_phase(args, task_vars, staged_path=staging_path, reason=to_text(exc), **abort)
             raise AnsibleActionFail(sentences(
@@ -251,23 +251,24 @@ class ActionModule(ActionBase):
         if self._connection._shell.tmpdir is None:
             self._make_tmp_path()
         remote_path = self._connection._shell.join_path(self._connection._shell.tmpdir, name)
-        self._send(args, local_path, remote_path)
+        self._send(args, local_path, remote_path, 'staged')
         self._fixup_perms2((self._connection._shell.tmpdir, remote_path), execute=False)
         return remote_path
 
-    def _send(self, args, local_path, remote_path):
-        """Transfer one file, without ssh compression when ``transfer_compression`` says so."""
+    def _send(self, args, local_path, remote_path, path):
+        """Transfer one file (by ``path``: ``direct`` or ``staged``), without ssh compression when
+        ``transfer_compression`` says so."""
         size = os.path.getsize(local_path)
         if not self._sends_uncompressed(args['transfer_compression'], size):
             with self._transfer_report.phase('send'):
                 self._transfer_file(local_path, remote_path)
-            self._transfer_report.sent(size, compressed=compresses(self._connection))
+            self._transfer_report.sent(size, compressed=compresses(self._connection), path=path)
             return
         display.vvv('atomic_upload: sending %s to %s over an ssh connection without compression'
                     % (local_path, remote_path), host=self._play_context.remote_addr)
         with uncompressed(self._connection), self._transfer_report.phase('send'):
             self._transfer_file(local_path, remote_path)
-        self._transfer_report.sent(size, compressed=False)
+        self._transfer_report.sent(size, compressed=False, path=path)
 
     def _sends_uncompressed(self, setting, size):
         if setting == 'connection' or not applies_to(self._connection):

@@ -525,7 +525,9 @@ transfer:
       type: float
       sample: 108.9
     path:
-      description: V(direct) or V(staged), as RV(transfer_path), or V(null) when nothing was sent.
+      description:
+        - V(direct) or V(staged) - which way the bytes went, as RV(transfer_path) says after a publish; also given when
+          the publish after the transfer failed. V(null) when nothing was sent.
       type: str
       sample: direct
     ssh_compression:

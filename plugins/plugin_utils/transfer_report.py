@@ -36,6 +36,7 @@ class TransferReport:
         self.phases = {}
         self.bytes_sent = 0
         self.ssh_compression = False
+        self.path = None
 
     @contextlib.contextmanager
     def phase(self, name):
@@ -53,12 +54,17 @@ class TransferReport:
                 return function(*args, **kwargs)
         return run
 
-    def sent(self, size, compressed):
-        """Record one transfer of ``size`` bytes, through ssh compression or not."""
+    def sent(self, size, compressed, path):
+        """Record one transfer of ``size`` bytes, through ssh compression or not, ``direct`` or ``staged``.
+
+        Recorded here, not taken from the module's result: a publish that fails
+        after the bytes went returns no ``transfer_path``, yet they went one way.
+        """
         self.bytes_sent += size
         self.ssh_compression = self.ssh_compression or compressed
+        self.path = path
 
-    def summary(self, transfer_path):
+    def summary(self):
         """The ``transfer`` entry of a result."""
         send_seconds = self.phases.get('send', 0.0)
         return dict(
@@ -66,13 +72,13 @@ class TransferReport:
             phases={name: round(seconds, 3) for name, seconds in sorted(self.phases.items())},
             bytes_sent=self.bytes_sent,
             throughput_mib_s=round(self.bytes_sent / MIB / send_seconds, 1) if self.bytes_sent and send_seconds > 0 else None,
-            path=transfer_path if self.bytes_sent else None,
+            path=self.path if self.bytes_sent else None,
             ssh_compression=self.ssh_compression if self.bytes_sent else None,
         )
 
     def add_to(self, result):
         """``result`` with its ``transfer`` entry, and a one-line ``msg`` unless it already says something."""
-        transfer = self.summary(result.get('transfer_path'))
+        transfer = self.summary()
         result['transfer'] = transfer
         if 'msg' not in result:
             result['msg'] = describe(transfer, result.get('action'))
@@ -87,7 +93,7 @@ def describe(transfer, action):
         line = 'sent %s in %.1f s (%s MiB/s), %s, ssh compression %s' % (
             human_size(transfer['bytes_sent']), send_seconds,
             '?' if throughput is None else '%.0f' % throughput if throughput >= 10 else '%.1f' % throughput,
-            transfer['path'] or 'unknown path', 'on' if transfer['ssh_compression'] else 'off')
+            transfer['path'], 'on' if transfer['ssh_compression'] else 'off')
     else:
         line = NOTHING_SENT.get(action, 'nothing sent')
     return '%s; %.1f s in all' % (line, transfer['elapsed'])

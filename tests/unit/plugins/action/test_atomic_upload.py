@@ -220,6 +220,22 @@ def test_a_failed_transfer_aborts_with_the_reason_and_says_what_the_host_found(p
                                       reason='scp: write failed')
 
 
+FAILED_PUBLISH = dict(failed=True, changed=False, msg='validate command failed; dest was not touched', dest=DEST)
+
+
+@pytest.mark.parametrize('become, probe, path', [
+    (False, transfer(staging_path=TEMP), 'direct'),
+    (True, transfer(transfer_path='staged'), 'staged'),
+])
+def test_a_publish_that_fails_after_the_bytes_were_sent_reports_which_way_they_went(
+        plugin, src, become, probe, path):
+    action = plugin(dict(probe=probe, publish=FAILED_PUBLISH), become=become, src=src, dest=DEST)
+    result = run(action)
+    assert result['failed'] is True and result['msg'] == FAILED_PUBLISH['msg']
+    assert (result['transfer']['bytes_sent'], result['transfer']['path']) == (len(DATA), path)
+    assert result['transfer']['ssh_compression'] is False
+
+
 def test_a_module_answer_without_a_key_the_plugin_reads_fails_the_task_naming_it(plugin, src):
     action = plugin(dict(probe=dict(changed=True, dest=DEST)), src=src, dest=DEST)
     with pytest.raises(AnsibleActionFail, match='answered phase probe without action'):
@@ -315,6 +331,15 @@ def test_a_failed_set_transfer_aborts_the_set(plugin, tree):
                                       staged_path=ARCHIVE_TEMP, reason='sftp: permission denied')
 
 
+def test_a_set_publish_that_fails_after_the_archive_was_sent_reports_which_way_it_went(plugin, tree):
+    probe = dict(changed=True, action='transfer', dest=SET_DEST, files=2, files_changed=['a.csv'],
+                 staging_path=ARCHIVE_TEMP)
+    failed = dict(failed=True, changed=False, msg='publishing the set failed', dest=SET_DEST)
+    result = run(plugin(dict(probe_set=probe, publish_set=failed), src=str(tree), dest=SET_DEST))
+    assert result['failed'] is True and result['transfer']['bytes_sent'] > 0
+    assert result['transfer']['path'] == 'direct'
+
+
 def file_entry(dest, data, **options):
     """One file of a ``files`` request, as the plugin announces it."""
     return dict(dict(dest=dest, sha256=hashlib.sha256(data).hexdigest(), size=len(data), mode=None, owner=None,
@@ -349,6 +374,14 @@ def test_a_list_of_files_is_one_probe_one_archive_of_the_changed_files_and_one_p
     assert result['files'][1]['generation'] == 1 and 'diff_before' not in result['files'][1]
     for module_args in action.module_args:
         assert (module_args['dest'], module_args['files'], module_args['content']) == (None, None, None)
+
+
+def test_a_list_publish_that_fails_after_the_archive_was_sent_reports_it_staged(plugin, src):
+    probe = dict(changed=True, action='transfer', files_changed=['0'], files=[file_result('/srv/b.txt', 'transfer')])
+    failed = dict(failed=True, changed=False, msg='publishing the files failed')
+    result = run(plugin(dict(probe_files=probe, publish_files=failed), files=[dict(content='b\n', dest='/srv/b.txt')]))
+    assert result['failed'] is True and result['transfer']['bytes_sent'] > 0
+    assert result['transfer']['path'] == 'staged'
 
 
 def test_an_unchanged_list_costs_one_probe_and_sends_nothing(plugin, src):

@@ -22,13 +22,13 @@ class Clock:
         return self.now
 
 
-def run_upload(clock, report, send_seconds, size, compressed):
-    """Probe 0.3 s, send ``size`` bytes in ``send_seconds``, publish 0.5 s."""
+def run_upload(clock, report, send_seconds, size, compressed, path):
+    """Probe 0.3 s, send ``size`` bytes by ``path`` in ``send_seconds``, publish 0.5 s."""
     with report.phase('probe'):
         clock.now += 0.3
     with report.phase('send'):
         clock.now += send_seconds
-    report.sent(size, compressed)
+    report.sent(size, compressed, path)
     with report.phase('publish'):
         clock.now += 0.5
 
@@ -36,7 +36,7 @@ def run_upload(clock, report, send_seconds, size, compressed):
 def test_a_transfer_reports_its_phases_bytes_rate_path_and_compression():
     clock = Clock()
     report = TransferReport(clock)
-    run_upload(clock, report, 9.4, GIB, compressed=False)
+    run_upload(clock, report, 9.4, GIB, compressed=False, path='direct')
     result = report.add_to(dict(changed=True, action='transfer', transfer_path='direct'))
     assert result['transfer'] == dict(elapsed=10.2, phases=dict(probe=0.3, publish=0.5, send=9.4), bytes_sent=GIB,
                                       throughput_mib_s=108.9, path='direct', ssh_compression=False)
@@ -48,7 +48,7 @@ def test_a_phase_run_twice_adds_up_and_a_compressed_send_says_so():
     report = TransferReport(clock)
     with report.phase('probe'):
         clock.now += 0.2
-    run_upload(clock, report, 2.0, 3 * 1024 * 1024, compressed=True)
+    run_upload(clock, report, 2.0, 3 * 1024 * 1024, compressed=True, path='staged')
     result = report.add_to(dict(changed=True, action='transfer', transfer_path='staged'))
     assert result['transfer']['phases']['probe'] == pytest.approx(0.5)
     assert result['msg'] == 'sent 3.0 MiB in 2.0 s (1.5 MiB/s), staged, ssh compression on; 3.0 s in all'
@@ -63,7 +63,17 @@ def test_work_in_another_thread_is_timed_through_timed():
         return 'digest of ' + path
 
     assert report.timed('hash', hash_source)('/src') == 'digest of /src'
-    assert report.summary(None)['phases'] == dict(hash=1.25)
+    assert report.summary()['phases'] == dict(hash=1.25)
+
+
+def test_a_failed_publish_after_the_send_still_says_which_way_the_bytes_went():
+    """The module's result of a failed publish has no transfer_path; the report knows the path from the send."""
+    clock = Clock()
+    report = TransferReport(clock)
+    run_upload(clock, report, 1.0, 1024, compressed=False, path='staged')
+    result = report.add_to(dict(failed=True, msg='validate failed'))
+    assert (result['transfer']['bytes_sent'], result['transfer']['path']) == (1024, 'staged')
+    assert result['msg'] == 'validate failed'
 
 
 @pytest.mark.parametrize('action, line', [
@@ -90,8 +100,8 @@ def test_an_instant_send_has_no_rate_instead_of_dividing_by_zero():
     assert describe(transfer, 'transfer') == 'sent 10 B in 0.0 s (? MiB/s), direct, ssh compression off; 0.0 s in all'
     clock = Clock()
     report = TransferReport(clock)
-    report.sent(10, False)
-    assert report.summary('direct')['throughput_mib_s'] is None
+    report.sent(10, False, 'direct')
+    assert report.summary()['throughput_mib_s'] is None
 
 
 @pytest.mark.parametrize('size, text', [(0, '0 B'), (1023, '1023 B'), (1536, '1.5 KiB'), (GIB, '1.0 GiB'),
