@@ -14,7 +14,11 @@ import errno
 import os
 import pwd
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._become import become_in_use
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+
+# What a permission error adds, by become_in_use(): another user when become is in use, become when it is not.
+BECOME_HINTS = {True: ', or become (become_user) a user who has it', False: ', or use become', None: ''}
 
 
 def filesystem_space(path):
@@ -45,7 +49,8 @@ def _access_fix(path):
     """What would let this user do it: the directory on the way it may not enter, else the one it must write.
 
     ``path`` is the file worked on, or the directory an entry is made in.
-    Become is suggested only when the module does not run through it already.
+    Become is suggested only when the module does not run through it already,
+    another become user only when it does; neither when that cannot be told.
     """
     path = os.path.abspath(path)
     ancestors = []
@@ -64,9 +69,7 @@ def _access_fix(path):
         fix = 'give that user access to %s' % path
     if os.geteuid() == 0:
         return fix
-    if os.environ.get('SUDO_USER'):
-        return fix + ', or become (become_user) a user who has it'
-    return fix + ', or use become'
+    return fix + BECOME_HINTS[become_in_use()]
 
 
 def explain(exc, doing, path):

@@ -9,12 +9,16 @@ import os
 import pwd
 import re
 import shutil
+import subprocess
 import tempfile
 
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import write_bytes_durably
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._become import (
+    BECOME_TOOL_VARIABLES, LOGIN_UID_PATH, LOGIN_UID_UNSET)
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs import oserror as oserror_module
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain, explained, filesystem_space
 
 FREE_OF = re.compile(r' \((\d+) bytes free of (\d+)\); free space there and re-run$')
@@ -59,16 +63,31 @@ def test_message_names_the_problem_and_the_fix(code, expected):
 NOBODY = 65534
 
 
-def explained_as_nobody(code, doing, path, sudo_user=None):
-    """``explain(...).msg`` of a permission error, computed in a child process running as nobody."""
+def set_login_uid(uid):
+    """Set this process's kernel login uid (None: unset it), as pam_loginuid does when a session logs in."""
+    with open(LOGIN_UID_PATH, 'w') as handle:
+        handle.write(str(LOGIN_UID_UNSET if uid is None else uid))
+
+
+def explained_as_nobody(code, doing, path, login_uid=NOBODY, environment=None):
+    """``explain(...).msg`` of a permission error, computed in a child process running as nobody.
+
+    The child's session logged in as ``login_uid`` (nobody by default: no become; None: no login uid at all)
+    and its environment has ``environment`` and no variable a become tool sets.
+    """
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(read_end)
-            os.environ.pop('SUDO_USER', None)
-            if sudo_user:
-                os.environ['SUDO_USER'] = sudo_user
+            for name in BECOME_TOOL_VARIABLES:
+                os.environ.pop(name, None)
+            os.environ.update(environment or {})
+            try:
+                set_login_uid(login_uid)
+            except OSError as exc:
+                os.write(write_end, ('skip: cannot set the login uid here: %s' % exc).encode())
+                os._exit(0)
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
@@ -79,6 +98,8 @@ def explained_as_nobody(code, doing, path, sudo_user=None):
     with os.fdopen(read_end, 'rb') as reader:
         msg = reader.read().decode()
     os.waitpid(pid, 0)
+    if msg.startswith('skip: '):
+        pytest.skip(msg[len('skip: '):])
     return msg
 
 
@@ -112,11 +133,48 @@ def test_permission_message_names_the_directory_the_user_may_not_enter(shared_tr
                         'become' % os.path.join(shared_tree, 'x'))
 
 
-def test_permission_message_under_become_does_not_suggest_become(shared_tree):
+@pytest.mark.parametrize('login_uid, environment', [
+    (None, dict(SUDO_USER='deploy')),
+    (None, dict(DOAS_USER='deploy')),
+    (None, dict(PKEXEC_UID='1000')),
+    (0, {}),
+    (1000, {}),
+], ids=['sudo', 'doas', 'pkexec', 'su-from-root-login', 'su-from-user-login'])
+def test_permission_message_under_become_does_not_suggest_become(shared_tree, login_uid, environment):
+    """sudo, doas and pkexec say so in the environment; su only in the login uid, which names another user."""
     directory = os.path.join(shared_tree, 'x', 'e')
-    msg = explained_as_nobody(errno.EACCES, 'creating temp file in', directory, sudo_user='deploy')
+    msg = explained_as_nobody(errno.EACCES, 'creating temp file in', directory, login_uid, environment)
     assert msg.endswith('make %s writable for that user, or become (become_user) a user who has it' % directory)
     assert 'use become' not in msg
+
+
+def test_permission_message_without_a_login_uid_or_a_become_variable_suggests_neither(shared_tree):
+    """Nothing says whether become is in use (a daemon's child, a container without pam_loginuid): no guess."""
+    directory = os.path.join(shared_tree, 'x', 'e')
+    msg = explained_as_nobody(errno.EACCES, 'creating temp file in', directory, login_uid=None)
+    assert msg.endswith('make %s writable for that user' % directory) and 'become' not in msg
+
+
+def test_permission_message_under_a_real_su_does_not_suggest_become(shared_tree):
+    """A session of root runs su to nobody, as become_method su does; no variable tells, the login uid does."""
+    if not shutil.which('su'):
+        pytest.skip('needs su')
+    directory = os.path.join(shared_tree, 'x', 'e')
+    collections_root = os.path.abspath(oserror_module.__file__).split('%sansible_collections%s' % (os.sep, os.sep))[0]
+    script = ('import sys; sys.path.insert(0, %r); from ansible_collections.lockstep.handoff.plugins.module_utils._fs.'
+              'oserror import explain; print(explain(OSError(13, "Permission denied"), "creating temp file in", %r).msg)'
+              % (collections_root, directory))
+    environment = {name: value for name, value in os.environ.items() if name not in BECOME_TOOL_VARIABLES}
+    try:
+        done = subprocess.run(['su', '-s', '/bin/sh', pwd.getpwuid(NOBODY).pw_name, '-c',
+                               '"$0" -c "$1"', '/usr/bin/python3', script],
+                              env=environment, preexec_fn=lambda: set_login_uid(0), capture_output=True, text=True,
+                              check=False)
+    except subprocess.SubprocessError as exc:
+        pytest.skip('cannot set the login uid here: %s' % exc)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith('make %s writable for that user, or become (become_user) a user who has it'
+                                        % directory)
 
 
 def test_permission_message_for_root_suggests_no_become():
