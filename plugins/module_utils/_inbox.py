@@ -27,7 +27,7 @@ import stat
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import target_below
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import set_marker_attributes, stats_of_set
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     remove_durably, temps_for_names, write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
@@ -119,7 +119,6 @@ class InboxMove:
         self.lock_options = lock_settings(module)
 
     def _check_options(self):
-        check_numbers(self.params)
         file_lock = takes_lock_file(self.params['lock_type'])
         check_planned_files([
             PlannedFile('src', self.src, False), PlannedFile('dest', self.dest, False),

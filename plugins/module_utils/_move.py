@@ -34,7 +34,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names i
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, READY, WAITING, Observation, observe, observe_entry
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain, explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.parents import make_parent_directories
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_not_directory, check_numbers, check_planned_files
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_not_directory, check_planned_files
 
 
 HOLDER = 'lockstep.handoff.locked_move'
@@ -176,8 +176,6 @@ class Move:
             return self._source_gone()
 
     def _check_options(self):
-        params = self.params
-        check_numbers(params)
         self._check_files()
         check_not_directory(self.src, 'src')
         check_not_directory(self.dest, 'dest')

@@ -31,7 +31,6 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror impor
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, lock_settings
 from ansible_collections.lockstep.handoff.plugins.module_utils._move import HOLDER, Move, NotReady, report_leftover_temps
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import WAITING, HashCache, observe
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import check_numbers
 from ansible_collections.lockstep.handoff.plugins.module_utils._watch import DirectoryWatcher
 
 FILE_OPTIONS = ('src', 'dest', 'marker_path', 'dest_marker_path', 'lock_path', 'mode', 'owner', 'group')
@@ -141,7 +140,6 @@ class BatchMove:
         self.hash_cache = HashCache()
 
     def run(self):
-        check_numbers(self.params)
         items = [dict((key, item.get(key)) for key in FILE_OPTIONS) for item in self.params['files']]
         if not items:
             return dict(changed=False, msg='no files given: nothing to move', results=[], elapsed=0.0)

@@ -33,7 +33,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
     lock_settings, optional_lock, takes_lock_file)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
-    PlannedFile, check_numbers, check_parent_directory, check_planned_files)
+    PlannedFile, check_parent_directory, check_planned_files)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_COMPLETE, Marker, MarkerError
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_lock_path, default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._state_mirror import publish_mirror
@@ -68,7 +68,6 @@ class PublishCore:
 
     def run(self, target):
         """Run the request's phase on ``target``; return the result dict. With a state mirror, mirror it."""
-        check_numbers(self.params)
         target.check_options()
         mirror = publish_mirror(self.params, self.request.host, self.marker_path, self.module.check_mode)
         if mirror is None:
