@@ -45,8 +45,10 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.diff import r
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
-    ABORT, ABORT_SET, ACTION_NEED_CHECKSUM, ACTION_TRANSFER, INTERNAL_RESPONSE_KEYS, PROBE, PROBE_FILES, PROBE_FINDINGS,
-    PROBE_SET, PUBLISH, PUBLISH_FILES, PUBLISH_SET, REQUEST_OPTION, RequestError, build_request, check_response, step_of)
+    ABORT, ABORT_SET, ACTION, ACTION_NEED_CHECKSUM, ACTION_TRANSFER, CREATED_DIRECTORIES, DIFF, DIFF_BEFORE,
+    FAILURE_MARKER_NOTE, FILES, FILES_CHANGED, INTERNAL_RESPONSE_KEYS, PROBE, PROBE_FILES, PROBE_FINDINGS, PROBE_SET,
+    PUBLISH, PUBLISH_FILES, PUBLISH_SET, REASON, REQUEST_OPTION, SHA256, STAGING_PATH, TEMP_REMOVED, RequestError,
+    build_request, check_response, step_of)
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.orphaned_worker import WorkerParent
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.transfer_report import TransferReport
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.uncompressed_ssh import applies_to, compresses, uncompressed
@@ -204,20 +206,20 @@ class ActionModule(ActionBase):
                       host=task_vars.get('inventory_hostname'))
         probe_fields = dict(direct=direct, max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF)
         probe = self._run_phase(args, task_vars, PROBE, **dict(common, **probe_fields))
-        if probe.get('action') == ACTION_NEED_CHECKSUM:
+        if probe.get(ACTION) == ACTION_NEED_CHECKSUM:
             common['sha256'] = _digest_of(hashing, size, local_path)
             probe = self._run_phase(args, task_vars, PROBE, **dict(common, **probe_fields))
-        diff_before = probe.pop('diff_before', None)
-        if probe.get('failed') or probe.get('action') != ACTION_TRANSFER or self._task.check_mode:
+        diff_before = probe.pop(DIFF_BEFORE, None)
+        if probe.get('failed') or probe.get(ACTION) != ACTION_TRANSFER or self._task.check_mode:
             return self._finish(_with_checksum(probe, hashing, size, local_path), args, local_path, diff_before)
-        staging_path = probe.get('staging_path')
+        staging_path = probe.get(STAGING_PATH)
         if staging_path:
             self._send_direct(args, task_vars, local_path, staging_path, dict(common, phase=ABORT))
         else:
             staging_path = self._send_via_remote_tmp(args, local_path)
         common['sha256'] = _digest_of(hashing, size, local_path)
         self._stop_if_cancelled(args, task_vars, staging_path, dict(common, phase=ABORT))
-        publish = self._run_phase(args, task_vars, PUBLISH, direct=bool(probe.get('staging_path')),
+        publish = self._run_phase(args, task_vars, PUBLISH, direct=bool(probe.get(STAGING_PATH)),
                                   staged_path=staging_path, **common)
         return self._finish(_with_probe_findings(publish, probe), args, local_path, diff_before)
 
@@ -229,10 +231,10 @@ class ActionModule(ActionBase):
         except AnsibleError as exc:
             aborted = self._run_phase(args, task_vars, staged_path=staging_path, reason=to_text(exc), **abort)
             raise AnsibleActionFail(sentences(
-                'transfer to %s failed: %s' % (os.path.dirname(args['dest']), aborted.get('reason', to_text(exc))),
+                'transfer to %s failed: %s' % (os.path.dirname(args['dest']), aborted.get(REASON, to_text(exc))),
                 'dest %s was not touched; the temp file was %s'
-                % (args['dest'], 'removed' if aborted.get('temp_removed') else 'not found'),
-                aborted.get('failure_marker_note')))
+                % (args['dest'], 'removed' if aborted.get(TEMP_REMOVED) else 'not found'),
+                aborted.get(FAILURE_MARKER_NOTE)))
 
     def _stop_if_cancelled(self, args, task_vars, staging_path, abort):
         """Publish nothing once ansible-playbook is gone: remove the sent temp with the ``abort`` request (as for
@@ -244,7 +246,7 @@ class ActionModule(ActionBase):
                                   reason='the job was cancelled', **abort)
         raise AnsibleActionFail('ansible-playbook went away (a cancelled job) after the data was sent; dest %s was '
                                 'not touched and the sent temp file was %s'
-                                % (args['dest'], 'removed' if aborted.get('temp_removed') else 'not found'))
+                                % (args['dest'], 'removed' if aborted.get(TEMP_REMOVED) else 'not found'))
 
     def _send_via_remote_tmp(self, args, local_path, name='atomic_upload.src'):
         """Stage in the remote temp directory, readable by the become user."""
@@ -304,8 +306,8 @@ class ActionModule(ActionBase):
         direct = not self._play_context.become
         common = dict(files=files, producer=self._producer())
         probe = self._run_phase(args, task_vars, PROBE_SET, direct=direct, **common)
-        diff = probe.pop('diff', None)
-        if not probe.get('failed') and probe.get('action') == ACTION_TRANSFER and not self._task.check_mode:
+        diff = probe.pop(DIFF, None)
+        if not probe.get('failed') and probe.get(ACTION) == ACTION_TRANSFER and not self._task.check_mode:
             result = self._send_and_publish(args, task_vars, probe, readable, common)
         else:
             result = probe
@@ -319,11 +321,11 @@ class ActionModule(ActionBase):
         return result
 
     def _send_and_publish(self, args, task_vars, probe, readable, common):
-        changed = probe['files_changed']
+        changed = probe[FILES_CHANGED]
         sizes = {item['path']: item['size'] for item in common['files']}
         archive = _build_archive([(relative, readable[relative], sizes[relative]) for relative in changed])
         try:
-            staging_path = probe.get('staging_path')
+            staging_path = probe.get(STAGING_PATH)
             if staging_path:
                 self._send_direct(args, task_vars, archive, staging_path, dict(common, phase=ABORT_SET))
             else:
@@ -331,7 +333,7 @@ class ActionModule(ActionBase):
         finally:
             os.unlink(archive)
         self._stop_if_cancelled(args, task_vars, staging_path, dict(common, phase=ABORT_SET))
-        publish = self._run_phase(args, task_vars, PUBLISH_SET, direct=bool(probe.get('staging_path')),
+        publish = self._run_phase(args, task_vars, PUBLISH_SET, direct=bool(probe.get(STAGING_PATH)),
                                   staged_path=staging_path, changed=changed, **common)
         return _with_probe_findings(publish, probe)
 
@@ -400,16 +402,16 @@ class ActionModule(ActionBase):
         probe = self._run_phase(args, task_vars, PROBE_FILES, max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF, **common)
         if probe.get('failed'):
             return probe
-        results = probe['files']
-        diffs = [_file_diff(entry, local_path, result.pop('diff_before', None))
+        results = probe[FILES]
+        diffs = [_file_diff(entry, local_path, result.pop(DIFF_BEFORE, None))
                  for entry, local_path, result in zip(entries, local_paths, results)]
-        changed = probe['files_changed']
+        changed = probe[FILES_CHANGED]
         if changed and not self._task.check_mode:
             publish = self._send_and_publish_files(args, task_vars, common, changed, local_paths)
             if publish.get('failed'):
                 return publish
             for name in changed:
-                results[int(name)] = _with_probe_findings(publish['files'][int(name)], results[int(name)])
+                results[int(name)] = _with_probe_findings(publish[FILES][int(name)], results[int(name)])
         for result in results:
             _drop_internal_keys(result)
         result = _files_result(results)
@@ -466,8 +468,8 @@ def _digest_of(hashing, size, local_path):
 
 def _with_checksum(result, hashing, size, local_path):
     """A probe's final result, naming the source's sha256 even when the probe ran before the hash ended."""
-    if result.get('sha256', '') is None:
-        result['sha256'] = _digest_of(hashing, size, local_path)
+    if result.get(SHA256, '') is None:
+        result[SHA256] = _digest_of(hashing, size, local_path)
     return result
 
 
@@ -540,11 +542,11 @@ def _files_result(results):
     """The task's result for a list of files: theirs, and a failure naming each file that failed."""
     failed = [result for result in results if result.get('failed')]
     result = dict(changed=any(item.get('changed') for item in results), files=results,
-                  files_changed=[item['dest'] for item in results if item.get('action') == ACTION_TRANSFER],
-                  action=ACTION_TRANSFER if any(item.get('action') == ACTION_TRANSFER for item in results) else
-                  'marker' if any(item.get('action') == 'marker' for item in results) else
-                  'attributes' if any(item.get('action') == 'attributes' for item in results) else 'none')
-    created = [directory for item in results for directory in item.get('created_directories', [])]
+                  files_changed=[item['dest'] for item in results if item.get(ACTION) == ACTION_TRANSFER],
+                  action=ACTION_TRANSFER if any(item.get(ACTION) == ACTION_TRANSFER for item in results) else
+                  'marker' if any(item.get(ACTION) == 'marker' for item in results) else
+                  'attributes' if any(item.get(ACTION) == 'attributes' for item in results) else 'none')
+    created = [directory for item in results for directory in item.get(CREATED_DIRECTORIES, [])]
     if created:
         result['created_directories'] = sorted(set(created))
     if failed:

@@ -20,8 +20,7 @@ import glob
 import os
 import shlex
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
-    PlannedFile, check_absolute, check_numbers, check_planned_files)
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_absolute, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, lock_settings, takes_lock_file
 from ansible_collections.lockstep.handoff.plugins.module_utils._process_group import run_in_own_group
@@ -65,7 +64,6 @@ class LockedCommand:
 
     def _check_options(self):
         """Refuse bad options in check mode too, though only a real run takes the lock."""
-        check_numbers(self.params)
         if takes_lock_file(self.params['lock_type']):
             check_planned_files([PlannedFile('lock_path', self.lock_path, False)])
         self.lock_settings = lock_settings(self.module)

@@ -27,7 +27,7 @@ import stat
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import target_below
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import set_marker_attributes, stats_of_set
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import (
     remove_durably, temps_for_names, write_bytes_durably)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
@@ -40,7 +40,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names i
 from ansible_collections.lockstep.handoff.plugins.module_utils._move_batch import BatchMove
 from ansible_collections.lockstep.handoff.plugins.module_utils._rollback import Rollback
 from ansible_collections.lockstep.handoff.plugins.module_utils._move import (
-    HOLDER, Move, NotReady, ProducerFailed, report_leftover_temps)
+    HOLDER, Move, NotReady, ProducerFailed, move_options, report_leftover_temps)
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.parents import make_directory
 
@@ -59,7 +59,7 @@ class LockedMove:
             return BatchMove(self.module).run()
         if os.path.isdir(params['src']) and not os.path.islink(params['src']):
             return InboxMove(self.module).run()
-        return Move(self.module, params['src'], params['dest'], params['marker_path'],
+        return Move(self.module, move_options(params), params['src'], params['dest'], params['marker_path'],
                     params['dest_marker_path'], params['lock_path']).run()
 
 
@@ -117,9 +117,9 @@ class InboxMove:
         self.manifest_path = self.params['marker_path'] or default_marker_path(self.src, state_dir)
         self.dest_manifest_path = self.params['dest_marker_path'] or default_marker_path(self.dest, state_dir)
         self.lock_options = lock_settings(module)
+        self.move_options = move_options(self.params)
 
     def _check_options(self):
-        check_numbers(self.params)
         file_lock = takes_lock_file(self.params['lock_type'])
         check_planned_files([
             PlannedFile('src', self.src, False), PlannedFile('dest', self.dest, False),
@@ -208,10 +208,10 @@ class InboxMove:
             target_below(self.src, name, create_directories=False)
             with explained('making the directories of', os.path.join(self.dest, name)):
                 dest = target_below(self.dest, name, create_directories=not self.module.check_mode)
-            mover = Move(self.module, os.path.join(self.src, name), dest, marker_path=self.manifest_path,
+            mover = Move(self.module, self.move_options, os.path.join(self.src, name), dest, marker_path=self.manifest_path,
                          lock_path=batch_lock, entry=entry, set_directory=self.src, lock_options=self.lock_options)
         else:
-            mover = Move(self.module, os.path.join(self.src, name), os.path.join(self.dest, name),
+            mover = Move(self.module, self.move_options, os.path.join(self.src, name), os.path.join(self.dest, name),
                          lock_path=batch_lock, lock_options=self.lock_options)
         try:
             result = mover.move_holding_lock(lock) if batch_lock else mover.move_under_lock()

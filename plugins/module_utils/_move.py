@@ -12,6 +12,7 @@ either the source or a complete dest, and a re-run finishes the rest.
 
 from __future__ import annotations
 
+import collections
 import errno
 import os
 import stat
@@ -34,7 +35,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names i
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import FAILED, READY, WAITING, Observation, observe, observe_entry
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain, explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.parents import make_parent_directories
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_not_directory, check_numbers, check_planned_files
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_not_directory, check_planned_files
 
 
 HOLDER = 'lockstep.handoff.locked_move'
@@ -58,15 +59,15 @@ def _may_move_as_is(marker_st, data_st):
             and not stat.S_IMODE(marker_st.st_mode) & ~mode)
 
 
-def _gives_away(params, src_st):
+def _gives_away(owner, src_st):
     """True when the task makes another user's src someone else's: then it is copied, never renamed.
 
     Its producer may hold the inode open (or mapped) for writing; renamed and
     chowned, it would be another owner's dest that they can still change.
     """
-    if src_st.st_uid == os.geteuid() or params.get('owner') is None:
+    if src_st.st_uid == os.geteuid() or owner is None:
         return False
-    return uid_of(params['owner']) != src_st.st_uid
+    return uid_of(owner) != src_st.st_uid
 
 
 class NotReady(HandoffError):
@@ -103,6 +104,18 @@ def report_leftover_temps(module, result, temps, where):
     return result
 
 
+MoveOptions = collections.namedtuple('MoveOptions', [
+    'state_dir', 'create_parents', 'lock_type', 'marker', 'require_marker', 'verify_checksum', 'require_checksum',
+    'force', 'backup', 'keep_previous', 'owner'])
+MoveOptions.__doc__ = """The options a Move reads (locked_move's, by name), given to it explicitly: a file of a batch
+passes its own (the task's overridden by the item's), never the task's top-level ones by accident."""
+
+
+def move_options(params):
+    """The MoveOptions held by ``params`` (a module's, or one file's of a batch)."""
+    return MoveOptions(**{name: params[name] for name in MoveOptions._fields})
+
+
 class Move:
     """Moving one file, exactly once.
 
@@ -111,22 +124,24 @@ class Move:
     judged against its entry, and the manifest is left to the caller, who
     handles it once the whole set has moved. A drain passes the ``lock_options``
     (``lock_settings``) its moves share, so each lock directory is judged once.
+    ``options`` (MoveOptions) say how to move; ``module`` gives check mode,
+    warnings and the file attributes (mode, owner, group) to apply.
     """
 
-    def __init__(self, module, src, dest, marker_path=None, dest_marker_path=None, lock_path=None, entry=None,
-                 set_directory=None, lock_options=None):
+    def __init__(self, module, options, src, dest, marker_path=None, dest_marker_path=None, lock_path=None,
+                 entry=None, set_directory=None, lock_options=None):
         self.module = module
-        self.params = module.params
+        self.options = options
         self.src = src
         self.dest = dest
-        state_dir = self.params['state_dir']
+        state_dir = options.state_dir
         self.marker_path = marker_path or default_marker_path(src, state_dir)
         self.dest_marker_path = dest_marker_path or default_marker_path(dest, state_dir)
         self.lock_path = lock_path or default_lock_path(dest, state_dir)
         self.entry = entry
         self.set_directory = set_directory
         # The directories of a set's files are part of the set: made as needed.
-        self.create_parents = self.params['create_parents'] or entry is not None
+        self.create_parents = options.create_parents or entry is not None
         self.lock = None
         self.lock_options = lock_options
 
@@ -176,8 +191,6 @@ class Move:
             return self._source_gone()
 
     def _check_options(self):
-        params = self.params
-        check_numbers(params)
         self._check_files()
         check_not_directory(self.src, 'src')
         check_not_directory(self.dest, 'dest')
@@ -191,18 +204,18 @@ class Move:
 
     def _planned_files(self):
         """The files this move reads, writes (dest and its marker, through protocol temps) or locks."""
-        file_lock = takes_lock_file(self.params['lock_type'])
+        file_lock = takes_lock_file(self.options.lock_type)
         return [PlannedFile('src', self.src, False), PlannedFile('dest', self.dest, True),
-                PlannedFile('the oldest kept version of dest', kept_version_path(self.dest, self.params['keep_previous']), True),
+                PlannedFile('the oldest kept version of dest', kept_version_path(self.dest, self.options.keep_previous), True),
                 PlannedFile('marker_path', self.marker_path, False),
-                PlannedFile('dest_marker_path', self.dest_marker_path if self.params['marker'] == 'move' else None, True),
+                PlannedFile('dest_marker_path', self.dest_marker_path if self.options.marker == 'move' else None, True),
                 PlannedFile('lock_path', self.lock_path if file_lock else None, False)]
 
     def _ensure_parent_directories(self):
         paths = [('dest', self.dest)]
-        if takes_lock_file(self.params['lock_type']):
+        if takes_lock_file(self.options.lock_type):
             paths.append(('lock_path', self.lock_path))
-        if self.params['marker'] == 'move':
+        if self.options.marker == 'move':
             paths.append(('dest_marker_path', self.dest_marker_path))
         for option, path in paths:
             directory = os.path.dirname(path) or '.'
@@ -223,13 +236,13 @@ class Move:
 
     def _judge_source(self, verify_here):
         """Under the lock: the marker verdict for src, or an error saying why it may not move."""
-        if not self.params['require_marker']:
+        if not self.options.require_marker:
             return None
-        verify = verify_here and self.params['verify_checksum']
+        verify = verify_here and self.options.verify_checksum
         if self.entry is not None:
             seen = observe_entry(self.set_directory, self.entry, self.marker_path, verify)
         else:
-            seen = observe(self.src, self.marker_path, verify, self.params['require_checksum'])
+            seen = observe(self.src, self.marker_path, verify, self.options.require_checksum)
         if seen.status == FAILED:
             raise ProducerFailed('not moving %s: %s' % (self.src, seen.reason), src=self.src,
                                  marker=seen.marker.to_dict())
@@ -251,9 +264,9 @@ class Move:
                              'files are moved' % self.src, src=self.src)
         dest_directory = os.path.dirname(os.path.abspath(self.dest))
         cross_device = os.path.isdir(dest_directory) and src_st.st_dev != os.stat(dest_directory).st_dev
-        copies = cross_device or _gives_away(self.params, src_st)
+        copies = cross_device or _gives_away(self.options.owner, src_st)
         seen = self._judge_source(verify_here=not copies)
-        if os.path.lexists(self.dest) and not self.params['force']:
+        if os.path.lexists(self.dest) and not self.options.force:
             return self._result(False, 'dest %s exists and force=false: %s left in place' % (self.dest, self.src))
         diff = {'before': {'path': self.src, 'state': 'file'}, 'after': {'path': self.dest, 'state': 'file'}}
         if self.module.check_mode:
@@ -264,10 +277,10 @@ class Move:
         with Directory.open(os.path.dirname(self.src)) as src_dir, Directory.open(dest_directory) as dest_dir:
             dest_name = os.path.basename(self.dest)
             replaces = dest_dir.lstat(dest_name) is not None
-            if self.params['backup'] and replaces:
+            if self.options.backup and replaces:
                 backup_file = back_up(dest_dir, dest_name)
-            if self.params['keep_previous'] and replaces:
-                kept_previous = keep_previous(dest_dir, dest_name, self.params['keep_previous'])
+            if self.options.keep_previous and replaces:
+                kept_previous = keep_previous(dest_dir, dest_name, self.options.keep_previous)
             forget_rollback(dest_dir, dest_name)
             fd = self._open_source(src_dir, seen)
             try:
@@ -329,7 +342,7 @@ class Move:
         The copy gets src's permission bits only (0777: no setuid, setgid or
         sticky bit travels from a file someone else may own), through its fd.
         """
-        expected = seen.sha256 if seen is not None and self.params['verify_checksum'] else None
+        expected = seen.sha256 if seen is not None and self.options.verify_checksum else None
         name = os.path.basename(self.dest)
         with explained('creating temp file in', dest_dir.path):
             fd, temp = dest_dir.create_temp(name)
@@ -369,7 +382,7 @@ class Move:
         the moved data); it is renamed when both markers share a filesystem,
         else its exact bytes are written with the data's mode and owner.
         """
-        action = self.params['marker']
+        action = self.options.marker
         if action == 'keep' or self.entry is not None or not os.path.lexists(self.marker_path):
             return
         if action == 'move':
@@ -415,7 +428,7 @@ class Move:
         with explained('hashing', self.dest):
             dest_st = os.lstat(self.dest)
             sha256, size = sha256_of_path(self.dest, expected=dest_st)
-        leftover = self._leftover_marker(sha256, size) if self.params['marker'] != 'keep' and self.entry is None else None
+        leftover = self._leftover_marker(sha256, size) if self.options.marker != 'keep' and self.entry is None else None
         if leftover is not None:
             if not self.module.check_mode:
                 self._handle_marker(Observation(READY, '', leftover, sha256, size, dest_st), dest_st)

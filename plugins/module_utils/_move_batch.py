@@ -29,9 +29,9 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._errors import Ha
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable import temps_of
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import acquire, lock_settings
-from ansible_collections.lockstep.handoff.plugins.module_utils._move import HOLDER, Move, NotReady, report_leftover_temps
+from ansible_collections.lockstep.handoff.plugins.module_utils._move import (
+    HOLDER, Move, NotReady, move_options, report_leftover_temps)
 from ansible_collections.lockstep.handoff.plugins.module_utils._observe import WAITING, HashCache, observe
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import check_numbers
 from ansible_collections.lockstep.handoff.plugins.module_utils._watch import DirectoryWatcher
 
 FILE_OPTIONS = ('src', 'dest', 'marker_path', 'dest_marker_path', 'lock_path', 'mode', 'owner', 'group')
@@ -49,7 +49,7 @@ class _File:
     def __init__(self, module, item):
         self.module = ModuleForItem(module, item)
         params = self.module.params
-        self.mover = Move(self.module, params['src'], params['dest'], params['marker_path'],
+        self.mover = Move(self.module, move_options(params), params['src'], params['dest'], params['marker_path'],
                           params['dest_marker_path'], params['lock_path'])
         self.waiting = None
         self.outcome = None
@@ -96,7 +96,7 @@ class _File:
 
     def judge(self):
         """Under locks the caller holds: the check-mode verdict of moving it now, or the HandoffError against it."""
-        judge = Move(ModuleForItem(self.module, {}, check_mode=True), self.mover.src, self.mover.dest,
+        judge = Move(ModuleForItem(self.module, {}, check_mode=True), self.mover.options, self.mover.src, self.mover.dest,
                      self.mover.marker_path, self.mover.dest_marker_path, self.mover.lock_path)
         try:
             return judge.move_holding_lock(None)
@@ -141,7 +141,6 @@ class BatchMove:
         self.hash_cache = HashCache()
 
     def run(self):
-        check_numbers(self.params)
         items = [dict((key, item.get(key)) for key in FILE_OPTIONS) for item in self.params['files']]
         if not items:
             return dict(changed=False, msg='no files given: nothing to move', results=[], elapsed=0.0)

@@ -33,12 +33,13 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import (
     lock_settings, optional_lock, takes_lock_file)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import (
-    PlannedFile, check_numbers, check_parent_directory, check_planned_files)
+    PlannedFile, check_parent_directory, check_planned_files)
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_COMPLETE, Marker, MarkerError
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_lock_path, default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._state_mirror import publish_mirror
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
-    ABORT, ACTION_NEED_CHECKSUM, PROBE, check_response)
+    ABORT, ACTION, ACTION_NEED_CHECKSUM, CREATED_DIRECTORIES, DIRECT_TRANSFER_REFUSED, FAILURE_MARKER_NOTE, PROBE, REASON,
+    REMOVED_TEMPS, SHA256, STAGING_PATH, TEMP_REMOVED, check_response)
 
 
 class PublishCore:
@@ -67,7 +68,6 @@ class PublishCore:
 
     def run(self, target):
         """Run the request's phase on ``target``; return the result dict. With a state mirror, mirror it."""
-        check_numbers(self.params)
         target.check_options()
         mirror = publish_mirror(self.params, self.request.host, self.marker_path, self.module.check_mode)
         if mirror is None:
@@ -79,7 +79,7 @@ class PublishCore:
             if note:
                 raise HandoffError(sentences(exc.msg, note), **exc.details) from exc
             raise
-        if result.get('action') != ACTION_NEED_CHECKSUM:
+        if result.get(ACTION) != ACTION_NEED_CHECKSUM:
             mirror.after_phase(self.request.step, result)
         return check_response(self.request.phase, result)
 
@@ -91,7 +91,7 @@ class PublishCore:
             removed = self._clean_leftover_temps(target.leftover_temps())
             with self.lock(self.params['lock'] and not self.module.check_mode) as lock:
                 result = self.with_lock_wait(target.probe(), lock)
-            result['removed_temps'] = removed
+            result[REMOVED_TEMPS] = removed
             return result
         try:
             return target.publish()
@@ -178,10 +178,10 @@ class PublishCore:
         return result
 
     def base_result(self, changed, action):
-        result = dict(changed=changed, action=action, dest=self.dest, sha256=self.sha256, size=self.size,
-                      marker_path=self.marker_path, backup_file=None)
+        result = {'changed': changed, ACTION: action, 'dest': self.dest, SHA256: self.sha256, 'size': self.size,
+                  'marker_path': self.marker_path, 'backup_file': None}
         if self.created_directories:
-            result.update(changed=True, created_directories=self.created_directories)
+            result.update({'changed': True, CREATED_DIRECTORIES: self.created_directories})
         return result
 
     def transfer_path(self):
@@ -250,10 +250,10 @@ class PublishCore:
             return
         reason = others_can_replace(directory)
         if reason:
-            result['direct_transfer_refused'] = reason
+            result[DIRECT_TRANSFER_REFUSED] = reason
             return
         with explained('creating temp file in', directory):
-            result['staging_path'] = create_temp_beside(self.staging_for)
+            result[STAGING_PATH] = create_temp_beside(self.staging_for)
         result['transfer_path'] = 'direct'
 
     def confirm_lease(self, lock, result):
@@ -302,14 +302,14 @@ class PublishCore:
         removed = is_temp_of(self.staging_for, staged) and os.path.lexists(staged)
         if removed:
             remove_quietly(staged)
-        result = dict(changed=False, temp_removed=removed)
+        result = {'changed': False, TEMP_REMOVED: removed}
         try:
             result.update(filesystem_space(self.directory))
         except OSError:
             pass
-        result['reason'] = self._transfer_failure_reason(result)
-        reason = 'transfer to %s failed: %s' % (self.directory, result['reason'])
-        result['failure_marker_note'] = self.mark_failed(reason)
+        result[REASON] = self._transfer_failure_reason(result)
+        reason = 'transfer to %s failed: %s' % (self.directory, result[REASON])
+        result[FAILURE_MARKER_NOTE] = self.mark_failed(reason)
         return result
 
     def _transfer_failure_reason(self, space):

@@ -10,10 +10,16 @@ import gc
 import sys
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import check_numbers
+
+
+def check_module_options(module):
+    """Refuse a number option out of its bounds (NUMBER_BOUNDS), once per task, before any backend is built."""
+    check_numbers(module.params)
 
 
 def run_backend(module, backend_class):
-    """Run ``backend_class(module).run()`` and exit the module with its result.
+    """Check the module's options, run ``backend_class(module).run()`` and exit the module with its result.
 
     Before exiting, every object is frozen out of the garbage collector's
     reach: at shutdown the interpreter otherwise runs a full collection over
@@ -27,6 +33,7 @@ def run_backend(module, backend_class):
     # undocumented here, and for a directory (a set, a drained inbox) a "size" of 4096 over the module's own.
     module.add_path_info = _as_given
     try:
+        check_module_options(module)
         result = backend_class(module).run()
     except HandoffError as exc:
         _freeze_before_exit()

@@ -17,6 +17,8 @@ rename on one side fails at once instead of being ignored.
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 
 REQUEST_OPTION = '_request'
@@ -70,24 +72,62 @@ FILE_ENTRY_FIELDS = dict(dest=_STR, sha256=_STR, size=_INT, mode=_kind('a mode',
                          owner=_OPTIONAL_STR, group=_OPTIONAL_STR, marker_path=_OPTIONAL_STR, lock_path=_OPTIONAL_STR)
 _ALL_FIELDS = sorted(set(name for fields in REQUEST_FIELDS.values() for name in fields))
 
-# The result keys the action plugin needs after each phase (unless the run failed).
+# The response: the module's result after each phase. The fields the action plugin reads, by name for both sides.
+ACTION = 'action'
+FILES = 'files'
+FILES_CHANGED = 'files_changed'
+SHA256 = 'sha256'
+DIFF = 'diff'
+REMOVED_TEMPS = 'removed_temps'
+DIRECT_TRANSFER_REFUSED = 'direct_transfer_refused'
+CREATED_DIRECTORIES = 'created_directories'
+# For the action plugin only (the temp to fill, the old file for the diff, why a transfer failed): never shown.
+STAGING_PATH = 'staging_path'
+DIFF_BEFORE = 'diff_before'
+TEMP_REMOVED = 'temp_removed'
+REASON = 'reason'
+FAILURE_MARKER_NOTE = 'failure_marker_note'
+INTERNAL_RESPONSE_KEYS = (STAGING_PATH, DIFF_BEFORE)
+# An abort reports the filesystem's state (_fs.oserror.filesystem_space), from which it tells the REASON.
+FILESYSTEM_SPACE = ('free_bytes', 'total_bytes', 'read_only')
+
+# Values of ACTION the action plugin acts on.
 ACTION_NEED_CHECKSUM = 'need_checksum'
 ACTION_TRANSFER = 'transfer'
-_ABORT_REPORT = ('temp_removed', 'reason', 'failure_marker_note')
+
+# What a probe may add that the publish result carries on to the task's result.
+PROBE_FINDINGS = (REMOVED_TEMPS, DIRECT_TRANSFER_REFUSED, CREATED_DIRECTORIES)
+
+
+class ResponseFields(namedtuple('ResponseFields', 'required optional')):
+    """The fields of a phase's response the action plugin reads: those it needs, and those it reads when present."""
+
+    @property
+    def declared(self):
+        return frozenset(self.required + self.optional)
+
+
+_ABORT_REPORT = ResponseFields((TEMP_REMOVED, REASON, FAILURE_MARKER_NOTE), FILESYSTEM_SPACE)
+_FILES_REPORT = ResponseFields((ACTION, FILES, FILES_CHANGED), ())
 RESPONSE_FIELDS = {
-    PROBE: ('action',),
-    PROBE_SET: ('action', 'files_changed'),
-    PUBLISH: ('action',),
-    PUBLISH_SET: ('action', 'files_changed'),
+    PROBE: ResponseFields((ACTION,), (SHA256, STAGING_PATH, DIFF_BEFORE) + PROBE_FINDINGS),
+    PROBE_SET: ResponseFields((ACTION, FILES_CHANGED), (STAGING_PATH, DIFF) + PROBE_FINDINGS),
+    PUBLISH: ResponseFields((ACTION,), ()),
+    PUBLISH_SET: ResponseFields((ACTION, FILES_CHANGED), ()),
     ABORT: _ABORT_REPORT,
     ABORT_SET: _ABORT_REPORT,
-    PROBE_FILES: ('action', 'files', 'files_changed'),
-    PUBLISH_FILES: ('action', 'files', 'files_changed'),
+    PROBE_FILES: _FILES_REPORT,
+    PUBLISH_FILES: _FILES_REPORT,
 }
-# What a probe may add that the publish result carries on to the task's result.
-PROBE_FINDINGS = ('removed_temps', 'direct_transfer_refused', 'created_directories')
-# Result keys for the action plugin only (the temp to fill, the old file for the diff): never shown to users.
-INTERNAL_RESPONSE_KEYS = ('staging_path', 'diff_before')
+# The result of one file of a list (each item of FILES): the probe's findings travel per file.
+FILE_RESPONSE_FIELDS = ResponseFields((ACTION,), (DIFF_BEFORE,) + PROBE_FINDINGS)
+# What the task's result shows (the module's RETURN; missing_directories per file of a list, in check mode) and
+# what AnsibleModule adds: any phase may carry these.
+REPORTED_FIELDS = frozenset((
+    'action', 'backup_file', 'backup_files', 'created_directories', 'dest', 'direct_transfer_refused', 'fencing_token',
+    'files', 'files_changed', 'generation', 'lock_wait', 'marker_path', 'missing_directories', 'msg', 'rc', 'redis_state_key',
+    'removed_temps', 'sha256', 'size', 'stderr', 'stdout', 'transfer', 'transfer_path',
+    'changed', 'failed', 'diff', 'warnings', 'deprecations', 'invocation'))
 
 
 class RequestError(HandoffError):
@@ -175,13 +215,33 @@ def _check_entry(phase, number, entry):
 
 
 def check_response(phase, result):
-    """Fail unless ``result`` (of a run that did not fail) holds every key the action plugin needs after ``phase``."""
+    """``result`` of ``phase`` unless it breaks the contract; raises RequestError naming each bad field.
+
+    A result that failed is passed on as it is. Otherwise it needs every
+    required field of RESPONSE_FIELDS (only ACTION when it asks for the
+    checksum) and may carry only that phase's fields and REPORTED_FIELDS: a
+    field renamed on one side is an unknown field here, not a silent fallback.
+    """
     if result.get('failed'):
         return result
-    required = RESPONSE_FIELDS[phase]
-    if result.get('action') == ACTION_NEED_CHECKSUM:
-        required = ('action',)
-    missing = [name for name in required if name not in result]
-    if missing:
-        raise RequestError('the atomic_upload module answered phase %s without %s' % (phase, ', '.join(missing)))
+    fields = RESPONSE_FIELDS[phase]
+    if result.get(ACTION) == ACTION_NEED_CHECKSUM:
+        fields = ResponseFields((ACTION,), ())
+    problems = _response_problems(fields, result)
+    if phase in FILES_PHASES:
+        for number, item in enumerate(result[FILES], 1):
+            if not item.get('failed'):
+                problems += ['%s item %d %s' % (FILES, number, problem)
+                             for problem in _response_problems(FILE_RESPONSE_FIELDS, item)]
+    if problems:
+        raise RequestError('the atomic_upload module answered phase %s %s' % (phase, ' and '.join(problems)))
     return result
+
+
+def _response_problems(fields, result):
+    """``without ...`` naming the missing required fields, ``with unknown field ...`` naming undeclared ones."""
+    missing = [name for name in fields.required if name not in result]
+    unknown = sorted(name for name in result
+                     if name not in fields.declared and name not in REPORTED_FIELDS and not name.startswith('_ansible_'))
+    return (['without %s' % ', '.join(missing)] if missing else []) + \
+        (['with unknown field %s' % ', '.join(unknown)] if unknown else [])

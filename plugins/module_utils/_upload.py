@@ -33,7 +33,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_COMPLETE, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._publish_core import PublishCore
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
-    ACTION_NEED_CHECKSUM, ACTION_TRANSFER)
+    ACTION, ACTION_NEED_CHECKSUM, ACTION_TRANSFER, DIFF_BEFORE)
 
 
 class Upload:
@@ -101,7 +101,7 @@ class Upload:
     def probe(self):
         if self.sha256 is None and self._dest_may_hold_data():
             # The controller is still hashing a large source; only a dest of its size needs the answer.
-            return dict(changed=False, action=ACTION_NEED_CHECKSUM, dest=self.dest)
+            return {'changed': False, ACTION: ACTION_NEED_CHECKSUM, 'dest': self.dest}
         marker = self.core.current_marker()
         same_data_st, dest_exists = self._dest_holds_data(marker)
         if dest_exists and not self.params['force']:
@@ -112,7 +112,7 @@ class Upload:
             return self._probe_same_data(marker, same_data_st)
         result = self.core.plan_transfer(self.core.base_result(True, ACTION_TRANSFER), self.size)
         if self.module._diff:
-            result['diff_before'] = read_for_diff(self.dest, self.request.max_diff_size)
+            result[DIFF_BEFORE] = read_for_diff(self.dest, self.request.max_diff_size)
         if not self.module.check_mode:
             self.core.offer_direct_transfer(result, self.directory)
         return result

@@ -25,7 +25,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import 
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import FileEntry
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
-    ACTION_TRANSFER, PROBE, PUBLISH, Request, check_response)
+    ACTION, ACTION_TRANSFER, DIFF_BEFORE, FILES, FILES_CHANGED, PROBE, PUBLISH, Request, check_response)
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
 
 # The options a list's item sets for its own file; every other option of the task applies to all files.
@@ -54,11 +54,11 @@ class UploadFiles:
 
     def run(self):
         results = self._probe() if self.request.step == PROBE else self._publish()
-        changed = [str(number) for number, result in enumerate(results) if result.get('action') == ACTION_TRANSFER]
-        return check_response(self.request.phase, dict(
-            changed=any(result.get('changed') for result in results), files=results,
-            files_changed=changed if self.request.step == PROBE else [],
-            action=ACTION_TRANSFER if changed else 'none'))
+        changed = [str(number) for number, result in enumerate(results) if result.get(ACTION) == ACTION_TRANSFER]
+        return check_response(self.request.phase, {
+            'changed': any(result.get('changed') for result in results), FILES: results,
+            FILES_CHANGED: changed if self.request.step == PROBE else [],
+            ACTION: ACTION_TRANSFER if changed else 'none'})
 
     def _upload(self, entry, phase, reader=None, **fields):
         request = Request(phase, dict(fields, sha256=entry['sha256'], size=entry['size'],
@@ -78,7 +78,7 @@ class UploadFiles:
                 result = dict(upload.core.base_result(True, ACTION_TRANSFER),
                               missing_directories=upload.core.missing_directories)
                 if self.module._diff:
-                    result['diff_before'] = dict(absent=True)
+                    result[DIFF_BEFORE] = dict(absent=True)
                 return result
         return upload.run()
 
@@ -91,7 +91,7 @@ class UploadFiles:
                                % ', '.join(unknown))
         sent = {name: FileEntry(name, self.entries[int(name)]['size'], self.entries[int(name)]['sha256'])
                 for name in self.request.changed}
-        results = [dict(dest=entry['dest'], changed=False, action='none') for entry in self.entries]
+        results = [{'dest': entry['dest'], 'changed': False, ACTION: 'none'} for entry in self.entries]
         with explained('opening the transferred archive', self.request.staged_path):
             fd = open_regular(self.request.staged_path)
         with open(fd, 'rb') as handle, tarfile.open(fileobj=handle, mode='r:') as tar:

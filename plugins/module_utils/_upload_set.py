@@ -35,7 +35,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import SET_ARCHIVE_NAME, set_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._publish_core import PublishCore
-from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import ACTION_TRANSFER
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
+    ACTION_TRANSFER, DIFF, FILES, FILES_CHANGED)
 
 
 class UploadSet:
@@ -95,7 +96,7 @@ class UploadSet:
 
     def _base_result(self, changed, action):
         result = self.core.base_result(changed, action)
-        result.update(files=len(self.entries), files_changed=[])
+        result.update({FILES: len(self.entries), FILES_CHANGED: []})
         return result
 
     def _in_place(self, entry, known):
@@ -133,11 +134,11 @@ class UploadSet:
             return self._probe_same_set(marker, judged)
         needed = 2 * sum(entry.size for entry in changed)
         result = self.core.plan_transfer(self._base_result(True, ACTION_TRANSFER), needed)
-        result['files_changed'] = [entry.path for entry in changed]
+        result[FILES_CHANGED] = [entry.path for entry in changed]
         if self.module._diff:
-            result['diff'] = dict(before_header=self.dest, after_header=self.dest,
-                                  before=''.join(line + '\n' for line in before),
-                                  after=''.join('%s  %s\n' % (entry.sha256, entry.path) for entry in changed))
+            result[DIFF] = dict(before_header=self.dest, after_header=self.dest,
+                                before=''.join(line + '\n' for line in before),
+                                after=''.join('%s  %s\n' % (entry.sha256, entry.path) for entry in changed))
         if not self.module.check_mode:
             self._ensure_dest_directory()
             self.core.offer_direct_transfer(result, self.dest)
@@ -186,7 +187,7 @@ class UploadSet:
                 with self.core.lock(self.params['lock']) as lock:
                     result = self._base_result(True, ACTION_TRANSFER)
                     result['transfer_path'] = self.core.transfer_path()
-                    result['files_changed'] = [entry.path for entry in changed]
+                    result[FILES_CHANGED] = [entry.path for entry in changed]
                     result['backup_files'] = self._backups(temps)
                     previous = self.core.current_marker()
                     fencing_token = self.core.confirm_lease(lock, result)

@@ -17,7 +17,7 @@ import time
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._batch import Deadline, ModuleForItem, check_distinct
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_numbers, check_planned_files
+from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_planned_files
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError, NotYet
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_marker_path, set_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import sha256_of_path
@@ -72,7 +72,6 @@ class Wait:
         In check mode, look once and report a state that does not hold yet
         instead of failing; a failed marker still fails.
         """
-        check_numbers(self.params)
         try:
             remote = mirrored_wait(dict(self.params, timeout=self.timeout))
             if remote is not None:
@@ -132,7 +131,6 @@ class WaitForEach:
         self.waits = [Wait(ModuleForItem(module, dict(path=path))) for path in self.params['paths']]
 
     def run(self):
-        check_numbers(self.params)
         check_distinct([dict(path=wait.path) for wait in self.waits], 'path', 'paths')
         for wait in self.waits:
             wait._check_options()

@@ -72,17 +72,21 @@ def make_module(monkeypatch):
     """``make_module(argument_spec, check_mode=False, diff=False, **params)``: a real AnsibleModule.
 
     Built from the arguments exactly as on a target host, so backends get validated
-    params, defaults, and the real file-attribute and backup helpers.
+    params, defaults, and the real file-attribute and backup helpers; its options
+    are checked as every module's entry checks them (``check_module_options``).
     """
     from ansible.module_utils import basic
+    from ansible_collections.lockstep.handoff.plugins.module_utils._runner import check_module_options
 
     def make(argument_spec, check_mode=False, diff=False, **params):
         args = dict(params, _ansible_check_mode=check_mode, _ansible_diff=diff)
         monkeypatch.setattr(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode())
         if hasattr(basic, '_ANSIBLE_PROFILE'):
             monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy')
-        return basic.AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                                   add_file_common_args=True)
+        module = basic.AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                                     add_file_common_args=True)
+        check_module_options(module)
+        return module
 
     return make
 

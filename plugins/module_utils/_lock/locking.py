@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import check_number
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.kinds import lock_kind
 
 
@@ -35,7 +34,6 @@ def acquire(path, timeout, lock_type='flock', shared=False, holder=None, **setti
     LockTimeout naming the holder when the lock stays busy.
     """
     kind = lock_kind(lock_type)
-    check_number('lock_timeout', timeout)
     return kind.acquire(path, timeout, shared=shared, holder=holder, **settings)
 
 

@@ -22,7 +22,6 @@ import socket
 import threading
 import time
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import check_number
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import HeldLock, LeaseLost, LockKind, LockTimeout
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.owner import boot_id
@@ -196,7 +195,6 @@ def acquire_lease(server, name, prefix, ttl, timeout, holder=None):
     Raises LockTimeout naming the holder when it stays taken, and
     RedisError naming the server when Redis cannot be reached or refuses us.
     """
-    check_number('lock_lease_ttl', ttl)
     started = time.monotonic()
     deadline = started + timeout
     delay = _FIRST_RETRY

@@ -10,7 +10,6 @@ import os
 import re
 import stat
 
-from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import check_number
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.resp import RedisServer
 
@@ -25,7 +24,6 @@ def redis_server(params, wanted_by):
         raise HandoffError('%s needs redis_host (or LOCKSTEP_REDIS_HOST where the module runs): the Redis server '
                            'that every host taking part can reach' % wanted_by)
     check_redis_host(params['redis_host'])
-    check_number('redis_timeout', params['redis_timeout'])
     return RedisServer(params['redis_host'], params['redis_port'], params['redis_db'], params['redis_username'],
                        redis_password(params), params['redis_tls'], params['redis_tls_ca_path'],
                        params['redis_timeout'])

@@ -30,6 +30,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.settings import redis_server
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.resp import RedisError, RedisUnavailable, Script
 from ansible_collections.lockstep.handoff.plugins.module_utils._state_mirror import MirroredWait, PublishMirror
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
+    ABORT, ACTION, ACTION_TRANSFER, PROBE, PUBLISH, REASON)
 
 STATE_RUNNING = 'running'
 STREAM_LENGTH = 32
@@ -100,14 +102,14 @@ class PublishStateMirror(PublishMirror):
         """Mirror a phase that ended normally: a transfer about to start is ``running``, anything else the file."""
         try:
             with self.server.connect() as connection:
-                if phase == 'probe' and result.get('action') == 'transfer':
+                if phase == PROBE and result.get(ACTION) == ACTION_TRANSFER:
                     marker = self._marker()
                     self._record(connection, STATE_RUNNING, (marker.generation or 0) if marker else 0, '')
                 else:
-                    self._mirror_file(connection, result.get('reason') if phase == 'abort' else None)
+                    self._mirror_file(connection, result.get(REASON) if phase == ABORT else None)
         except RedisError as exc:
-            done = {'probe': 'nothing was transferred', 'publish': '%s was published and marked' % result['dest'],
-                    'abort': 'the transfer had failed'}[phase]
+            done = {PROBE: 'nothing was transferred', PUBLISH: '%s was published and marked' % result['dest'],
+                    ABORT: 'the transfer had failed'}[phase]
             raise HandoffError('%s, but its state could not be recorded in Redis: %s. Consumers waiting on the '
                                'Redis state do not see it; re-run the task once Redis is back, which records it'
                                % (done, exc.msg), redis_state_key=self.key,

@@ -236,6 +236,24 @@ def test_a_publish_that_fails_after_the_bytes_were_sent_reports_which_way_they_w
     assert result['transfer']['ssh_compression'] is False
 
 
+def test_a_misspelled_module_answer_fails_the_task_instead_of_staging_the_transfer(plugin, src):
+    action = plugin(dict(probe=transfer(stagingpath=TEMP), publish=PUBLISHED), src=src, dest=DEST)
+    with pytest.raises(AnsibleActionFail, match='answered phase probe with unknown field stagingpath'):
+        run(action)
+    assert (action.sent, len(action.requests)) == ([], 1)
+
+
+def test_a_list_answer_with_a_misspelled_field_of_one_file_fails_the_task(plugin, tmp_path):
+    src = tmp_path / 'a.conf'
+    src.write_bytes(DATA)
+    probe = dict(changed=True, action='transfer', files_changed=['0'], files=[
+        dict(dest='/etc/a.conf', changed=True, action='transfer', diff_befor=dict(absent=True))])
+    action = plugin(dict(probe_files=probe), files=[dict(src=str(src), dest='/etc/a.conf')])
+    with pytest.raises(AnsibleActionFail, match='answered phase probe_files files item 1 with unknown field diff_befor'):
+        run(action)
+    assert action.sent == []
+
+
 def test_a_module_answer_without_a_key_the_plugin_reads_fails_the_task_naming_it(plugin, src):
     action = plugin(dict(probe=dict(changed=True, dest=DEST)), src=src, dest=DEST)
     with pytest.raises(AnsibleActionFail, match='answered phase probe without action'):

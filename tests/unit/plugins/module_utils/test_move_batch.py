@@ -311,3 +311,12 @@ def test_wait_with_a_source_directory_replaced_by_a_file_fails_that_file_only(ba
     assert [item['status'] for item in results] == ['failed', 'moved']
     assert 'Not a directory' in results[0]['msg']
     assert (outbox / 'two.conf').exists()
+
+
+def test_each_file_s_move_is_given_the_file_s_options_over_the_task_s(make_module, dirs):
+    inbox, outbox = dirs
+    module = make_module(locked_move.argument_spec(), files=[], owner='root', force=False, keep_previous=2)
+    moved = _move_batch._File(module, dict(src=str(inbox / 'a'), dest=str(outbox / 'a'), owner='nobody'))
+    options = moved.mover.options
+    assert (options.owner, options.force, options.keep_previous) == ('nobody', False, 2)
+    assert module.params['owner'] == 'root'

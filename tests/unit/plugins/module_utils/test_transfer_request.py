@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from ansible_collections.lockstep.handoff.plugins.modules import atomic_upload
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
-    REQUEST_FIELDS, RequestError, build_request, check_response, parse_request)
+    REPORTED_FIELDS, REQUEST_FIELDS, RESPONSE_FIELDS, RequestError, build_request, check_response, parse_request)
 
 PROBE = dict(sha256='ab' * 32, size=3, producer='p', host='web1', direct=True, max_diff_size=1024)
 
@@ -95,6 +97,39 @@ def test_a_response_without_a_key_the_plugin_reads_is_an_error_naming_it(phase, 
 def test_a_failed_run_and_a_request_for_the_checksum_need_no_more_keys():
     assert check_response('probe_set', dict(failed=True, msg='x'))['failed']
     assert check_response('probe_set', dict(action='need_checksum'))['action'] == 'need_checksum'
+
+
+@pytest.mark.parametrize('phase, result, unknown', [
+    ('probe', dict(action='transfer', stagingpath='/srv/.a.tmp'), 'stagingpath'),
+    ('probe_set', dict(action='transfer', files_changed=['a'], diff_befor={}), 'diff_befor'),
+    ('publish', dict(action='transfer', staging_path='/srv/.a.tmp'), 'staging_path'),
+    ('abort', dict(temp_removed=True, reason='x', failure_marker_note='', temp_remove=True), 'temp_remove'),
+    ('probe_files', dict(action='none', files_changed=[], files=[dict(action='none', diffbefore={})]),
+     'diffbefore'),
+])
+def test_a_response_with_an_unknown_or_misspelled_field_is_an_error_naming_it(phase, result, unknown):
+    with pytest.raises(RequestError, match='answered phase %s (files item 1 )?with unknown field %s$' % (phase, unknown)):
+        check_response(phase, result)
+
+
+def test_a_response_names_both_its_missing_and_its_unknown_fields():
+    with pytest.raises(RequestError, match='answered phase probe_set without files_changed and with unknown field '
+                                           'file_changed, staging_pth$'):
+        check_response('probe_set', dict(action='transfer', file_changed=['a'], staging_pth='/t'))
+
+
+def test_optional_and_reported_fields_may_be_present_or_not():
+    assert check_response('probe', dict(action='transfer'))
+    assert check_response('probe', dict(action='transfer', staging_path='/t', diff_before=dict(absent=True),
+                                        removed_temps=[], _ansible_no_log=False, invocation={}, generation=1))
+    assert check_response('abort', dict(temp_removed=False, reason='x', failure_marker_note='', free_bytes=1))
+
+
+def test_the_fields_a_user_sees_are_those_the_module_documents():
+    documented = set(yaml.safe_load(atomic_upload.RETURN))
+    assert documented <= REPORTED_FIELDS
+    internal = set(name for fields in RESPONSE_FIELDS.values() for name in fields.declared) - REPORTED_FIELDS
+    assert not internal & documented
 
 
 def test_every_phase_has_fields():

@@ -181,7 +181,6 @@ def test_missing_lock_directory_is_explained(tmp_path):
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(timeout=-1), 'lock_timeout is -1; it must be 0'),
     (dict(timeout=1, lock_type='posix'), "lock_type 'posix' is not one of flock, fcntl"),
 ])
 def test_bad_arguments_are_refused_before_any_lock_file_is_made(tmp_path, kwargs, message):
