@@ -18,6 +18,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._batch import che
 from ansible_collections.lockstep.handoff.plugins.module_utils._controller import ControllerGone
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.generations import kept_generations, roll_back, rolled_back_already
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.locking import lock_settings, optional_lock, takes_lock_file
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.checks import PlannedFile, check_planned_files
@@ -64,7 +65,9 @@ class Rollback:
         result = dict(dest=dest, lock_path=lock_path, changed=False, failed=False, restored_sha256=None,
                       replaced_sha256=None)
         try:
-            result.update(self._under_lock(dest, lock_path))
+            # An OSError of one file (another user changing the directory mid-rollback) fails that file alone.
+            with explained('rolling back', dest):
+                result.update(self._under_lock(dest, lock_path))
         except ControllerGone:
             raise
         except HandoffError as exc:

@@ -50,6 +50,9 @@ class PathLedger:
                 self.failure_examples.append(dict(trial=trial, msg=run.msg[:1000]))
         else:
             self.outcomes['failed_unclearly'] += 1
+            if len(self.examples) < 5:
+                self.examples.append(dict(trial=trial, unclear=True, msg=(run.msg or '')[:300],
+                                          result=str(run.result)[-900:]))
         if compromises:
             self.compromised_trials += 1
             for kind in compromises:

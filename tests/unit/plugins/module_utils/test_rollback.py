@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import multiprocessing
 import os
@@ -12,6 +13,7 @@ import stat
 
 import pytest
 
+from ansible_collections.lockstep.handoff.plugins.module_utils import _rollback
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs import generations
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile
@@ -420,3 +422,26 @@ def test_a_record_root_wrote_still_counts_for_a_rollback_run_as_the_files_owner(
     process.start()
     process.join(30)
     assert process.exitcode == 0, 'root\'s record was not taken as the last rollback'
+
+
+def test_an_os_error_while_rolling_back_one_file_fails_that_file_alone_with_a_message(task, dirs, monkeypatch):
+    """Found by the adversarial suite (move_rollback, 1 trial in 600): an OSError of another user's race
+    escaped as a traceback, and the files after it in the batch were not rolled back."""
+    inbox, outbox = dirs
+    for name in ('a.conf', 'b.conf'):
+        promote(task, inbox, outbox, b'1' + name.encode(), name=name)
+        promote(task, inbox, outbox, b'2' + name.encode(), name=name)
+    real_roll_back = _rollback.roll_back
+
+    def roll_back(directory, name, before_rename=None):
+        if name == 'a.conf':
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_roll_back(directory, name, before_rename)
+
+    monkeypatch.setattr(_rollback, 'roll_back', roll_back)
+    files = [dict(src=inbox / name, dest=outbox / name) for name in ('a.conf', 'b.conf')]
+    with pytest.raises(HandoffError) as raised:
+        task(files=files, rollback=True).run()
+    assert [item['status'] for item in raised.value.details['results']] == ['failed', 'restored']
+    assert 'rolling back %s' % (outbox / 'a.conf') in raised.value.msg
+    assert (outbox / 'b.conf').read_bytes() == b'1b.conf'
