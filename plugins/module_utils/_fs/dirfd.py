@@ -106,24 +106,15 @@ def _components(path):
     return [name for name in path.split('/') if name not in ('', '.')]
 
 
-def _walk(path, create=False):
+def _walk(path):
     """An fd on the directory ``path``, reached one component at a time from ``/`` (or the working directory) so that
-    no symlink on the way is followed unless a trusted user placed it; missing components are made when ``create``."""
+    no symlink on the way is followed unless a trusted user placed it."""
     walked = '/' if path.startswith('/') else ''
     fd = os.open(walked or '.', _WALK_FLAGS)
     try:
         for name in _components(path):
             walked = os.path.join(walked, name)
-            try:
-                next_fd = _open_component(fd, name, walked)
-            except FileNotFoundError:
-                if not create:
-                    raise
-                try:
-                    os.mkdir(name, 0o777, dir_fd=fd)
-                except FileExistsError:
-                    pass
-                next_fd = _open_component(fd, name, walked)
+            next_fd = _open_component(fd, name, walked)
             os.close(fd)
             fd = next_fd
     except BaseException:
