@@ -145,15 +145,23 @@ def test_check_mode_of_a_ready_inbox_whose_dest_is_missing_says_what_would_move(
                                         "a.txt.lock", "b.txt", "b.txt.done", "b.txt.lock"]), names
 
 
-def test_the_shipped_handoff_playbook_in_check_mode_on_fresh_hosts(role_fleet, play, workspace):
+def test_the_shipped_handoff_playbook_in_check_mode_on_fresh_hosts(role_fleet, play, workspace, tmp_path):
     files = [{"content": "release=1\n", "dest": f"{workspace}/app/RELEASE"},
              {"content": "x\n", "dest": f"{workspace}/app/x.conf"}]
+    log = ResultLog(tmp_path / "results.jsonl")
     started = time.monotonic()
     run = play("lockstep.handoff.handoff", "--check",
-               extra_vars={"handoff_files": files, "handoff_incoming_dir": f"{workspace}/incoming"})
+               extra_vars={"handoff_files": files, "handoff_incoming_dir": f"{workspace}/incoming"}, env=log.env())
     assert run.returncode == 0, run.stdout + run.stderr
     assert time.monotonic() - started < PATIENCE_S, "check mode waited for markers"
     assert all(run.recap[host]["failed"] == 0 and run.recap[host]["changed"] > 0 for host in HOSTS), run.stdout
+    for host in HOSTS:
+        # The promote summary says what a real run would wait for first, and why: nothing was delivered yet.
+        summary = result_of(log, "lockstep.handoff.promote : Promote | Summary", host)["msg"]
+        assert (summary["files"], summary["waiting"], summary["moved"], summary["check_mode"]) == (2, 2, 0, True), summary
+        assert len(summary["waiting_for"]) == 2, summary
+        for incoming in ("RELEASE", "x.conf"):
+            assert any(f"{workspace}/incoming/{incoming}" in why for why in summary["waiting_for"]), summary
     for playbook, extra_vars in (
             ("lockstep.handoff.deliver", {"handoff_deliver_files": files}),
             ("lockstep.handoff.promote", {"handoff_promote_files": [
