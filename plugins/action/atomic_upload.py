@@ -17,7 +17,9 @@ grow with the number of files. A listed file lands at its base name below dest.
 
 ``files`` (a list of files, each with its own dest) takes one probe, one
 transfer and one publish too, but each file is published on its own by
-protocol v1 (its temp, rename and marker), as a task of its own would.
+protocol v1 (its temp, rename and marker), as a task of its own would. A list
+whose bytes add up to little (``INLINE_UP_TO_BYTES``) takes a single module
+run that carries them all, probes, and publishes what changed.
 """
 
 from __future__ import annotations
@@ -46,9 +48,10 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing impor
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
     ABORT, ABORT_SET, ACTION, ACTION_NEED_CHECKSUM, ACTION_TRANSFER, CREATED_DIRECTORIES, DIFF, DIFF_BEFORE,
-    FAILURE_MARKER_NOTE, FILES, FILES_CHANGED, INTERNAL_RESPONSE_KEYS, PROBE, PROBE_FILES, PROBE_FINDINGS, PROBE_SET,
-    PUBLISH, PUBLISH_FILES, PUBLISH_SET, REASON, REQUEST_OPTION, SHA256, STAGING_PATH, TEMP_REMOVED, RequestError,
-    build_request, check_response, step_of)
+    FAILURE_MARKER_NOTE, FILES, FILES_CHANGED, INLINE, INLINE_FILES, INLINE_OPTION, INLINE_UP_TO_BYTES,
+    INTERNAL_RESPONSE_KEYS, PROBE, PROBE_FILES, PROBE_SET, PUBLISH, PUBLISH_FILES, PUBLISH_SET, REASON, REQUEST_OPTION,
+    SHA256, STAGING_PATH, TEMP_REMOVED, RequestError, build_request, check_response, encode_inline, step_of,
+    with_probe_findings)
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.orphaned_worker import WorkerParent
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.transfer_report import TransferReport
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.uncompressed_ssh import applies_to, compresses, uncompressed
@@ -160,7 +163,7 @@ class ActionModule(ActionBase):
         except AnsibleError as exc:
             raise AnsibleActionFail('src %s was not found on the controller: %s' % (src, to_text(exc)))
 
-    def _module_args(self, args, request):
+    def _module_args(self, args, request, inline=None):
         # Options by their own names only (an alias beside its option makes the module warn); redis_* options
         # the task leaves unset fall back to LOCKSTEP_REDIS_* where the module runs, as for every other module
         # of the collection, not to the controller's environment.
@@ -170,18 +173,21 @@ class ActionModule(ActionBase):
         module_args['content'] = None
         module_args['files'] = None
         module_args[REQUEST_OPTION] = request
+        if inline is not None:
+            module_args[INLINE_OPTION] = inline
         return module_args
 
     def _producer(self):
         """Who the marker names as having written the data."""
         return 'lockstep.handoff.atomic_upload from %s (task %r)' % (socket.gethostname(), self._task.get_name())
 
-    def _run_phase(self, args, task_vars, phase, **fields):
-        """Run the module for ``phase`` with exactly that phase's request ``fields``; return its checked result."""
+    def _run_phase(self, args, task_vars, phase, inline=None, **fields):
+        """Run the module for ``phase`` with exactly that phase's request ``fields`` (and the bytes ``inline``
+        carries); return its checked result."""
         try:
             with self._transfer_report.phase(step_of(phase)):
-                result = self._execute_module(module_name=MODULE, task_vars=task_vars,
-                                              module_args=self._module_args(args, build_request(phase, **fields)))
+                result = self._execute_module(module_name=MODULE, task_vars=task_vars, module_args=self._module_args(
+                    args, build_request(phase, **fields), inline))
             return check_response(phase, result)
         except RequestError as exc:
             raise AnsibleActionFail('atomic_upload: %s (a bug in lockstep.handoff; please report it)' % exc.msg)
@@ -221,7 +227,7 @@ class ActionModule(ActionBase):
         self._stop_if_cancelled(args, task_vars, staging_path, dict(common, phase=ABORT))
         publish = self._run_phase(args, task_vars, PUBLISH, direct=bool(probe.get(STAGING_PATH)),
                                   staged_path=staging_path, **common)
-        return self._finish(_with_probe_findings(publish, probe), args, local_path, diff_before)
+        return self._finish(with_probe_findings(publish, probe), args, local_path, diff_before)
 
     def _send_direct(self, args, task_vars, local_path, staging_path, abort):
         """Put the bytes into the probe's temp file; on failure run the ``abort`` request (its phase and fields
@@ -335,7 +341,7 @@ class ActionModule(ActionBase):
         self._stop_if_cancelled(args, task_vars, staging_path, dict(common, phase=ABORT_SET))
         publish = self._run_phase(args, task_vars, PUBLISH_SET, direct=bool(probe.get(STAGING_PATH)),
                                   staged_path=staging_path, changed=changed, **common)
-        return _with_probe_findings(publish, probe)
+        return with_probe_findings(publish, probe)
 
     def _upload_files(self, args, task_vars):
         """A list of files, each to its own dest: hash all, one probe, one archive of the changed, one publish.
@@ -399,27 +405,44 @@ class ActionModule(ActionBase):
 
     def _publish_files(self, args, task_vars, entries, local_paths):
         common = dict(files=entries, producer=self._producer(), host=task_vars.get('inventory_hostname'))
-        probe = self._run_phase(args, task_vars, PROBE_FILES, max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF, **common)
+        inline = not self._task.check_mode and sum(entry['size'] for entry in entries) <= INLINE_UP_TO_BYTES
+        if inline:
+            probe = self._inline_files(args, task_vars, common, local_paths)
+        else:
+            probe = self._run_phase(args, task_vars, PROBE_FILES, max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF, **common)
         if probe.get('failed'):
             return probe
         results = probe[FILES]
         diffs = [_file_diff(entry, local_path, result.pop(DIFF_BEFORE, None))
                  for entry, local_path, result in zip(entries, local_paths, results)]
         changed = probe[FILES_CHANGED]
-        if changed and not self._task.check_mode:
+        if changed and not inline and not self._task.check_mode:
             publish = self._send_and_publish_files(args, task_vars, common, changed, local_paths)
             if publish.get('failed'):
                 return publish
             for name in changed:
-                results[int(name)] = _with_probe_findings(publish[FILES][int(name)], results[int(name)])
+                results[int(name)] = with_probe_findings(publish[FILES][int(name)], results[int(name)])
         for result in results:
             _drop_internal_keys(result)
         result = _files_result(results)
         if changed and not self._task.check_mode:
-            result['transfer_path'] = 'staged'
+            result['transfer_path'] = INLINE if inline else 'staged'
         if self._task.diff and diffs and not result.get('failed'):
             result['diff'] = [diff for diff in diffs if diff is not None]
         return result
+
+    def _inline_files(self, args, task_vars, common, local_paths):
+        """One module run that carries every file of the list, probes each and publishes those that changed."""
+        archive = _build_archive([(str(number), path, entry['size'])
+                                  for number, (path, entry) in enumerate(zip(local_paths, common['files']))])
+        try:
+            with open(archive, 'rb') as handle:
+                data = handle.read()
+        finally:
+            os.unlink(archive)
+        self._transfer_report.sent(len(data), compresses(self._connection), INLINE)
+        return self._run_phase(args, task_vars, INLINE_FILES, inline=encode_inline(data),
+                               max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF, **common)
 
     def _send_and_publish_files(self, args, task_vars, common, changed, local_paths):
         archive = _build_archive([(name, local_paths[int(name)], common['files'][int(name)]['size'])
@@ -471,17 +494,6 @@ def _with_checksum(result, hashing, size, local_path):
     if result.get(SHA256, '') is None:
         result[SHA256] = _digest_of(hashing, size, local_path)
     return result
-
-
-def _with_probe_findings(publish, probe):
-    """The publish result, with the probe's warnings, the temps it removed, why it refused a direct transfer and the
-    directories it made."""
-    if probe.get('warnings'):
-        publish['warnings'] = probe['warnings'] + publish.get('warnings', [])
-    for key in PROBE_FINDINGS:
-        if key in probe:
-            publish[key] = probe[key]
-    return publish
 
 
 def _drop_internal_keys(result):

@@ -6,9 +6,10 @@
 
 The action plugin drives the module in phases (probe, publish, abort; the
 same three for a set of files; probe and publish for a list of files with
-their own destinations). Each run carries one undocumented option,
-``_request``: the phase and exactly that phase's fields, typed. Both sides go
-through this file: the controller builds requests with ``build_request`` and
+their own destinations, or for a small list both in one run that carries the
+bytes). Each run carries one undocumented option, ``_request``: the phase and
+exactly that phase's fields, typed; the one-run phase adds ``_inline``, its
+bytes. Both sides go through this file: the controller builds requests with ``build_request`` and
 checks results with ``check_response``; the module parses with
 ``parse_request`` and checks its results with ``check_response``. A field
 that is unknown, missing or of the wrong type is an error naming it, so a
@@ -17,20 +18,30 @@ rename on one side fails at once instead of being ignored.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections import namedtuple
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 
 REQUEST_OPTION = '_request'
-# The module's one internal option; users never set it (the action plugin refuses unknown options).
+# The bytes of an inline phase, beside the request rather than in it: no_log keeps them out of the host's log and out
+# of the result's invocation, where masking the whole request would also mask every path it names.
+INLINE_OPTION = '_inline'
+# The module's internal options; users never set them (the action plugin refuses unknown options).
 # Not required in the spec: a task run without the action plugin gets parse_request's message, which says why.
-REQUEST_ARGUMENT_SPEC = {REQUEST_OPTION: dict(type='dict')}
+REQUEST_ARGUMENT_SPEC = {REQUEST_OPTION: dict(type='dict'), INLINE_OPTION: dict(type='str', no_log=True)}
+# A list of files whose bytes add up to no more than this travels inside the one module run that probes and publishes
+# it (the inline phase): one round trip instead of a probe, a transfer and a publish. Above it, the transfer is a
+# file of its own, and only the files the probe found changed are sent.
+INLINE_UP_TO_BYTES = 256 * 1024
 
 PROBE, PUBLISH, ABORT = 'probe', 'publish', 'abort'
 PROBE_SET, PUBLISH_SET, ABORT_SET = 'probe_set', 'publish_set', 'abort_set'
 SET_PHASES = (PROBE_SET, PUBLISH_SET, ABORT_SET)
-PROBE_FILES, PUBLISH_FILES = 'probe_files', 'publish_files'
-FILES_PHASES = (PROBE_FILES, PUBLISH_FILES)
+PROBE_FILES, PUBLISH_FILES, INLINE_FILES = 'probe_files', 'publish_files', 'inline_files'
+FILES_PHASES = (PROBE_FILES, PUBLISH_FILES, INLINE_FILES)
+INLINE = 'inline'  # the step of INLINE_FILES: a probe, then the publish of what it found changed, in one run
 
 
 def _kind(description, *types):
@@ -66,6 +77,7 @@ REQUEST_FIELDS = {
     ABORT_SET: dict(_SET, staged_path=_STR, reason=_STR),
     PROBE_FILES: dict(_SET, host=_OPTIONAL_STR, max_diff_size=_INT),
     PUBLISH_FILES: dict(_SET, host=_OPTIONAL_STR, staged_path=_STR, changed=_PATH_LIST),
+    INLINE_FILES: dict(_SET, host=_OPTIONAL_STR, max_diff_size=_INT),
 }
 # One file of a list: where it goes and what it is; the options that differ from file to file.
 FILE_ENTRY_FIELDS = dict(dest=_STR, sha256=_STR, size=_INT, mode=_kind('a mode', str, int, type(None)),
@@ -118,6 +130,7 @@ RESPONSE_FIELDS = {
     ABORT_SET: _ABORT_REPORT,
     PROBE_FILES: _FILES_REPORT,
     PUBLISH_FILES: _FILES_REPORT,
+    INLINE_FILES: _FILES_REPORT,
 }
 # The result of one file of a list (each item of FILES): the probe's findings travel per file.
 FILE_RESPONSE_FIELDS = ResponseFields((ACTION,), (DIFF_BEFORE,) + PROBE_FINDINGS)
@@ -158,8 +171,39 @@ class Request:
 
 
 def step_of(phase):
-    """``probe``, ``publish`` or ``abort``: what ``phase`` does, for one file, a set and a list alike."""
+    """``probe``, ``publish``, ``abort`` or ``inline``: what ``phase`` does, for one file, a set and a list alike."""
     return phase.replace('_set', '').replace('_files', '')
+
+
+def encode_inline(data):
+    """The ``_inline`` value that carries ``data`` (bytes) to the module."""
+    return base64.b64encode(data).decode('ascii')
+
+
+def decode_inline(request, value):
+    """The bytes of ``_inline`` (``value``) for an inline phase, None for the others; raises RequestError when the
+    option and the phase disagree or the value is not base64."""
+    if request.phase != INLINE_FILES:
+        if value is not None:
+            raise RequestError('%s is for phase %s only; phase %s got it' % (INLINE_OPTION, INLINE_FILES, request.phase))
+        return None
+    if value is None:
+        raise RequestError('phase %s needs %s, the bytes it publishes' % (INLINE_FILES, INLINE_OPTION))
+    try:
+        return base64.b64decode(value.encode('ascii'), validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise RequestError('%s is not base64: %s' % (INLINE_OPTION, exc))
+
+
+def with_probe_findings(publish, probe):
+    """The publish result of one file, with its probe's warnings, the temps it removed, why it refused a direct
+    transfer and the directories it made."""
+    if probe.get('warnings'):
+        publish['warnings'] = probe['warnings'] + publish.get('warnings', [])
+    for key in PROBE_FINDINGS:
+        if key in probe:
+            publish[key] = probe[key]
+    return publish
 
 
 def build_request(phase, **fields):

@@ -43,9 +43,12 @@ description:
     the connecting user's private remote temp directory, whatever directories the files go to), and one publish module
     run. Each file is published exactly as a task of its own would publish it - its own temp file, fsync, rename and
     C(NAME.done) marker (protocol v1), its own lock - so M(lockstep.handoff.wait_for_marker), C(handoff.sh) and any
-    consumer of one file see no difference. Unchanged files cost only the probe. A file that fails (its directory is
-    missing, its validation fails, its lock is held) does not stop the others; the task then fails, naming each file that
-    failed, and RV(files) says what happened to every file.
+    consumer of one file see no difference. Unchanged files cost only the probe. A list whose files add up to
+    256 KiB or less costs a single module run instead - its files travel inside that run (an uncompressed tar in the
+    module's arguments, kept out of logs like a C(no_log) value), which probes each file and publishes those that
+    changed; RV(transfer_path) is then V(inline). A file that fails (its directory is missing, its validation fails,
+    its lock is held) does not stop the others; the task then fails, naming each file that failed, and RV(files) says
+    what happened to every file.
 author:
   - Lockstep maintainers (@lockstep)
 extends_documentation_fragment:
@@ -105,8 +108,9 @@ options:
     type: str
   files:
     description:
-      - Several files to publish, each to its own O(files[].dest), in one probe, one transfer and one publish per host
-        (see the description above), instead of O(src) or O(content) and O(dest).
+      - Several files to publish, each to its own O(files[].dest), in one probe, one transfer and one publish per host,
+        or in one module run when they add up to 256 KiB or less (see the description above), instead of O(src) or
+        O(content) and O(dest).
       - Every other option of the task (O(lock), O(state_dir), O(marker), O(validate), O(backup), O(force), the lock and
         Redis options, and O(mode), O(owner), O(group) unless an item sets its own) applies to each file.
       - Two items with the same O(files[].dest) fail the task before anything is sent. O(marker_path) and O(lock_path)
@@ -378,7 +382,7 @@ EXAMPLES = r'''
     mode: "0640"
   register: confs              # a second run with the same files reports changed=false
 
-- name: Roll out configuration files to their places - one probe, one transfer, one publish per host
+- name: Roll out configuration files to their places - one module run per host for a few small files
   lockstep.handoff.atomic_upload:
     files:
       - src: files/app.conf
@@ -481,9 +485,10 @@ generation:
   sample: 3
 transfer_path:
   description:
-    - How the bytes reached the target - V(direct) (straight into a temp file beside O(dest)) or V(staged) (through
+    - How the bytes reached the target - V(direct) (straight into a temp file beside O(dest)), V(staged) (through
       the connecting user's private remote temp directory, then copied into a temp file the module holds open;
-      see O(dest)).
+      see O(dest)) or, for a small O(files) list, V(inline) (inside the one module run, then copied into a temp file
+      the module holds open).
   returned: when data was transferred
   type: str
   sample: direct
@@ -512,12 +517,14 @@ transfer:
       description:
         - Seconds per phase - V(hash) (the controller hashing the source), V(probe) (the module run that compares
           with O(dest)), V(send) (moving the bytes), V(publish) (the module run that verifies, renames and writes
-          the marker), V(abort) (cleaning up after a failed send). Only the phases that ran are listed.
+          the marker), V(abort) (cleaning up after a failed send), V(inline) (the one module run of a small O(files)
+          list, which does the probe and the publish with the bytes inside it). Only the phases that ran are listed.
       type: dict
       sample: {hash: 2.31, probe: 0.35, send: 9.402, publish: 0.44}
     bytes_sent:
-      description: Bytes moved to the target - the file, or for a directory or list O(src) the archive of the
-        changed files; V(0) when nothing was sent.
+      description: Bytes moved to the target - the file, or for a directory or list O(src) or O(files) the archive of
+        the changed files (of every file for a small O(files) list, which travels whole inside its one module run);
+        V(0) when nothing was sent.
       type: int
       sample: 1073741824
     throughput_mib_s:
@@ -526,8 +533,8 @@ transfer:
       sample: 108.9
     path:
       description:
-        - V(direct) or V(staged) - which way the bytes went, as RV(transfer_path) says after a publish; also given when
-          the publish after the transfer failed. V(null) when nothing was sent.
+        - V(direct), V(staged) or V(inline) - which way the bytes went, as RV(transfer_path) says after a publish; also
+          given when the publish after the transfer failed. V(null) when nothing was sent.
       type: str
       sample: direct
     ssh_compression:
@@ -624,7 +631,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._runner import run_backend
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
-    REQUEST_ARGUMENT_SPEC, REQUEST_OPTION, parse_request)
+    INLINE_OPTION, REQUEST_ARGUMENT_SPEC, REQUEST_OPTION, decode_inline, parse_request)
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload import Upload
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_files import UploadFiles
 from ansible_collections.lockstep.handoff.plugins.module_utils._upload_options import upload_argument_spec
@@ -632,7 +639,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._upload_set impor
 
 
 def argument_spec():
-    """The user's options and ``_request``, the one undocumented option, set by the action plugin only."""
+    """The user's options, and ``_request`` and ``_inline``, set by the action plugin only and undocumented."""
     spec = upload_argument_spec()
     spec.update(REQUEST_ARGUMENT_SPEC)
     return spec
@@ -641,8 +648,9 @@ def argument_spec():
 def backend(module):
     """The backend for the phase the action plugin asked for."""
     request = parse_request(module.params[REQUEST_OPTION])
+    inline = decode_inline(request, module.params[INLINE_OPTION])
     if request.is_files:
-        return UploadFiles(module, request)
+        return UploadFiles(module, request, inline)
     return (UploadSet if request.is_set else Upload)(module, request)
 
 

@@ -7,8 +7,8 @@
 A slow upload is explainable only with its parts: how long each phase took
 (hashing on the controller, the probe and publish module runs, sending the
 bytes), how many bytes went and how fast, which way they went (straight into
-the temp beside dest, or staged through the remote temp directory) and
-whether ssh compressed them.
+the temp beside dest, staged through the remote temp directory, or inline:
+inside the one module run of a small list) and whether ssh compressed them.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class TransferReport:
         return run
 
     def sent(self, size, compressed, path):
-        """Record one transfer of ``size`` bytes, through ssh compression or not, ``direct`` or ``staged``.
+        """Record one transfer of ``size`` bytes, through ssh compression or not, ``direct``, ``staged`` or ``inline``.
 
         Recorded here, not taken from the module's result: a publish that fails
         after the bytes went returns no ``transfer_path``, yet they went one way.
@@ -87,7 +87,15 @@ class TransferReport:
 
 def describe(transfer, action):
     """One line: ``sent 1.0 GiB in 9.4 s (109 MiB/s), direct, ssh compression off; 10.2 s in all``."""
-    if transfer['bytes_sent']:
+    if transfer['bytes_sent'] and transfer['path'] == 'inline' and action != 'transfer':
+        # A small list travels whole inside its one module run, whether or not a file turns out to have changed.
+        line = '%s (the list\'s %s went inside the module run, inline)' % (
+            NOTHING_SENT.get(action, 'nothing sent').replace('nothing sent', 'nothing published', 1),
+            human_size(transfer['bytes_sent']))
+    elif transfer['bytes_sent'] and transfer['path'] == 'inline':
+        line = 'sent %s inside the module run (inline), ssh compression %s' % (
+            human_size(transfer['bytes_sent']), 'on' if transfer['ssh_compression'] else 'off')
+    elif transfer['bytes_sent']:
         send_seconds = transfer['phases'].get('send', 0.0)
         throughput = transfer['throughput_mib_s']
         line = 'sent %s in %.1f s (%s MiB/s), %s, ssh compression %s' % (

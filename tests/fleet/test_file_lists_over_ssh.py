@@ -1,12 +1,13 @@
 # Copyright: lockstep.handoff contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""atomic_upload with ``files`` on a real SSH host: 20 files to their own places in two module runs.
+"""atomic_upload with ``files`` on a real SSH host: 20 files to their own places in one module run.
 
 At -vvv without pipelining ansible-core logs every module run as an ``SSH: EXEC ... python
-.../AnsiballZ_<module>.py`` line; the test counts them. The first run publishes 20 files (ten
-with markers beside them, ten with markers in a state directory of their own) in exactly two
-module runs, the second run changes nothing in one. Every file is then judged by ``handoff.sh
-wait`` on the host, the shell consumer of protocol v1: each marker must say complete and match.
+.../AnsiballZ_<module>.py`` line; the test counts them. The first run publishes 20 small files
+(ten with markers beside them, ten with markers in a state directory of their own) in exactly
+one module run that carries them (inline), the second run changes nothing in one. Every file is
+then judged by ``handoff.sh wait`` on the host, the shell consumer of protocol v1: each marker
+must say complete and match. A list above the inline limit takes a probe and a publish.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import hashlib
 import json
 import re
 from pathlib import Path
+
+import pytest
 
 from tests.support.fleet_runs import ResultLog
 from tests.support.host_handoff import scratch_dir
@@ -41,9 +44,9 @@ def module_runs(output):
     return [match.group(1) for match in MODULE_RUN.finditer(output)]
 
 
-def test_twenty_files_to_their_own_places_in_two_module_runs_with_protocol_v1_markers(fleet, tmp_path):
-    """Invariant: a list of 20 files costs one probe and one publish module run (one probe when nothing
-    changed), each file lands with its bytes and mode, and each marker is one handoff.sh accepts."""
+def test_twenty_files_to_their_own_places_in_one_module_run_with_protocol_v1_markers(fleet, tmp_path):
+    """Invariant: a list of 20 small files costs one module run that carries them, changed or not, each file
+    lands with its bytes and mode, and each marker is one handoff.sh accepts."""
     host = fleet.hosts["h1"]
     datas = {f"f{number:02d}.conf": f"setting_{number} = {number}\n".encode() * 40 for number in range(20)}
     for name, data in datas.items():
@@ -66,9 +69,10 @@ def test_twenty_files_to_their_own_places_in_two_module_runs_with_protocol_v1_ma
             assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
             runs.append(run)
         first, second = (record["result"] for record in log.results("Publish the list", "h1"))
-        assert module_runs(runs[0].stdout) == ["atomic_upload", "atomic_upload"]
+        assert module_runs(runs[0].stdout) == ["atomic_upload"]
         assert module_runs(runs[1].stdout) == ["atomic_upload"]
         assert (first["changed"], len(first["files_changed"]), second["changed"]) == (True, 20, False)
+        assert (first["transfer_path"], first["transfer"]["path"]) == ("inline", "inline")
         assert [item["dest"] for item in first["files"]] == [item["dest"] for item in files]
         for item in files:
             name = item["dest"].rsplit("/", 1)[1]
@@ -83,6 +87,34 @@ def test_twenty_files_to_their_own_places_in_two_module_runs_with_protocol_v1_ma
         unmarked = host.run(f"cp {root}/a/f00.conf {root}/a/copy.conf && bash {root}/handoff.sh wait {root}/a/copy.conf 0",
                             check=False)
         assert unmarked.returncode == 1, "handoff.sh must refuse a file without a marker, or it judged nothing"
+
+
+def test_a_list_above_the_inline_limit_is_probed_then_only_its_changed_files_are_sent(fleet, tmp_path):
+    """Invariant: 300 KiB of files cost a probe and a publish, the bytes staged in the private remote temp
+    directory; after one file changes, only that file is sent; unchanged, the probe alone runs."""
+    host = fleet.hosts["h1"]
+    datas = {f"big{number}.bin": bytes([number]) * 100 * 1024 for number in range(3)}
+    for name, data in datas.items():
+        (tmp_path / name).write_bytes(data)
+    log = ResultLog(tmp_path / "results.jsonl")
+    with scratch_dir([host], DATA_DIR, "lists") as root:
+        files = [dict(src=str(tmp_path / name), dest=f"{root}/{name}") for name in sorted(datas)]
+        runs = []
+        for attempt in ("first", "changed", "unchanged"):
+            if attempt == "changed":
+                (tmp_path / "big1.bin").write_bytes(b"C" * 100 * 1024)
+            run = run_playbook(fleet, PLAYBOOK, "-vvv", extra_vars={"files": files},
+                               env={"ANSIBLE_PIPELINING": "False", **log.env()})
+            assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+            runs.append(run)
+        first, changed, unchanged = (record["result"] for record in log.results("Publish the list", "h1"))
+        assert [module_runs(run.stdout) for run in runs] == [["atomic_upload"] * 2, ["atomic_upload"] * 2,
+                                                             ["atomic_upload"]]
+        assert (first["transfer_path"], len(first["files_changed"])) == ("staged", 3)
+        assert (changed["files_changed"], changed["transfer_path"]) == ([f"{root}/big1.bin"], "staged")
+        assert 100 * 1024 < changed["transfer"]["bytes_sent"] < 150 * 1024, "only the changed file travels"
+        assert (unchanged["changed"], unchanged["transfer"]["bytes_sent"]) == (False, 0)
+        assert host.read_bytes(f"{root}/big1.bin") == b"C" * 100 * 1024
 
 
 VARIANT_PLAYBOOK = """
@@ -112,11 +144,12 @@ VARIANT_PLAYBOOK = """
 """
 
 
-def test_a_list_over_ssh_with_and_without_pipelining_and_become(fleet, ansible_playbook, tmp_path):
-    """Invariant: with pipelining on and off, with and without become, a list is predicted in check mode
-    without a write, published with each file's own mode and owner (the user the module ran as) and marker,
-    and a second run changes nothing."""
-    (tmp_path / "one.conf").write_bytes(b"one\n" * 100)
+@pytest.mark.parametrize("size, path", [(400, "inline"), (300 * 1024, "staged")])
+def test_a_list_over_ssh_with_and_without_pipelining_and_become(fleet, ansible_playbook, tmp_path, size, path):
+    """Invariant: with pipelining on and off, with and without become, a list - small enough to travel inside its
+    module run, or not - is predicted in check mode without a write, published with each file's own mode and owner
+    (the user the module ran as) and marker, and a second run changes nothing."""
+    (tmp_path / "one.conf").write_bytes(b"one\n" * (size // 4))
     log = ResultLog(tmp_path / "results.jsonl")
     hosts = [fleet.hosts["h1"]]
     problems = {}
@@ -132,8 +165,8 @@ def test_a_list_over_ssh_with_and_without_pipelining_and_become(fleet, ansible_p
             expected = {"one.conf": f"{owner} 600", "one.conf.done": f"{owner} 600",
                         "sub/two.conf": f"{owner} 640", "sub/two.conf.done": f"{owner} 640"}
             outcome = (check.get("changed"), len(check.get("files_changed", [])), real.get("action"),
-                       again.get("changed"), found)
-            if outcome != (True, 2, "transfer", False, expected):
+                       real.get("transfer_path"), again.get("changed"), found)
+            if outcome != (True, 2, "transfer", path, False, expected):
                 problems[name] = (outcome, real.get("msg"))
     assert problems == {}, f"{problems}\n{run.stdout[-3000:]}{run.stderr[-2000:]}"
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

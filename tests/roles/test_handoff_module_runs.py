@@ -6,7 +6,8 @@ One file, 20 files spread over 5 nested directories none of which exists yet (de
 into 5 nested incoming directories, which do not exist either), and a directory src:
 each is delivered into an incoming directory that does not exist yet, then
 promoted to its place, its marker removed (the promote role's default) - in the same
-number of module runs. At -vvv without pipelining ansible-core logs each module run
+number of module runs: two, as the files travel inside the upload's one run; a 300 KiB
+file, above that limit, costs a probe and a publish, three in all. At -vvv without pipelining ansible-core logs each module run
 as ``SSH: EXEC ... AnsiballZ_<module>.py`` with the host's address, which
 ``bench.playbook.module_runs`` counts. Check mode on fresh hosts predicts and writes
 nothing.
@@ -47,7 +48,11 @@ def cases(workspace, tmp_path):
     tree = directory_src(tmp_path)
     one = [{"content": "release=1\n", "dest": f"{workspace}/app/RELEASE"}]
     twenty = twenty_files(workspace)
+    large = tmp_path / "large.bin"
+    large.write_bytes(b"L" * 300 * 1024)
     return {
+        "300 KiB, above the inline limit": (
+            [{"src": str(large), "dest": f"{workspace}/app/large.bin"}], {f"{workspace}/app/large.bin": b"L" * 300 * 1024}),
         "one file": (one, {one[0]["dest"]: b"release=1\n"}),
         "20 files in 5 nested missing directories": (
             twenty, {item["dest"]: item["content"].encode() for item in twenty}),
@@ -63,7 +68,12 @@ def handoff(role_fleet, workspace, files, *args):
                         extra_vars={"handoff_files": files, "handoff_incoming_dir": f"{workspace}/incoming/x/y"})
 
 
-@pytest.mark.parametrize("case", ["one file", "20 files in 5 nested missing directories", "a directory src"])
+# Small files travel inside the upload's one module run; above 256 KiB it takes a probe and a publish.
+EXPECTED_RUNS = {"one file": 1, "20 files in 5 nested missing directories": 1, "a directory src": 1,
+                 "300 KiB, above the inline limit": 2}
+
+
+@pytest.mark.parametrize("case", list(EXPECTED_RUNS))
 def test_the_handoff_playbook_costs_at_most_four_module_runs_per_host(role_fleet, workspace, tmp_path, case):
     files, expected = cases(workspace, tmp_path)[case]
 
@@ -78,7 +88,7 @@ def test_the_handoff_playbook_costs_at_most_four_module_runs_per_host(role_fleet
         host = role_fleet.hosts[name]
         runs = module_runs(run.stdout, host.address)
         assert sum(runs.values()) <= MAX_MODULE_RUNS, f"{name}: {dict(runs)}"
-        assert runs == {"atomic_upload": 2, "locked_move": 1}, f"{name}: {dict(runs)}"
+        assert runs == {"atomic_upload": EXPECTED_RUNS[case], "locked_move": 1}, f"{name}: {dict(runs)}"
         for dest, data in expected.items():
             assert host.read_bytes(dest) == data, dest
             assert not host.exists(f"{dest}.done"), f"the marker moved along with {dest}"

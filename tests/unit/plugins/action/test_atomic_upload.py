@@ -28,7 +28,8 @@ from ansible.plugins.loader import shell_loader
 from ansible.template import Templar
 
 from ansible_collections.lockstep.handoff.plugins.action import atomic_upload
-from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import REQUEST_OPTION
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
+    INLINE_OPTION, INLINE_UP_TO_BYTES, REQUEST_OPTION, decode_inline, parse_request)
 
 DATA = b'listen 80;\n'
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -92,6 +93,12 @@ def plugin():
         loader = DataLoader()
         return RecordedModule(answers, task, connection, play_context, loader, Templar(loader=loader), None)
     return make
+
+
+@pytest.fixture
+def above_inline_limit(monkeypatch):
+    """A list's bytes count as more than travel inside one module run: probe, archive, publish."""
+    monkeypatch.setattr(atomic_upload, 'INLINE_UP_TO_BYTES', 0)
 
 
 @pytest.fixture
@@ -243,7 +250,7 @@ def test_a_misspelled_module_answer_fails_the_task_instead_of_staging_the_transf
     assert (action.sent, len(action.requests)) == ([], 1)
 
 
-def test_a_list_answer_with_a_misspelled_field_of_one_file_fails_the_task(plugin, tmp_path):
+def test_a_list_answer_with_a_misspelled_field_of_one_file_fails_the_task(above_inline_limit, plugin, tmp_path):
     src = tmp_path / 'a.conf'
     src.write_bytes(DATA)
     probe = dict(changed=True, action='transfer', files_changed=['0'], files=[
@@ -372,7 +379,7 @@ LIST_FIELDS = dict(producer=PRODUCER, host='web1')
 STAGED_ARCHIVE = REMOTE_TMP + '/atomic_upload.tar'
 
 
-def test_a_list_of_files_is_one_probe_one_archive_of_the_changed_files_and_one_publish(plugin, src):
+def test_a_list_of_files_is_one_probe_one_archive_of_the_changed_files_and_one_publish(above_inline_limit, plugin, src):
     probe = dict(changed=True, action='transfer', files_changed=['1'], files=[
         file_result('/etc/a.conf', 'none'), file_result('/srv/b.txt', 'transfer', diff_before={'absent': True})])
     publish = dict(changed=True, action='transfer', files_changed=[], files=[
@@ -394,7 +401,7 @@ def test_a_list_of_files_is_one_probe_one_archive_of_the_changed_files_and_one_p
         assert (module_args['dest'], module_args['files'], module_args['content']) == (None, None, None)
 
 
-def test_a_list_publish_that_fails_after_the_archive_was_sent_reports_it_staged(plugin, src):
+def test_a_list_publish_that_fails_after_the_archive_was_sent_reports_it_staged(above_inline_limit, plugin, src):
     probe = dict(changed=True, action='transfer', files_changed=['0'], files=[file_result('/srv/b.txt', 'transfer')])
     failed = dict(failed=True, changed=False, msg='publishing the files failed')
     result = run(plugin(dict(probe_files=probe, publish_files=failed), files=[dict(content='b\n', dest='/srv/b.txt')]))
@@ -402,7 +409,7 @@ def test_a_list_publish_that_fails_after_the_archive_was_sent_reports_it_staged(
     assert result['transfer']['path'] == 'staged'
 
 
-def test_an_unchanged_list_costs_one_probe_and_sends_nothing(plugin, src):
+def test_an_unchanged_list_costs_one_probe_and_sends_nothing(above_inline_limit, plugin, src):
     probe = dict(changed=False, action='none', files_changed=[], files=[file_result('/etc/a.conf', 'none')])
     action = plugin(dict(probe_files=probe), files=[dict(src=src, dest='/etc/a.conf')])
     result = run(action)
@@ -420,7 +427,7 @@ def test_a_list_in_check_and_diff_mode_probes_only_and_shows_each_changed_file(p
                                    after=DATA.decode())]
 
 
-def test_a_file_that_fails_fails_the_task_naming_it_and_the_others_are_published(plugin, src):
+def test_a_file_that_fails_fails_the_task_naming_it_and_the_others_are_published(above_inline_limit, plugin, src):
     probe = dict(changed=True, action='transfer', files_changed=['1'], files=[
         dict(dest='/nope/a.conf', failed=True, changed=False, msg='the directory of dest does not exist'),
         file_result('/srv/b.txt', 'transfer')])
@@ -461,7 +468,7 @@ def conf_tree(tmp_path):
     return top
 
 
-def test_a_directory_item_is_one_file_each_below_its_dest_with_the_items_options(plugin, conf_tree, src):
+def test_a_directory_item_is_one_file_each_below_its_dest_with_the_items_options(above_inline_limit, plugin, conf_tree, src):
     probe = dict(changed=False, action='none', files_changed=[], files=[
         file_result(dest, 'none') for dest in ('/etc/app/conf.d/a.conf', '/etc/app/conf.d/b.conf',
                                                '/etc/app/conf.d/sub/.hidden', '/srv/site.conf')])
@@ -497,7 +504,7 @@ def test_files_that_would_share_a_marker_are_refused_naming_both_dests_and_the_f
     assert action.requests == []
 
 
-def test_without_markers_files_of_one_name_in_one_state_dir_are_published(plugin, conf_tree):
+def test_without_markers_files_of_one_name_in_one_state_dir_are_published(above_inline_limit, plugin, conf_tree):
     probe = dict(changed=False, action='none', files_changed=[], files=[file_result('/a/x', 'none'),
                                                                         file_result('/b/x', 'none')])
     action = plugin(dict(probe_files=probe), state_dir='/var/lib/handoff', marker=False,
@@ -506,7 +513,7 @@ def test_without_markers_files_of_one_name_in_one_state_dir_are_published(plugin
     assert [request['phase'] for request in action.requests] == ['probe_files']
 
 
-def test_created_directories_of_a_file_survive_its_publish_and_are_summed_up(plugin, src):
+def test_created_directories_of_a_file_survive_its_publish_and_are_summed_up(above_inline_limit, plugin, src):
     made = ['/srv/new', '/srv/new/.handoff']
     probe = dict(changed=True, action='transfer', files_changed=['0'], files=[
         file_result('/srv/new/site.conf', 'transfer', created_directories=made)])
@@ -517,3 +524,54 @@ def test_created_directories_of_a_file_survive_its_publish_and_are_summed_up(plu
     result = run(action)
     assert result['files'][0]['created_directories'] == made and result['created_directories'] == made
     assert action.module_args[0]['create_parents'] is True
+
+
+def inline_bytes(module_args):
+    """The tar the inline run's ``_inline`` carries."""
+    return decode_inline(parse_request(module_args[REQUEST_OPTION]), module_args[INLINE_OPTION])
+
+
+def test_a_small_list_is_one_module_run_carrying_every_file(plugin, src):
+    inline = dict(changed=True, action='transfer', files_changed=['1'], files=[
+        file_result('/etc/a.conf', 'none'),
+        file_result('/srv/b.txt', 'transfer', generation=1, transfer_path='inline', diff_before={'absent': True})])
+    action = plugin(dict(inline_files=inline), diff=True, files=[
+        dict(src=src, dest='/etc/a.conf', mode='0640'), dict(content='b\n', dest='/srv/b.txt')])
+    result = run(action)
+    files = [file_entry('/etc/a.conf', DATA, mode='0640'), file_entry('/srv/b.txt', b'b\n')]
+    assert action.requests == [
+        dict(LIST_FIELDS, phase='inline_files', files=files, max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF)]
+    # Every file travels (the module probes, then publishes what changed); nothing is sent as a file of its own.
+    assert members(inline_bytes(action.module_args[0])) == {'0': DATA, '1': b'b\n'} and action.sent == []
+    assert (result['changed'], result['files_changed'], result['transfer_path']) == (True, ['/srv/b.txt'], 'inline')
+    assert result['files'][1]['generation'] == 1 and 'diff_before' not in result['files'][1]
+    assert result['diff'] == [dict(before_header='/srv/b.txt', after_header='/srv/b.txt', before='', after='b\n')]
+    transfer = result['transfer']
+    assert (transfer['path'], transfer['bytes_sent'], list(transfer['phases'])) == (
+        'inline', len(inline_bytes(action.module_args[0])), ['hash', 'inline'])
+    assert result['msg'].startswith('sent 10.0 KiB inside the module run (inline), ssh compression off; ')
+
+
+def test_an_unchanged_small_list_is_one_module_run_that_says_nothing_was_published(plugin, src):
+    inline = dict(changed=False, action='none', files_changed=[], files=[file_result('/etc/a.conf', 'none')])
+    action = plugin(dict(inline_files=inline), files=[dict(src=src, dest='/etc/a.conf')])
+    result = run(action)
+    assert [request['phase'] for request in action.requests] == ['inline_files']
+    assert result['changed'] is False and 'transfer_path' not in result
+    assert result['msg'].startswith('nothing published: dest already holds the data (the list')
+
+
+def test_a_list_above_the_inline_limit_is_probed_then_only_the_changed_files_are_sent(plugin, tmp_path):
+    big = tmp_path / 'big.bin'
+    big.write_bytes(b'x' * INLINE_UP_TO_BYTES)
+    probe = dict(changed=True, action='transfer', files_changed=['1'], files=[
+        file_result('/srv/big.bin', 'none'), file_result('/srv/b.txt', 'transfer')])
+    publish = dict(changed=True, action='transfer', files_changed=[], files=[
+        file_result('/srv/big.bin', 'none'), file_result('/srv/b.txt', 'transfer', generation=1)])
+    action = plugin(dict(probe_files=probe, publish_files=publish),
+                    files=[dict(src=str(big), dest='/srv/big.bin'), dict(content='b\n', dest='/srv/b.txt')])
+    result = run(action)
+    assert [request['phase'] for request in action.requests] == ['probe_files', 'publish_files']
+    assert all(INLINE_OPTION not in module_args for module_args in action.module_args)
+    assert [members(data) for path, data in action.sent] == [{'1': b'b\n'}]
+    assert result['transfer_path'] == 'staged'

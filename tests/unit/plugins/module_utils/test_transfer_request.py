@@ -10,7 +10,8 @@ import yaml
 from ansible_collections.lockstep.handoff.plugins.modules import atomic_upload
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
-    REPORTED_FIELDS, REQUEST_FIELDS, RESPONSE_FIELDS, RequestError, build_request, check_response, parse_request)
+    REPORTED_FIELDS, REQUEST_ARGUMENT_SPEC, REQUEST_FIELDS, RESPONSE_FIELDS, RequestError, build_request,
+    check_response, decode_inline, encode_inline, parse_request)
 
 PROBE = dict(sha256='ab' * 32, size=3, producer='p', host='web1', direct=True, max_diff_size=1024)
 
@@ -133,8 +134,8 @@ def test_the_fields_a_user_sees_are_those_the_module_documents():
 
 
 def test_every_phase_has_fields():
-    assert sorted(REQUEST_FIELDS) == ['abort', 'abort_set', 'probe', 'probe_files', 'probe_set', 'publish',
-                                      'publish_files', 'publish_set']
+    assert sorted(REQUEST_FIELDS) == ['abort', 'abort_set', 'inline_files', 'probe', 'probe_files', 'probe_set',
+                                      'publish', 'publish_files', 'publish_set']
 
 
 FILE_ENTRY = dict(dest='/etc/a.conf', sha256='ab' * 32, size=3, mode='0640', owner=None, group=None, marker_path=None,
@@ -167,3 +168,24 @@ def test_a_listed_file_without_a_field_is_an_error_naming_it():
     del entry['lock_path']
     with pytest.raises(RequestError, match='files item 1: missing field lock_path'):
         build_request('probe_files', files=[entry], producer='p', host=None, max_diff_size=1)
+
+
+INLINE = dict(files=[FILE_ENTRY], producer='p', host='web1', max_diff_size=1)
+
+
+def test_the_inline_phase_carries_its_bytes_beside_the_request_and_out_of_every_log():
+    request = parse_request(build_request('inline_files', **INLINE))
+    assert (request.step, request.is_files) == ('inline', True)
+    assert decode_inline(request, encode_inline(b'\x00tar bytes\xff')) == b'\x00tar bytes\xff'
+    # no_log: the host's log and the result's invocation never show the files' bytes.
+    assert REQUEST_ARGUMENT_SPEC['_inline'] == dict(type='str', no_log=True)
+
+
+@pytest.mark.parametrize('phase, fields, value, message', [
+    ('inline_files', INLINE, None, 'phase inline_files needs _inline, the bytes it publishes'),
+    ('inline_files', INLINE, 'not base64!', '_inline is not base64'),
+    ('probe_files', dict(INLINE), 'AAAA', '_inline is for phase inline_files only; phase probe_files got it'),
+])
+def test_inline_bytes_and_the_phase_must_agree(phase, fields, value, message):
+    with pytest.raises(RequestError, match=message):
+        decode_inline(parse_request(build_request(phase, **fields)), value)

@@ -1,6 +1,7 @@
 # Copyright: lockstep.handoff contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""atomic_upload with a list of files, target side: each file published by protocol v1, two module runs for all."""
+"""atomic_upload with a list of files, target side: each file published by protocol v1, in two module runs for all
+(probe, then publish from the staged archive) or, for a small list, in one that carries every file (inline)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._controller impor
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import UnsafeArchive
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
-from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import REQUEST_OPTION, build_request
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
+    INLINE_OPTION, REQUEST_OPTION, RequestError, build_request, encode_inline)
 from ansible_collections.lockstep.handoff.plugins.modules.atomic_upload import argument_spec, backend
 from tests.support.hostile_user import canary_file, run_as, shared_directory, unchanged
 
@@ -38,13 +40,15 @@ def files(tmp_path):
 @pytest.fixture
 def phase(make_module):
     """``phase(name, entries, check_mode=False, diff=False, **fields)``: one module run of a list phase."""
-    def run(name, entries, check_mode=False, diff=False, state_dir=None, lock=False, create_parents=False, **fields):
+    def run(name, entries, check_mode=False, diff=False, state_dir=None, lock=False, create_parents=False, inline=None,
+            **fields):
         fields = dict(fields, files=entries, producer='test', host=None)
-        if name == 'probe_files':
+        if name in ('probe_files', 'inline_files'):
             fields['max_diff_size'] = 1024
         module = make_module(argument_spec(), check_mode=check_mode, diff=diff, state_dir=state_dir, lock=lock,
                              create_parents=create_parents,
-                             **{REQUEST_OPTION: build_request(name, **fields)})
+                             **{REQUEST_OPTION: build_request(name, **fields),
+                                INLINE_OPTION: None if inline is None else encode_inline(inline)})
         return backend(module).run()
     return run
 
@@ -54,12 +58,19 @@ def staged_archive(tmp_path, members):
     private = tmp_path / 'remote-tmp'
     private.mkdir(mode=0o700, exist_ok=True)
     path = private / 'atomic_upload.tar'
-    with tarfile.open(str(path), 'w') as tar:
+    path.write_bytes(tar_of(members))
+    return str(path)
+
+
+def tar_of(members):
+    """An uncompressed tar of ``members`` (name: bytes), as the action plugin builds it."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode='w') as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    return str(path)
+    return buffer.getvalue()
 
 
 def upload(phase, tmp_path, entries, datas):
@@ -227,3 +238,41 @@ def test_a_dest_swapped_after_it_was_found_to_hold_the_data_gets_no_attributes(p
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (attacker.uid, 0o666), 'their inode was left as it is'
     assert probe['files'][0]['failed'] is True and 'replaced' in probe['files'][0]['msg']
     assert not probe['files'][1].get('failed')
+
+
+def test_a_small_list_is_probed_and_its_changed_files_published_in_one_run(phase, files, tmp_path):
+    """The inline run carries every file; the one already in place keeps its inode and its marker's generation."""
+    entries = [entry(path, data, mode='0640') for path, data in files]
+    first = phase('inline_files', entries[:1], inline=tar_of({'0': files[0][1]}))
+    assert first['files_changed'] == ['0'] and first['files'][0]['transfer_path'] == 'inline'
+    in_place = files[0][0].stat().st_ino
+    result = phase('inline_files', entries, inline=tar_of({'0': files[0][1], '1': files[1][1]}))
+    assert (result['changed'], result['files_changed'], result['action']) == (True, ['1'], 'transfer')
+    assert [item['action'] for item in result['files']] == ['none', 'transfer']
+    assert result['files'][1]['transfer_path'] == 'inline' and result['files'][1]['generation'] == 1
+    assert files[0][0].stat().st_ino == in_place
+    for path, data in files:
+        assert path.read_bytes() == data and stat.S_IMODE(path.stat().st_mode) == 0o640
+        marker = Marker.read(str(path) + '.done')
+        assert (marker.state, marker.sha256, marker.size) == ('complete', hashlib.sha256(data).hexdigest(), len(data))
+    again = phase('inline_files', entries, inline=tar_of({'0': files[0][1], '1': files[1][1]}))
+    assert (again['changed'], again['files_changed']) == (False, [])
+
+
+def test_an_inline_file_whose_bytes_differ_from_its_announced_sha256_fails_alone(phase, files):
+    entries = [entry(path, data) for path, data in files]
+    result = phase('inline_files', entries, inline=tar_of({'0': b'ALPHA\n', '1': files[1][1]}))
+    assert result['files'][0]['failed'] is True and 'checksum mismatch' in result['files'][0]['msg']
+    assert not files[0][0].exists() and files[1][0].read_bytes() == files[1][1]
+
+
+def test_inline_bytes_that_lack_a_file_of_the_list_publish_nothing_more(phase, files):
+    entries = [entry(path, data) for path, data in files]
+    with pytest.raises(UnsafeArchive, match='lacks 1 announced file'):
+        phase('inline_files', entries, inline=tar_of({'0': files[0][1]}))
+
+
+def test_an_inline_run_without_its_bytes_is_refused_before_anything_is_looked_at(phase, files):
+    with pytest.raises(RequestError, match='phase inline_files needs _inline'):
+        phase('inline_files', [entry(path, data) for path, data in files])
+    assert not any(path.exists() for path, dummy in files)

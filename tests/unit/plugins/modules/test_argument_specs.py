@@ -32,9 +32,10 @@ def test_wait_needs_a_path_and_waits_five_minutes_by_default():
     assert (params['state'], params['timeout'], params['sleep']) == ('present', 300.0, 1.0)
 
 
-def test_upload_module_takes_one_internal_option_the_request_and_no_other():
+def test_upload_module_takes_two_internal_options_the_request_and_its_inline_bytes_and_no_other():
     spec = atomic_upload.argument_spec()
-    assert [name for name in spec if name.startswith('_')] == ['_request']
+    assert [name for name in spec if name.startswith('_')] == ['_request', '_inline']
+    assert spec['_inline']['no_log'] is True
     with pytest.raises(RequestError, match='atomic_upload needs its action plugin'):
         parse_request(validate(spec, dict(dest='/d')).validated_parameters['_request'])
     result = validate(spec, dict(dest='/d', _request=dict(phase='probe'), _phase='transfer'))

@@ -108,3 +108,19 @@ def test_an_instant_send_has_no_rate_instead_of_dividing_by_zero():
                                         (3 * 1024 ** 5, '3072.0 TiB')])
 def test_human_size(size, text):
     assert human_size(size) == text
+
+
+@pytest.mark.parametrize('action, line', [
+    ('transfer', 'sent 3.0 KiB inside the module run (inline), ssh compression on; 0.4 s in all'),
+    ('none', "nothing published: dest already holds the data (the list's 3.0 KiB went inside the module run, "
+             'inline); 0.4 s in all'),
+])
+def test_a_small_list_says_its_bytes_went_inside_the_module_run(action, line):
+    clock = Clock()
+    report = TransferReport(clock)
+    report.sent(3 * 1024, True, 'inline')
+    with report.phase('inline'):
+        clock.now += 0.4
+    result = report.add_to(dict(changed=action == 'transfer', action=action))
+    assert (result['transfer']['path'], result['transfer']['throughput_mib_s']) == ('inline', None)
+    assert result['msg'] == line
