@@ -75,26 +75,27 @@ def trusted_link(link, parent):
             and not others_write)
 
 
-def _placed_by_trusted_user(path):
-    """Whether ``path`` is a symlink no other user could have placed (``trusted_link``)."""
+def _trusted_entry(parent_fd, name):
+    """Whether the entry ``name`` of the open directory ``parent_fd`` is a symlink no other user could have placed
+    (``trusted_link``). Judged through the fd the walk holds, never by the path looked up again: another user could
+    swap a directory on the way for a link in between, so that the path leads to somebody else's trusted link."""
     try:
-        link = os.lstat(path)
-        parent = os.stat(os.path.dirname(os.path.abspath(path)))
+        link = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
     except OSError:
         return False
-    return trusted_link(link, parent)
+    return trusted_link(link, os.fstat(parent_fd))
 
 
 def _open_component(fd, name, walked):
     """Open the directory ``name`` in the directory ``fd`` (``walked`` is its path); a symlink there is followed
-    only when no other user could have placed it (``_placed_by_trusted_user``)."""
+    only when no other user could have placed it (``_trusted_entry``)."""
     try:
         return os.open(name, _WALK_FLAGS, dir_fd=fd)
     except OSError as exc:
         if exc.errno not in (errno.ELOOP, errno.ENOTDIR) or not stat.S_ISLNK(
                 os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
             raise
-    if not _placed_by_trusted_user(walked):
+    if not _trusted_entry(fd, name):
         raise UnsafeFile('%s is a symlink that another user could have placed (it is theirs, or in a directory other '
                          'users can write); paths are never followed through it, as it could lead anywhere. Replace '
                          'it with a directory' % walked, path=walked)
@@ -168,13 +169,13 @@ class Directory:
         try:
             return cls.open(path)
         except UnsafeFile:
-            if not _placed_by_trusted_user(path or '.'):
-                raise
-        parent_fd, last = _walk_to_parent(path or '.')
-        try:
-            return cls(os.open(last, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW, dir_fd=parent_fd), path)
-        finally:
-            os.close(parent_fd)
+            parent_fd, last = _walk_to_parent(path or '.')
+            try:
+                if not _trusted_entry(parent_fd, last):
+                    raise
+                return cls(os.open(last, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW, dir_fd=parent_fd), path)
+            finally:
+                os.close(parent_fd)
 
     def subdirectory(self, name, create=False):
         """Open the directory ``name`` in this one (made when missing and ``create``); a symlink there is refused."""

@@ -221,3 +221,55 @@ def test_directories_on_the_way_need_only_search_permission_as_with_path_lookup(
         except BaseException:
             os._exit(1)
     assert os.waitpid(pid, 0)[1] == 0
+
+
+class _SwapOnLookup:
+    """``os`` as dirfd sees it, except that the first fd-relative lstat of ``name`` first runs ``swap``: another
+    user changing the path in the instant between the walk's open of a directory and its check of a link there."""
+
+    def __init__(self, name, swap):
+        self._name, self._swap = name, swap
+
+    def __getattr__(self, attribute):
+        return getattr(os, attribute)
+
+    def stat(self, path, *args, **kwargs):
+        if path == self._name and kwargs.get('dir_fd') is not None:
+            self._swap_once()
+        return os.stat(path, *args, **kwargs)
+
+    def lstat(self, path, *args, **kwargs):
+        if os.path.basename(str(path)) == self._name:
+            self._swap_once()
+        return os.lstat(path, *args, **kwargs)
+
+    def _swap_once(self):
+        if self._swap is not None:
+            swap, self._swap = self._swap, None
+            swap()
+
+
+@pytest.mark.parametrize('opener', ['open', 'open_through_trusted_link'])
+def test_a_link_is_judged_where_the_walk_found_it_not_by_its_path_looked_up_again(tmp_path, monkeypatch, opener):
+    """The walk holds shared/a open when it meets the link a/run, planted by a user who can write shared and a. If
+    the link were judged by its path, that user could swap shared/a for a link to a /var-like directory whose own
+    run is a trusted link, and the walk would follow the planted one into a directory of their choosing."""
+    from ansible_collections.lockstep.handoff.plugins.module_utils._fs import dirfd
+    shared, trusted, target = tmp_path / 'shared', tmp_path / 'var', tmp_path / 'etc'
+    (shared / 'a').mkdir(parents=True)
+    trusted.mkdir()
+    target.mkdir()
+    (target / 'private').mkdir()
+    (trusted / 'run').symlink_to(target)          # a trusted link: this user's, in a directory only it can change
+    (shared / 'a' / 'run').symlink_to(target)     # a planted one, in directories others can write
+    os.chmod(trusted, 0o755)
+    for writable in (shared, shared / 'a'):
+        os.chmod(writable, 0o777)
+
+    def swap():
+        os.rename(shared / 'a', shared / 'a.walked')
+        os.symlink(trusted, shared / 'a')
+
+    monkeypatch.setattr(dirfd, 'os', _SwapOnLookup('run', swap))
+    with pytest.raises(UnsafeFile):
+        getattr(Directory, opener)(str(shared / 'a' / 'run' / 'private'))
