@@ -16,6 +16,13 @@ interpreter on the host, which prints no line per module run).
 A run predicted to take longer than ``rollout_cap_s`` (from the same tool's
 measured run at fewer files or hosts, scaled linearly) is not run; the report
 names it and its prediction instead of a number.
+
+What a module run costs on every host sets the floor: at each host count and
+strategy the case also times a play of one ``ping`` task and one of two; the
+difference is one module run on every host, the rest the fixed cost of a
+playbook. A hand-off needs at least one module run on each side (publish,
+then move), so no hand-off playbook can beat the fixed cost plus two of those;
+the report sets that floor beside each target.
 """
 
 from __future__ import annotations
@@ -76,6 +83,14 @@ COPY = """\
         mode: "0644"
       loop: "{{ sources }}"
 """
+
+
+PINGS = 2  # plays of 1 and of 2 ping tasks: their difference is one module run on every host
+
+
+def _ping_play(tasks: int) -> str:
+    return ('- name: Bench | module runs on every host, nothing else\n  hosts: "{{ targets }}"\n  gather_facts: false\n'
+            '  tasks:\n' + '    - name: Bench | Ping\n      ansible.builtin.ping:\n' * tasks)
 
 
 def _config_files(ctx: Context, count: int) -> list[str]:
@@ -148,6 +163,27 @@ def _targets(strategy: str, hosts: int, files: int) -> dict:
     return targets
 
 
+def _floor_note(walls: dict, pings: dict, profile) -> str:
+    """What one module run on every host cost, and the best ratio a two-module-run hand-off could reach."""
+    lines = ["**The floor.** One module run on every host (a play of two `ping` tasks minus a play of one) and "
+             "the fixed cost of a playbook (the play of one, minus its module run), at each host count and "
+             "strategy; the hand-off needs a module run on each side (publish, then move), so no hand-off "
+             "playbook can take less than the fixed cost plus two module runs:", "",
+             "| hosts | strategy | fixed cost | one module run | floor (fixed + 2 runs) | floor / builtin at 1 file |",
+             "|---|---|---|---|---|---|"]
+    for hosts in profile.rollout_hosts:
+        for strategy in STRATEGIES:
+            if (strategy, hosts, 1) not in pings or (strategy, hosts, 2) not in pings:
+                continue
+            one, two = pings[(strategy, hosts, 1)], pings[(strategy, hosts, 2)]
+            run = max(two - one, 0.0)
+            builtin = walls.get(("builtin", strategy, hosts, 1))
+            # The fixed cost plus two module runs is the play of two pings itself.
+            lines.append(f"| {hosts} | {strategy} | {one - run:.2f} s | {run:.2f} s | {two:.2f} s | "
+                         + (f"{two / builtin:.2f}× |" if builtin else "— |"))
+    return "\n".join(lines)
+
+
 def _table(walls: dict, skipped: dict, counts: dict, profile) -> str:
     lines = ["| hosts | files | strategy | " + " | ".join(TOOLS.values()) + " | ours / builtin | ours / copy |",
              "|---|---|---|---|---|---|---|---|"]
@@ -189,10 +225,12 @@ def run(ctx: Context) -> CaseResult:
     strategy_env = {DEFAULT: {}, MITOGEN: mitogen_env()}
     plays = {"ours": Playbook(ctx, "rollout-ours", OURS), "builtin": Playbook(ctx, "rollout-builtin", BUILTIN),
              "copy": Playbook(ctx, "rollout-copy", COPY)}
+    ping_plays = {tasks: Playbook(ctx, f"rollout-ping-{tasks}", _ping_play(tasks)) for tasks in range(1, PINGS + 1)}
     profile = ctx.profile
     sources = {files: _config_files(ctx, files) for files in profile.rollout_files}
     counts = {files: _count_module_runs(ctx, plays, files, sources[files]) for files in profile.rollout_files}
     walls, skipped, samples, rows = {}, {}, {}, []
+    pings = _time_pings(ctx, ping_plays, strategy_env, profile, samples)
     for hosts in profile.rollout_hosts:
         for files in profile.rollout_files:
             for strategy in STRATEGIES:
@@ -225,10 +263,31 @@ def run(ctx: Context) -> CaseResult:
     _reset(ctx, max(profile.rollout_hosts))
     notes = [_table(walls, skipped, counts, profile),
              f"{FILE_SIZE // 1024} KB text config files; forks = hosts; a fresh directory on each host before every "
-             f"run (untimed). Runs predicted over {profile.rollout_cap_s:.0f} s are not run."]
+             f"run (untimed). Runs predicted over {profile.rollout_cap_s:.0f} s are not run.",
+             _floor_note(walls, pings, profile)]
     data = {"hosts": list(profile.rollout_hosts), "files": list(profile.rollout_files),
             "walls": {"/".join(map(str, key)): value for key, value in walls.items()},
             "skipped": {"/".join(map(str, key)): value for key, value in skipped.items()},
-            "module_runs": counts, "samples": samples}
+            "module_runs": counts, "samples": samples,
+            "pings": {"/".join(map(str, key)): value for key, value in pings.items()}}
     return CaseResult(KEY, "Rollout: config files through the hand-off playbook, default strategy and Mitogen",
                       rows, notes, data)
+
+
+def _time_pings(ctx: Context, ping_plays: dict, strategy_env: dict, profile, samples: dict) -> dict:
+    """``{(strategy, hosts, tasks): median wall}`` of the ping plays, taking turns as the tools do."""
+    pings = {}
+    for hosts in profile.rollout_hosts:
+        for strategy in STRATEGIES:
+            series = {tasks: Series(f"{tasks} ping task(s), {strategy}", "s") for tasks in ping_plays}
+            for turn in range(profile.runs):
+                for tasks in (list(ping_plays) if turn % 2 == 0 else list(reversed(ping_plays))):
+                    timing = ping_plays[tasks].run({"targets": ctx.host_pattern(hosts)},
+                                                   env={"ANSIBLE_FORKS": str(hosts), **strategy_env[strategy]})
+                    series[tasks].samples.append(timing.wall)
+            for tasks, each in series.items():
+                pings[(strategy, hosts, tasks)] = each.value
+                samples[f"ping{tasks}/{strategy}/{hosts}"] = each.samples
+            ctx.log(f"rollout: {hosts} hosts, {strategy}: one module run on every host "
+                    f"{series[2].value - series[1].value:.2f} s, fixed cost {2 * series[1].value - series[2].value:.2f} s")
+    return pings
