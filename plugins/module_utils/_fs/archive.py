@@ -18,6 +18,7 @@ import os
 import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.parents import make_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import check_relative_path
 
 
@@ -62,8 +63,10 @@ def target_below(root, relative_path, create_directories):
     """The path of ``relative_path`` below ``root``, after checking every directory on the way.
 
     Each intermediate component must be a real directory (created when missing
-    and ``create_directories`` is true): a symlink there could lead outside
-    ``root``, so it is refused. The last component may not be a directory.
+    and ``create_directories`` is true, step by step through directory fds as
+    ``create_parents`` makes them, so nothing is made through a link another
+    user swaps in): a symlink there could lead outside ``root``, so it is
+    refused. The last component may not be a directory.
     """
     check_relative_path(relative_path, 'file')
     parts = relative_path.split('/')
@@ -73,10 +76,9 @@ def target_below(root, relative_path, create_directories):
         try:
             st = os.lstat(current)
         except FileNotFoundError:
-            if not create_directories:
-                continue
-            os.mkdir(current)
-            st = os.lstat(current)
+            if create_directories:
+                make_directory(os.path.abspath(os.path.join(root, *parts[:-1])))
+            break
         if stat.S_ISLNK(st.st_mode):
             raise UnsafeArchive('%s is a symlink; files of the set are never written through a link, which could '
                                 'lead outside %s. Replace it with a directory' % (current, root), path=current)

@@ -13,6 +13,7 @@ import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.archive import (
     UnsafeArchive, checked_members, target_below)
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import FileEntry, UnsafePath
 
 DATA = b'payload\n'
@@ -124,3 +125,31 @@ def test_a_directory_where_the_file_goes_is_refused(tmp_path):
 def test_unsafe_relative_paths_are_refused_before_touching_the_tree(tmp_path):
     with pytest.raises(UnsafePath):
         target_below(str(tmp_path), '../escape.txt', create_directories=True)
+
+
+def test_a_directory_swapped_for_a_link_while_the_set_is_placed_gets_nothing_made_through_it(tmp_path, monkeypatch):
+    """The directories of a set's file are made step by step through fds: another user of the destination who
+    swaps a directory on the way for a link (right after it was looked at) has nothing made where the link leads."""
+    from ansible_collections.lockstep.handoff.plugins.module_utils._fs import archive
+    dest, outside = tmp_path / 'dest', tmp_path / 'outside'
+    (dest / 'a').mkdir(parents=True)
+    outside.mkdir()
+    os.chmod(dest, 0o777)
+    looked_at = str(dest / 'a')
+
+    class SwapAfterLookingAt:
+        """``os`` as archive sees it, except that ``dest/a`` is swapped for a link right after its lstat."""
+        def __getattr__(self, attribute):
+            return getattr(os, attribute)
+
+        def lstat(self, path):
+            st = os.lstat(path)
+            if str(path) == looked_at and not os.path.islink(looked_at):
+                os.rename(looked_at, looked_at + '.before')
+                os.symlink(outside, looked_at)
+            return st
+
+    monkeypatch.setattr(archive, 'os', SwapAfterLookingAt())
+    with pytest.raises(UnsafeFile, match='refusing to create directories through'):
+        target_below(str(dest), 'a/b/c/file.txt', create_directories=True)
+    assert os.listdir(outside) == []
