@@ -78,3 +78,28 @@ def test_a_file_that_never_arrives_fails_with_what_the_wait_saw(role_fleet, play
     assert f"{workspace}/inbox/never: src {workspace}/inbox/never does not exist" in run.stdout, run.stdout
     assert "(waiting: timed out after 1.0s" in run.stdout, run.stdout
     assert not role_fleet.hosts["r1"].exists(f"{workspace}/notified")
+
+
+RESULTS_PLAY = """
+- name: Deliver, promote, then use what the roles left
+  hosts: all
+  gather_facts: false
+  roles:
+    - role: lockstep.handoff.deliver
+    - role: lockstep.handoff.promote
+  tasks:
+    - name: Show the roles' results
+      ansible.builtin.debug:
+        msg: "delivered={{ handoff_deliver_result.files | map(attribute='dest') | join(',') }}
+              statuses={{ handoff_promote_result.results | map(attribute='status') | join(',') }}"
+"""
+
+
+def test_the_roles_leave_their_results_for_the_tasks_after_them(role_fleet, play, workspace):
+    run = play(RESULTS_PLAY, extra_vars={
+        "handoff_deliver_files": [{"content": f"{name} payload\n", "dest": f"{workspace}/inbox/{name}"}
+                                  for name in NAMES],
+        **promote_vars(workspace, handoff_promote_state_dir="")})
+    assert run.returncode == 0, run.stdout + run.stderr
+    delivered = ",".join(f"{workspace}/inbox/{name}" for name in NAMES)
+    assert run.stdout.count(f"delivered={delivered} statuses=moved,moved") == len(HOSTS), run.stdout
