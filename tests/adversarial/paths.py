@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import Marker
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import INLINE_OPTION, encode_inline
 from tests.support.upload_request import upload_module_args
 
 from .arena import parse_marker
@@ -149,6 +150,10 @@ class RacedPath:
         """For a task that reported success: everything wrong with what it left."""
         raise NotImplementedError
 
+    def wrong_result(self, arena, trial, run, attacker_uid):
+        """Everything wrong with what the task left that it reported as done: nothing when it failed."""
+        return [] if run.failed else self.wrong_success(arena, trial, run, attacker_uid)
+
 
 class _Upload(RacedPath):
     """``atomic_upload`` of one file, phases driven as the action plugin drives them."""
@@ -218,6 +223,18 @@ class UploadBecome(_Upload):
     direct = False
 
 
+def tar_of(members):
+    """The tar the action plugin sends: ``[(name, bytes)]``, names and sizes only, mode 0600."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode='w', format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o600
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 class _UploadSet(_Upload):
     """``atomic_upload`` of a set: probe with every file's checksum, one tar, publish. Even trials direct."""
 
@@ -246,16 +263,7 @@ class _UploadSet(_Upload):
                     lock_timeout=2, _files=files, _producer=PRODUCER)
 
     def source(self, arena, trial):
-        """The tar the action plugin sends: names and sizes only, mode 0600."""
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode='w', format=tarfile.PAX_FORMAT) as tar:
-            for relative in self.files:
-                data = self.member_bytes(trial, relative)
-                info = tarfile.TarInfo(relative)
-                info.size = len(data)
-                info.mode = 0o600
-                tar.addfile(info, io.BytesIO(data))
-        return buffer.getvalue()
+        return tar_of([(relative, self.member_bytes(trial, relative)) for relative in self.files])
 
     def publish_options(self, options, probe):
         return dict(options, _changed=probe.result.get('files_changed', []))
@@ -281,6 +289,119 @@ class UploadDirectorySet(_UploadSet):
 class UploadListSet(_UploadSet):
     name = 'upload_list_set'
     files = ('a.txt', 'b.txt', 'c.txt')
+
+
+class _UploadFiles(RacedPath):
+    """``atomic_upload`` with ``files``: three files, each to its own dest in the trial's shared directories, two with
+    their marker beside them and one with a marker_path in a shared state directory. In some trials the first file
+    is already there with its bytes and marker: root's own (left as it is, the others published), or (the same
+    bytes, the same marker) a copy of the attacker's, which must be replaced, never marked or chowned."""
+
+    on = ('temp:create,close_write', 'markertemp:create,close_write')
+    dests = ('a/one.conf', 'b/two.bin', 'three.txt')
+    marker_paths = {'three.txt': 'state/three.txt.done'}
+
+    def dest(self, arena, trial, relative):
+        return str(arena.inbox / trial / relative)
+
+    def marker(self, arena, trial, relative):
+        return str(arena.inbox / trial / self.marker_paths.get(relative, relative + '.done'))
+
+    def member_bytes(self, trial, relative):
+        return payload_of(trial + relative)[:1500 + 500 * len(relative)]
+
+    def prepare(self, arena, trial):
+        for directory in ('a', 'b', 'state'):
+            arena.shared(trial, directory)
+        planted = []
+        for relative in self.dests:
+            planted += planted_at_dest(self.dest(arena, trial, relative), trial)
+        if int(trial[1:]) % 4 == 1:
+            self.place_first(arena, trial, attackers=int(trial[1:]) % 8 == 5)
+        return planted
+
+    def place_first(self, arena, trial, attackers):
+        """The first file and its marker, as a run before this one left them (0640 root:GROUP), or the attacker's."""
+        dest = self.dest(arena, trial, self.dests[0])
+        write_source_with_marker(dest, self.member_bytes(trial, self.dests[0]), 0o640)
+        owner = pwd.getpwnam(USER).pw_uid if attackers else 0
+        for path in (dest, dest + '.done'):
+            os.chown(path, owner, arena.gid)
+            os.chmod(path, 0o640)
+
+    def entries(self, arena, trial):
+        entries = []
+        for relative in self.dests:
+            data = self.member_bytes(trial, relative)
+            marker_path = self.marker(arena, trial, relative) if relative in self.marker_paths else None
+            entries.append(dict(dest=self.dest(arena, trial, relative), sha256=sha256_hex(data), size=len(data),
+                                mode='0640', owner=None, group='lsattack', marker_path=marker_path, lock_path=None))
+        return entries
+
+    def options(self, arena, trial):
+        return dict(marker=True, lock=False, lock_timeout=2, _files=self.entries(arena, trial), _producer=PRODUCER)
+
+    def tar_of(self, trial, names):
+        """The tar of the files ``names`` (their indexes, as strings) holds."""
+        return tar_of([(name, self.member_bytes(trial, self.dests[int(name)])) for name in names])
+
+    def as_task(self, run):
+        """The module's result as the action plugin makes it the task's: failed when a file failed, naming each."""
+        failed = [item for item in run.result.get('files') or () if item.get('failed')]
+        if run.failed or not failed:
+            return run
+        result = dict(run.result, failed=True, msg='%d of %d files failed: %s' % (len(failed), len(self.dests), '; '.join(
+            '%s: %s' % (item.get('dest'), item.get('msg')) for item in failed)))
+        if not all(item.get('msg') for item in failed):
+            result['crashed'] = True
+        return Run(result, run.hung, run.output)
+
+    def wrong_result(self, arena, trial, run, attacker_uid):
+        """Every file the module reported done (the others may fail, alone) must be exactly right."""
+        wrong = []
+        items = run.result.get('files') or ()
+        for relative, item in zip(self.dests, items):
+            if item.get('failed'):
+                continue
+            data = self.member_bytes(trial, relative)
+            wrong += published_wrongly(self.dest(arena, trial, relative), data, attacker_uid)
+            wrong += marker_wrongly(self.marker(arena, trial, relative), data)
+        if not run.failed and len(items) != len(self.dests):
+            wrong.append('wrong_result:%d_results_for_%d_files' % (len(items), len(self.dests)))
+        return wrong
+
+
+class UploadFilesInline(_UploadFiles):
+    """A small list: one module run carries the tar of every file (``_inline``), probes each and publishes them."""
+    name = 'upload_files_inline'
+
+    def attempt(self, arena, trial):
+        args = upload_module_args('inline_files', **self.options(arena, trial))
+        args[INLINE_OPTION] = encode_inline(self.tar_of(trial, map(str, range(len(self.dests)))))
+        return self.as_task(run_module('atomic_upload', args, arena.private))
+
+
+class UploadFilesStaged(_UploadFiles):
+    """A larger list: probe every file, the tar of those changed staged in the connection user's private tmp, publish."""
+    name = 'upload_files_staged'
+
+    def attempt(self, arena, trial):
+        options = self.options(arena, trial)
+        probe = run_module('atomic_upload', upload_module_args('probe_files', **options), arena.private)
+        changed = probe.result.get('files_changed') or []
+        if probe.failed or not changed:
+            return self.as_task(probe)
+        staged = str(arena.private / ('%s.%s.tar' % (trial, self.name)))
+        write_file(staged, self.tar_of(trial, changed), 0o600)
+        publish = run_module('atomic_upload', upload_module_args(
+            'publish_files', **dict(options, _staged_path=staged, _changed=changed)), arena.private)
+        if publish.failed:
+            return publish
+        # As the action plugin does: each file's probe result, replaced by its publish result when it was sent.
+        files = list(probe.result['files'])
+        for name in changed:
+            files[int(name)] = publish.result['files'][int(name)]
+        return self.as_task(Run(dict(publish.result, files=files), False, probe.output + publish.output))
 
 
 class _Move(RacedPath):
@@ -501,6 +622,7 @@ class HandoffMove(MoveCrossDevice):
 
 
 PATHS = {path.name: path for path in (UploadDirect(), UploadBecome(), UploadDirectorySet(), UploadListSet(),
+                                      UploadFilesInline(), UploadFilesStaged(),
                                       MoveCrossDevice(), MoveMarker(), MoveSwappedData(), MoveKeepPrevious(),
                                       MoveRollback(), WaitForMarker(),
                                       HandoffPublish(), HandoffMove())}

@@ -38,7 +38,7 @@ def race_path(path, trials, attacker_uid, gid):
             for trial, run in zip(arena.trials, runs):
                 if run is None:
                     continue
-                compromises = [] if run.failed else path.wrong_success(arena, trial, run, attacker_uid)
+                compromises = path.wrong_result(arena, trial, run, attacker_uid)
                 compromises += arena.verdict(trial, run.output + json.dumps(run.result))
                 if run.hung:
                     compromises.append('hang')
