@@ -27,8 +27,13 @@ from tests.support.processes import descendants
 
 CHANGED = "changed"
 UNCHANGED = "unchanged"
-_MODULE_EXEC = re.compile(r"^<(?P<address>[\d.]+)> SSH: EXEC .*?python[\d.]* \S*/AnsiballZ_(?P<module>\w+)\.py",
-                          re.M)
+_MODULE_EXEC = re.compile(r"^<(?P<address>[\d.]+)> SSH: EXEC .*?python[\d.]* \S*/AnsiballZ_(?P<module>\w+)\.py")
+# A pipelined module run is one ssh command that starts python on the module fed to its stdin; ansible-core names
+# the module just before, in "Using module file".
+# ansible-core 2.19 wraps it as '/bin/sh -c '"'"'/usr/bin/python3 && sleep 0'"'"'', 2.21 as '/bin/sh -c /usr/bin/python3'.
+_PIPELINED_EXEC = re.compile(
+    r"""^<(?P<address>[\d.]+)> SSH: EXEC ssh .*'/bin/sh -c (?:'"'"')?\S*python[\d.]*(?: && sleep 0'"'"')?'$""")
+_MODULE_FILE = re.compile(r"^Using module file \S*/(?P<module>\w+)\.py$")
 _SAMPLE_INTERVAL = 0.05
 
 
@@ -131,6 +136,23 @@ class Playbook:
 
 
 def module_runs(verbose_stdout: str, address: str) -> Counter:
-    """How many times each module ran on the host at ``address``, from ``-vvv`` output."""
-    return Counter(match["module"] for match in _MODULE_EXEC.finditer(verbose_stdout)
-                   if match["address"] == address)
+    """How many times each module ran on the host at ``address``, from ``-vvv`` output of a run on that host.
+
+    An ``AnsiballZ_<module>.py`` executed names its module; a pipelined run is
+    the module the last ``Using module file`` line named.
+    """
+    runs: Counter = Counter()
+    module = None
+    for line in verbose_stdout.splitlines():
+        named = _MODULE_FILE.match(line)
+        if named:
+            module = named["module"]
+            continue
+        executed = _MODULE_EXEC.match(line)
+        if executed and executed["address"] == address:
+            runs[executed["module"]] += 1
+            continue
+        piped = _PIPELINED_EXEC.match(line)
+        if piped and piped["address"] == address and module is not None:
+            runs[module] += 1
+    return runs

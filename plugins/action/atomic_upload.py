@@ -53,6 +53,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request
     SHA256, STAGING_PATH, TEMP_REMOVED, RequestError, build_request, check_response, encode_inline, step_of,
     with_probe_findings)
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.orphaned_worker import WorkerParent
+from ansible_collections.lockstep.handoff.plugins.plugin_utils.pipelining import PipelinedByDefault
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.transfer_report import TransferReport
 from ansible_collections.lockstep.handoff.plugins.plugin_utils.uncompressed_ssh import applies_to, compresses, uncompressed
 
@@ -79,8 +80,8 @@ def _diff_side(side, prefix, view):
     return {prefix + '_binary': 1}
 
 
-class ActionModule(ActionBase):
-    """Drive the probe / transfer / publish phases of the module."""
+class ActionModule(PipelinedByDefault, ActionBase):
+    """Drive the probe / transfer / publish phases of the module (pipelined as ``plugin_utils.pipelining`` says)."""
 
     # The remote temp directory is made only when the transfer needs it (become).
     TRANSFERS_FILES = False
