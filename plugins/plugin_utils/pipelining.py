@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ansible import constants as C
 from ansible.errors import AnsibleError
+from ansible.plugins.action.normal import ActionModule as NormalActionModule
 
 
 def pipelines_by_default(connection, module_style, wrap_async, variables):
@@ -59,3 +60,8 @@ class PipelinedByDefault:
     def _is_pipelining_enabled(self, module_style, wrap_async=False):
         return (super()._is_pipelining_enabled(module_style, wrap_async)
                 or pipelines_by_default(self._connection, module_style, wrap_async, self._variables))
+
+
+class PipelinedModuleAction(PipelinedByDefault, NormalActionModule):
+    """The action of a module without one of its own: it runs as any module does (``ansible.builtin.normal``: check
+    mode, async, module_defaults), pipelined where ``pipelines_by_default`` says so."""
