@@ -100,7 +100,9 @@ def _header(info: RunInfo) -> list[str]:
         "started by the bench itself.",
         "- Ansible settings: ansible-core defaults for everyone - ssh connection with `-C -o "
         "ControlMaster=auto -o ControlPersist=60s` (one section also measures without `-C`), pipelining "
-        "off, forks 5 (fleet scale: forks = hosts). Every timed run is a whole `ansible-playbook` command; "
+        "left at its default (off: ansible-core's modules run from AnsiballZ files, the collection's own run "
+        "pipelined, as they do wherever no become is in use and pipelining was not set), forks 5 (fleet scale: "
+        "forks = hosts). Every timed run is a whole `ansible-playbook` command; "
         f"its fixed cost (a no-op play on one host) was {info.playbook_overhead:.2f} s here.",
         f"- Machine: {os.cpu_count()} cores; load average {info.load_before} at the start and "
         f"{info.load_after} at the end (the bench's own last case runs up to {info.hosts} forks; other jobs "
