@@ -75,7 +75,7 @@ def trusted_link(link, parent):
             and not others_write)
 
 
-def _trusted_entry(parent_fd, name):
+def trusted_entry(parent_fd, name):
     """Whether the entry ``name`` of the open directory ``parent_fd`` is a symlink no other user could have placed
     (``trusted_link``). Judged through the fd the walk holds, never by the path looked up again: another user could
     swap a directory on the way for a link in between, so that the path leads to somebody else's trusted link."""
@@ -88,14 +88,14 @@ def _trusted_entry(parent_fd, name):
 
 def _open_component(fd, name, walked):
     """Open the directory ``name`` in the directory ``fd`` (``walked`` is its path); a symlink there is followed
-    only when no other user could have placed it (``_trusted_entry``)."""
+    only when no other user could have placed it (``trusted_entry``)."""
     try:
         return os.open(name, _WALK_FLAGS, dir_fd=fd)
     except OSError as exc:
         if exc.errno not in (errno.ELOOP, errno.ENOTDIR) or not stat.S_ISLNK(
                 os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
             raise
-    if not _trusted_entry(fd, name):
+    if not trusted_entry(fd, name):
         raise UnsafeFile('%s is a symlink that another user could have placed (it is theirs, or in a directory other '
                          'users can write); paths are never followed through it, as it could lead anywhere. Replace '
                          'it with a directory' % walked, path=walked)
@@ -171,7 +171,7 @@ class Directory:
         except UnsafeFile:
             parent_fd, last = _walk_to_parent(path or '.')
             try:
-                if not _trusted_entry(parent_fd, last):
+                if not trusted_entry(parent_fd, last):
                     raise
                 return cls(os.open(last, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW, dir_fd=parent_fd), path)
             finally:

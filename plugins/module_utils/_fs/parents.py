@@ -21,7 +21,7 @@ import os
 import stat
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.attributes import mode_of
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, trusted_link
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile, trusted_entry
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain, explained
 
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -84,7 +84,7 @@ def _open_child(parent, name, path):
     if not stat.S_ISLNK(st.st_mode):
         raise UnsafeFile('cannot create the directories below %s: it is not a directory (a file or a device); '
                          'remove it or choose another path' % path, path=path)
-    if not trusted_link(st, os.fstat(parent.fd)):
+    if not trusted_entry(parent.fd, name):
         raise UnsafeFile('refusing to create directories through %s: it is a symlink owned by uid %d in %s, which '
                          'other users can write, so it may have been planted to redirect what is created. Nothing '
                          'was created there; remove the link or make the directory yourself'
