@@ -3,6 +3,7 @@
 """``python -m bench``: start a fresh fleet, run the cases, print the table, write the report.
 
     bench/run [--quick | --full] [--runs N] [--case NAME ...] [--output DIR]
+              [--rollout-hosts N ...] [--rollout-files N ...]
 
 Needs root (the fleet is sshd hosts in mount namespaces) and the controller venv
 with requirements/bench.txt; ``bench/run`` sets that up.
@@ -51,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=int, help="repetitions per measurement (median taken)")
     parser.add_argument("--case", action="append", choices=list(CASES), dest="cases",
                         help="run only this case; repeatable (default: all)")
+    parser.add_argument("--rollout-hosts", type=int, nargs="+", metavar="N",
+                        help="the rollout case's host counts (default: the profile's)")
+    parser.add_argument("--rollout-files", type=int, nargs="+", metavar="N",
+                        help="the rollout case's file counts (default: the profile's); a peer run is predicted "
+                             "from a smaller count measured in the same run, so keep one")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "benchmarks",
                         help="where report.md and the plots go (default: docs/benchmarks)")
     parser.set_defaults(profile="default")
@@ -94,7 +100,7 @@ def _measure(profile: Profile, cases: list[str]) -> tuple[list, float, str, int]
 def main(argv: list[str] | None = None) -> int:
     """Run the bench; print the summary table and where the report went."""
     args = _parser().parse_args(argv)
-    profile = PROFILES[args.profile].with_runs(args.runs)
+    profile = PROFILES[args.profile].with_runs(args.runs).with_rollout(args.rollout_hosts, args.rollout_files)
     cases = args.cases or list(CASES)
     started = time.monotonic()
     now = datetime.datetime.now(datetime.timezone.utc)

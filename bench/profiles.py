@@ -56,6 +56,11 @@ class Profile:  # pylint: disable=too-many-instance-attributes  # one field per 
         return replace(self, runs=runs, small_point_runs=min(self.small_point_runs, runs),
                        copy_runs=min(self.copy_runs, runs))
 
+    def with_rollout(self, hosts: list[int] | None, files: list[int] | None) -> Profile:
+        """This profile with the rollout case's host and file counts, when given (to re-measure some points)."""
+        return replace(self, rollout_hosts=tuple(hosts or self.rollout_hosts),
+                       rollout_files=tuple(files or self.rollout_files))
+
 
 PROFILES = {
     "quick": Profile("quick", runs=3, large_sizes_mib=(8, 32), rerun_size_mib=32,
