@@ -3,7 +3,7 @@
 """``python -m bench``: start a fresh fleet, run the cases, print the table, write the report.
 
     bench/run [--quick | --full] [--runs N] [--case NAME ...] [--output DIR]
-              [--rollout-hosts N ...] [--rollout-files N ...]
+              [--rollout-hosts N ...] [--rollout-files N ...] [--rollout-strategy NAME ...]
 
 Needs root (the fleet is sshd hosts in mount namespaces) and the controller venv
 with requirements/bench.txt; ``bench/run`` sets that up.
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bench import report
 from bench.cases import CASES
+from bench.cases.rollout import STRATEGIES as ROLLOUT_STRATEGIES
 from bench.context import BenchError, Context
 from bench.model import Series
 from bench.playbook import Playbook
@@ -57,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rollout-files", type=int, nargs="+", metavar="N",
                         help="the rollout case's file counts (default: the profile's); a peer run is predicted "
                              "from a smaller count measured in the same run, so keep one")
+    parser.add_argument("--rollout-strategy", action="append", choices=ROLLOUT_STRATEGIES,
+                        dest="rollout_strategies", help="run the rollout case under this strategy only; repeatable "
+                                                        "(default: both)")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "benchmarks",
                         help="where report.md and the plots go (default: docs/benchmarks)")
     parser.set_defaults(profile="default")
@@ -100,7 +104,8 @@ def _measure(profile: Profile, cases: list[str]) -> tuple[list, float, str, int]
 def main(argv: list[str] | None = None) -> int:
     """Run the bench; print the summary table and where the report went."""
     args = _parser().parse_args(argv)
-    profile = PROFILES[args.profile].with_runs(args.runs).with_rollout(args.rollout_hosts, args.rollout_files)
+    profile = (PROFILES[args.profile].with_runs(args.runs)
+               .with_rollout(args.rollout_hosts, args.rollout_files, args.rollout_strategies))
     cases = args.cases or list(CASES)
     started = time.monotonic()
     now = datetime.datetime.now(datetime.timezone.utc)

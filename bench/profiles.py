@@ -43,6 +43,7 @@ class Profile:  # pylint: disable=too-many-instance-attributes  # one field per 
     rollout_hosts: tuple[int, ...]
     rollout_files: tuple[int, ...]
     rollout_cap_s: float  # a rollout run predicted to take longer is not run
+    rollout_strategies: tuple[str, ...] = ()  # the rollout case's strategies; () is every one it knows
 
     @property
     def max_hosts(self) -> int:
@@ -56,10 +57,13 @@ class Profile:  # pylint: disable=too-many-instance-attributes  # one field per 
         return replace(self, runs=runs, small_point_runs=min(self.small_point_runs, runs),
                        copy_runs=min(self.copy_runs, runs))
 
-    def with_rollout(self, hosts: list[int] | None, files: list[int] | None) -> Profile:
-        """This profile with the rollout case's host and file counts, when given (to re-measure some points)."""
+    def with_rollout(self, hosts: list[int] | None, files: list[int] | None,
+                     strategies: list[str] | None) -> Profile:
+        """This profile with the rollout case's host counts, file counts and strategies, when given (to re-measure
+        some points)."""
         return replace(self, rollout_hosts=tuple(hosts or self.rollout_hosts),
-                       rollout_files=tuple(files or self.rollout_files))
+                       rollout_files=tuple(files or self.rollout_files),
+                       rollout_strategies=tuple(strategies or self.rollout_strategies))
 
 
 PROFILES = {

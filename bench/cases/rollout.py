@@ -151,6 +151,11 @@ def _count_module_runs(ctx: Context, plays: dict, files: int, sources: list[str]
     return counts
 
 
+def _strategies(profile) -> tuple[str, ...]:
+    """The strategies this run measures: the profile's choice (``--rollout-strategy``), else every one."""
+    return profile.rollout_strategies or STRATEGIES
+
+
 def _targets(strategy: str, hosts: int, files: int) -> dict:
     """The issue's targets for this point: peer tool -> Target."""
     targets = {}
@@ -172,7 +177,7 @@ def _floor_note(walls: dict, pings: dict, profile) -> str:
              "| hosts | strategy | fixed cost | one module run | floor (fixed + 2 runs) | floor / builtin at 1 file |",
              "|---|---|---|---|---|---|"]
     for hosts in profile.rollout_hosts:
-        for strategy in STRATEGIES:
+        for strategy in _strategies(profile):
             if (strategy, hosts, 1) not in pings or (strategy, hosts, 2) not in pings:
                 continue
             one, two = pings[(strategy, hosts, 1)], pings[(strategy, hosts, 2)]
@@ -189,7 +194,7 @@ def _table(walls: dict, skipped: dict, counts: dict, profile) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for hosts in profile.rollout_hosts:
         for files in profile.rollout_files:
-            for strategy in STRATEGIES:
+            for strategy in _strategies(profile):
                 cells = []
                 for tool in TOOLS:
                     key = (tool, strategy, hosts, files)
@@ -233,7 +238,7 @@ def run(ctx: Context) -> CaseResult:
     pings = _time_pings(ctx, ping_plays, strategy_env, profile, samples)
     for hosts in profile.rollout_hosts:
         for files in profile.rollout_files:
-            for strategy in STRATEGIES:
+            for strategy in _strategies(profile):
                 series = {}
                 for turn in range(profile.runs):
                     order = list(TOOLS)[turn % 3:] + list(TOOLS)[:turn % 3]
@@ -278,7 +283,7 @@ def _time_pings(ctx: Context, ping_plays: dict, strategy_env: dict, profile, sam
     """``{(strategy, hosts, tasks): median wall}`` of the ping plays, taking turns as the tools do."""
     pings = {}
     for hosts in profile.rollout_hosts:
-        for strategy in STRATEGIES:
+        for strategy in _strategies(profile):
             series = {tasks: Series(f"{tasks} ping task(s), {strategy}", "s") for tasks in ping_plays}
             for turn in range(profile.runs):
                 for tasks in (list(ping_plays) if turn % 2 == 0 else list(reversed(ping_plays))):
