@@ -33,7 +33,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing impor
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import entries_from_list, set_digest
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_COMPLETE, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import SET_ARCHIVE_NAME, set_directory
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain, explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._publish_core import PublishCore
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
     ACTION_TRANSFER, DIFF, FILES, FILES_CHANGED)
@@ -145,9 +145,14 @@ class UploadSet:
         return result
 
     def _ensure_dest_directory(self):
-        if not os.path.isdir(self.dest):
-            with explained('creating directory', self.dest):
-                os.mkdir(self.dest)
+        if os.path.isdir(self.dest):
+            return
+        try:
+            os.mkdir(self.dest)
+        except FileExistsError:
+            return
+        except OSError as exc:
+            raise explain(exc, 'creating directory', self.dest) from exc
 
     def _probe_same_set(self, marker, judged):
         """Every file is in place (``judged``: the stat of each, by path): fix attributes and the manifest, transfer

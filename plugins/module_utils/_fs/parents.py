@@ -102,14 +102,15 @@ def _make_child(parent, name, path, mode):
     passes on is kept beside ``mode``; the new entry is fsynced in ``parent``.
     """
     try:
-        with explained('creating directory', path):
-            os.mkdir(name, 0o777 if mode is None else 0o700, dir_fd=parent.fd)
+        os.mkdir(name, 0o777 if mode is None else 0o700, dir_fd=parent.fd)
     except FileExistsError:
         child = _open_child(parent, name, path)
         if child is None:
             raise UnsafeFile('%s appeared and vanished while it was being created; another user is changing %s. '
                              'Re-run the task' % (path, parent.path), path=path)
         return child, False
+    except OSError as exc:
+        raise explain(exc, 'creating directory', path) from exc
     try:
         child = Directory(os.open(name, _DIRECTORY_FLAGS | os.O_NOFOLLOW, dir_fd=parent.fd), path)
     except OSError as exc:

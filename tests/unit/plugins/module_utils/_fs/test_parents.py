@@ -4,15 +4,16 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import stat
 
 import pytest
 
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import UnsafeFile
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.dirfd import Directory, UnsafeFile
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.parents import (
-    directory_mode_of, make_directory, make_parent_directories)
+    _make_child, directory_mode_of, make_directory, make_parent_directories)
 from tests.support.hostile_user import run_as, shared_directory
 
 
@@ -41,6 +42,34 @@ def test_an_existing_directory_is_left_as_it_is(tmp_path):
     assert make_directory(str(tmp_path / 'a'), mode=0o755) == []
     assert make_directory(str(tmp_path / 'a' / 'b'), mode=0o755) == [str(tmp_path / 'a' / 'b')]
     assert mode_of(tmp_path / 'a') == 0o700
+
+
+def test_a_directory_made_by_someone_else_after_the_look_is_opened_not_an_error(tmp_path):
+    (tmp_path / 'hosts').mkdir()
+    with Directory.open(str(tmp_path)) as parent:
+        child, made_here = _make_child(parent, 'hosts', str(tmp_path / 'hosts'), None)
+    with child:
+        assert (child.path, made_here) == (str(tmp_path / 'hosts'), False)
+        assert os.path.samestat(os.fstat(child.fd), os.stat(str(tmp_path / 'hosts')))
+
+
+def _make_below(root, name, start):
+    start.wait()
+    return make_directory(os.path.join(root, 'hosts', name, 'inbox', '.handoff'))
+
+
+def test_processes_making_a_shared_parent_at_once_all_succeed(tmp_path):
+    """Two hosts of one machine delivering below one new directory race to make it; neither may fail."""
+    context = multiprocessing.get_context('fork')
+    for attempt in range(20):
+        root = str(tmp_path / str(attempt))
+        os.mkdir(root)
+        with context.Manager() as manager:
+            start = manager.Barrier(4)
+            with context.Pool(4) as pool:
+                made = pool.starmap(_make_below, [(root, 'h%d' % index, start) for index in range(4)])
+        assert sorted(os.listdir(os.path.join(root, 'hosts'))) == ['h0', 'h1', 'h2', 'h3']
+        assert sum(os.path.join(root, 'hosts') in paths for paths in made) == 1
 
 
 def test_check_mode_lists_what_it_would_make_and_makes_nothing(tmp_path):
