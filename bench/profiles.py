@@ -65,6 +65,10 @@ class Profile:  # pylint: disable=too-many-instance-attributes  # one field per 
                        rollout_files=tuple(files or self.rollout_files),
                        rollout_strategies=tuple(strategies or self.rollout_strategies))
 
+    def with_small_points(self, points: list[tuple[int, int]] | None) -> Profile:
+        """This profile with the small-files case's ``(files, hosts)`` points, when given."""
+        return replace(self, small_points=tuple(points or self.small_points))
+
 
 PROFILES = {
     "quick": Profile("quick", runs=3, large_sizes_mib=(8, 32), rerun_size_mib=32,
