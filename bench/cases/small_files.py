@@ -5,7 +5,8 @@
 atomic_upload with a directory ``src`` publishes the whole set in three steps
 per host whatever the file count: one probe module run (which files differ),
 one tar of the changed files, one publish module run (one manifest marker);
-unchanged, the probe only. ``copy`` of a directory works file by file (a
+unchanged, the probe only. A set of 1 MiB or less takes one module run that
+carries every file, probes and publishes what changed. ``copy`` of a directory works file by file (a
 ``stat`` and a ``copy`` module run per changed file). ``ansible.posix.synchronize``
 runs one rsync over ssh per host from the controller; ``bench/run`` extracts
 that collection from the ``ansible`` package (requirements/bench-collections.txt)
@@ -238,12 +239,16 @@ def _notes(points: list[SmallFiles], ctx: Context, synchronize: bool, elapsed: f
         "already name other bytes). The changed files go as one uncompressed tar straight into a temp file "
         "inside dest, and one `publish` checks every member, writes each file through its own temp "
         "(fsync, rename) and the manifest `DEST.done` last. Changed: 2 module runs and 1 transfer per "
-        "host; unchanged: 1 module run and nothing sent, whatever the number of files. `copy` makes 2 "
+        "host; unchanged: 1 module run and nothing sent, whatever the number of files. A set of 1 MiB "
+        "or less (500 files of 2 KB are 1000 KiB) takes a single module run instead, changed or not: "
+        "every file travels inside it (the tar, base64 in the module's arguments), and it probes, then "
+        "publishes what changed. `copy` makes 2 "
         "module runs per changed file and 2 per unchanged file (`stat`, then `copy` or `file`). " + sync_text,
         f"**The floor.** One `tar | ssh tar` per host in parallel took {floor:.2f} s (changed, {base.name}) - "
         "it checks nothing and skips nothing. Ours adds to it what every Ansible run costs: "
-        f"ansible-playbook itself ({overhead:.2f} s for a no-op play here) and, per host, two module runs "
-        "(each an AnsiballZ upload, exec and clean-up over ssh). That fixed part does not grow with the "
+        f"ansible-playbook itself ({overhead:.2f} s for a no-op play here) and, per host, one module run "
+        "(a set of 1 MiB or less, its files inside) or two (each an AnsiballZ upload, exec and clean-up "
+        "over ssh). That fixed part does not grow with the "
         "file count, so the ratio to `copy` keeps falling as the directory grows; against the floor it "
         "cannot drop below the playbook's own start-up.",
     ]

@@ -14,6 +14,8 @@ A directory ``src``, or a list of files, takes the same three steps once for
 the whole set: the probe gets every file's path, size and sha256 and answers
 which differ, and those travel in one tar archive, so the round trips do not
 grow with the number of files. A listed file lands at its base name below dest.
+A set whose bytes add up to little (``INLINE_UP_TO_BYTES``) takes a single
+module run that carries them all, probes, and publishes what changed.
 
 ``files`` (a list of files, each with its own dest) takes one probe, one
 transfer and one publish too, but each file is published on its own by
@@ -48,7 +50,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing impor
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
     ABORT, ABORT_SET, ACTION, ACTION_NEED_CHECKSUM, ACTION_TRANSFER, CREATED_DIRECTORIES, DIFF, DIFF_BEFORE,
-    FAILURE_MARKER_NOTE, FILES, FILES_CHANGED, INLINE, INLINE_FILES, INLINE_OPTION, INLINE_UP_TO_BYTES,
+    FAILURE_MARKER_NOTE, FILES, FILES_CHANGED, INLINE, INLINE_FILES, INLINE_OPTION, INLINE_SET, INLINE_UP_TO_BYTES,
     INTERNAL_RESPONSE_KEYS, PROBE, PROBE_FILES, PROBE_SET, PUBLISH, PUBLISH_FILES, PUBLISH_SET, REASON, REQUEST_OPTION,
     SHA256, STAGING_PATH, TEMP_REMOVED, RequestError, build_request, check_response, encode_inline, step_of,
     with_probe_findings)
@@ -312,12 +314,16 @@ class ActionModule(PipelinedByDefault, ActionBase):
     def _publish_set(self, args, task_vars, files, readable):
         direct = not self._play_context.become
         common = dict(files=files, producer=self._producer())
-        probe = self._run_phase(args, task_vars, PROBE_SET, direct=direct, **common)
-        diff = probe.pop(DIFF, None)
-        if not probe.get('failed') and probe.get(ACTION) == ACTION_TRANSFER and not self._task.check_mode:
-            result = self._send_and_publish(args, task_vars, probe, readable, common)
+        if not self._task.check_mode and sum(item['size'] for item in files) <= INLINE_UP_TO_BYTES:
+            result = self._inline_set(args, task_vars, common, readable)
+            diff = result.pop(DIFF, None)
         else:
-            result = probe
+            probe = self._run_phase(args, task_vars, PROBE_SET, direct=direct, **common)
+            diff = probe.pop(DIFF, None)
+            if not probe.get('failed') and probe.get(ACTION) == ACTION_TRANSFER and not self._task.check_mode:
+                result = self._send_and_publish(args, task_vars, probe, readable, common)
+            else:
+                result = probe
         _drop_internal_keys(result)
         if not result.get('failed'):
             # AnsibleModule.exit_json adds dest's stat to the result, and for a directory dest
@@ -326,6 +332,12 @@ class ActionModule(PipelinedByDefault, ActionBase):
         if self._task.diff and diff is not None and not result.get('failed'):
             result['diff'] = diff
         return result
+
+    def _inline_set(self, args, task_vars, common, readable):
+        """One module run that carries every file of the set, probes it and publishes the files that changed."""
+        data = _archive_bytes([(item['path'], readable[item['path']], item['size']) for item in common['files']])
+        self._transfer_report.sent(len(data), compresses(self._connection), INLINE)
+        return self._run_phase(args, task_vars, INLINE_SET, inline=encode_inline(data), **common)
 
     def _send_and_publish(self, args, task_vars, probe, readable, common):
         changed = probe[FILES_CHANGED]
@@ -434,13 +446,8 @@ class ActionModule(PipelinedByDefault, ActionBase):
 
     def _inline_files(self, args, task_vars, common, local_paths):
         """One module run that carries every file of the list, probes each and publishes those that changed."""
-        archive = _build_archive([(str(number), path, entry['size'])
-                                  for number, (path, entry) in enumerate(zip(local_paths, common['files']))])
-        try:
-            with open(archive, 'rb') as handle:
-                data = handle.read()
-        finally:
-            os.unlink(archive)
+        data = _archive_bytes([(str(number), path, entry['size'])
+                               for number, (path, entry) in enumerate(zip(local_paths, common['files']))])
         self._transfer_report.sent(len(data), compresses(self._connection), INLINE)
         return self._run_phase(args, task_vars, INLINE_FILES, inline=encode_inline(data),
                                max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF, **common)
@@ -668,3 +675,13 @@ def _build_archive(members):
         os.unlink(path)
         raise
     return path
+
+
+def _archive_bytes(members):
+    """The bytes of ``_build_archive(members)``, for an inline phase (small by INLINE_UP_TO_BYTES)."""
+    archive = _build_archive(members)
+    try:
+        with open(archive, 'rb') as handle:
+            return handle.read()
+    finally:
+        os.unlink(archive)

@@ -38,8 +38,9 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker 
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import default_lock_path, default_marker_path
 from ansible_collections.lockstep.handoff.plugins.module_utils._state_mirror import publish_mirror
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
-    ABORT, ACTION, ACTION_NEED_CHECKSUM, CREATED_DIRECTORIES, DIRECT_TRANSFER_REFUSED, FAILURE_MARKER_NOTE, PROBE, REASON,
-    REMOVED_TEMPS, SHA256, STAGING_PATH, TEMP_REMOVED, check_response)
+    ABORT, ACTION, ACTION_NEED_CHECKSUM, ACTION_TRANSFER, CREATED_DIRECTORIES, DIFF, DIRECT_TRANSFER_REFUSED,
+    FAILURE_MARKER_NOTE, INLINE, PROBE, PUBLISH, REASON, REMOVED_TEMPS, SHA256, STAGING_PATH, TEMP_REMOVED, check_response,
+    with_probe_findings)
 
 
 class PublishCore:
@@ -87,12 +88,25 @@ class PublishCore:
         step = self.request.step
         if step == ABORT:
             return self._abort()
-        if step == PROBE:
-            removed = self._clean_leftover_temps(target.leftover_temps())
-            with self.lock(self.params['lock'] and not self.module.check_mode) as lock:
-                result = self.with_lock_wait(target.probe(), lock)
-            result[REMOVED_TEMPS] = removed
-            return result
+        if step == PUBLISH:
+            return self._publish(target)
+        probe = self._probe(target)
+        if step == PROBE or probe.get(ACTION) != ACTION_TRANSFER or self.module.check_mode:
+            return probe
+        result = with_probe_findings(self._publish(target), probe)
+        if DIFF in probe:
+            result[DIFF] = probe[DIFF]
+        return result
+
+    def _probe(self, target):
+        removed = self._clean_leftover_temps(target.leftover_temps())
+        with self.lock(self.params['lock'] and not self.module.check_mode) as lock:
+            result = self.with_lock_wait(target.probe(), lock)
+        result[REMOVED_TEMPS] = removed
+        return result
+
+    def _publish(self, target):
+        """``target.publish()``; a failure marks the marker failed, except for a stale holder or a cancelled job."""
         try:
             return target.publish()
         except (LeaseLost, ControllerGone):
@@ -186,6 +200,8 @@ class PublishCore:
 
     def transfer_path(self):
         """How the bytes reached the target, as the result's ``transfer_path`` says it."""
+        if self.request.step == INLINE:
+            return INLINE
         return 'direct' if self.request.direct else 'staged'
 
     def current_marker(self):

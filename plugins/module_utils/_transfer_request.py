@@ -6,8 +6,8 @@
 
 The action plugin drives the module in phases (probe, publish, abort; the
 same three for a set of files; probe and publish for a list of files with
-their own destinations, or for a small list both in one run that carries the
-bytes). Each run carries one undocumented option, ``_request``: the phase and
+their own destinations; for a small set or list, both in one run that carries
+the bytes). Each run carries one undocumented option, ``_request``: the phase and
 exactly that phase's fields, typed; the one-run phase adds ``_inline``, its
 bytes. Both sides go through this file: the controller builds requests with ``build_request`` and
 checks results with ``check_response``; the module parses with
@@ -31,17 +31,18 @@ INLINE_OPTION = '_inline'
 # The module's internal options; users never set them (the action plugin refuses unknown options).
 # Not required in the spec: a task run without the action plugin gets parse_request's message, which says why.
 REQUEST_ARGUMENT_SPEC = {REQUEST_OPTION: dict(type='dict'), INLINE_OPTION: dict(type='str', no_log=True)}
-# A list of files whose bytes add up to no more than this travels inside the one module run that probes and publishes
-# it (the inline phase): one round trip instead of a probe, a transfer and a publish. Above it, the transfer is a
-# file of its own, and only the files the probe found changed are sent.
-INLINE_UP_TO_BYTES = 256 * 1024
+# A set or list of files whose bytes add up to no more than this travels inside the one module run that probes and
+# publishes it (the inline phase): one round trip instead of a probe, a transfer and a publish. Above it, the
+# transfer is a file of its own, and only the files the probe found changed are sent.
+INLINE_UP_TO_BYTES = 1024 * 1024
 
 PROBE, PUBLISH, ABORT = 'probe', 'publish', 'abort'
-PROBE_SET, PUBLISH_SET, ABORT_SET = 'probe_set', 'publish_set', 'abort_set'
-SET_PHASES = (PROBE_SET, PUBLISH_SET, ABORT_SET)
+PROBE_SET, PUBLISH_SET, ABORT_SET, INLINE_SET = 'probe_set', 'publish_set', 'abort_set', 'inline_set'
+SET_PHASES = (PROBE_SET, PUBLISH_SET, ABORT_SET, INLINE_SET)
 PROBE_FILES, PUBLISH_FILES, INLINE_FILES = 'probe_files', 'publish_files', 'inline_files'
 FILES_PHASES = (PROBE_FILES, PUBLISH_FILES, INLINE_FILES)
-INLINE = 'inline'  # the step of INLINE_FILES: a probe, then the publish of what it found changed, in one run
+INLINE_PHASES = (INLINE_SET, INLINE_FILES)
+INLINE = 'inline'  # the step of the inline phases: a probe, then the publish of what it found changed, in one run
 
 
 def _kind(description, *types):
@@ -75,6 +76,7 @@ REQUEST_FIELDS = {
     PROBE_SET: dict(_SET, direct=_BOOL),
     PUBLISH_SET: dict(_SET, direct=_BOOL, staged_path=_STR, changed=_PATH_LIST),
     ABORT_SET: dict(_SET, staged_path=_STR, reason=_STR),
+    INLINE_SET: dict(_SET),
     PROBE_FILES: dict(_SET, host=_OPTIONAL_STR, max_diff_size=_INT),
     PUBLISH_FILES: dict(_SET, host=_OPTIONAL_STR, staged_path=_STR, changed=_PATH_LIST),
     INLINE_FILES: dict(_SET, host=_OPTIONAL_STR, max_diff_size=_INT),
@@ -126,6 +128,7 @@ RESPONSE_FIELDS = {
     PROBE_SET: ResponseFields((ACTION, FILES_CHANGED), (STAGING_PATH, DIFF) + PROBE_FINDINGS),
     PUBLISH: ResponseFields((ACTION,), ()),
     PUBLISH_SET: ResponseFields((ACTION, FILES_CHANGED), ()),
+    INLINE_SET: ResponseFields((ACTION, FILES_CHANGED), (DIFF,) + PROBE_FINDINGS),
     ABORT: _ABORT_REPORT,
     ABORT_SET: _ABORT_REPORT,
     PROBE_FILES: _FILES_REPORT,
@@ -183,12 +186,13 @@ def encode_inline(data):
 def decode_inline(request, value):
     """The bytes of ``_inline`` (``value``) for an inline phase, None for the others; raises RequestError when the
     option and the phase disagree or the value is not base64."""
-    if request.phase != INLINE_FILES:
+    if request.phase not in INLINE_PHASES:
         if value is not None:
-            raise RequestError('%s is for phase %s only; phase %s got it' % (INLINE_OPTION, INLINE_FILES, request.phase))
+            raise RequestError('%s is for phases %s only; phase %s got it'
+                               % (INLINE_OPTION, ' and '.join(INLINE_PHASES), request.phase))
         return None
     if value is None:
-        raise RequestError('phase %s needs %s, the bytes it publishes' % (INLINE_FILES, INLINE_OPTION))
+        raise RequestError('phase %s needs %s, the bytes it publishes' % (request.phase, INLINE_OPTION))
     try:
         return base64.b64decode(value.encode('ascii'), validate=True)
     except (ValueError, binascii.Error) as exc:

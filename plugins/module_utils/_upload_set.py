@@ -11,11 +11,14 @@ the manifest); the controller sends those in one uncompressed tar straight into
 a temp file inside ``dest``; ``publish`` reads the tar without trusting it,
 copies every member into its own protocol temp file (hashing on the way),
 fsyncs, validates, renames each file into place, and writes one manifest
-marker last. Until that marker exists the set is not complete.
+marker last. Until that marker exists the set is not complete. A small set
+takes one run instead (``inline``): the tar of every file rides in the module
+arguments, and the probe and the publish of what it found changed run in turn.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import tarfile
@@ -36,17 +39,20 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names i
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain, explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._publish_core import PublishCore
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
-    ACTION_TRANSFER, DIFF, FILES, FILES_CHANGED)
+    ACTION_TRANSFER, DIFF, FILES, FILES_CHANGED, PROBE)
 
 
 class UploadSet:
     """One ``atomic_upload`` task with a directory or list ``src``, on one host: ``dest`` is a directory."""
 
-    def __init__(self, module, request):
+    def __init__(self, module, request, inline=None):
         params = module.params
         self.module = module
         self.params = params
         self.request = request
+        # The tar of every file for the inline step (bytes), else None; and what its probe found changed.
+        self.inline = inline
+        self.found_changed = []
         self.dest = set_directory(params['dest'])
         self.entries = entries_from_list(request.files, 'the files of the request')
         self.by_path = {entry.path: entry for entry in self.entries}
@@ -139,9 +145,11 @@ class UploadSet:
             result[DIFF] = dict(before_header=self.dest, after_header=self.dest,
                                 before=''.join(line + '\n' for line in before),
                                 after=''.join('%s  %s\n' % (entry.sha256, entry.path) for entry in changed))
+        self.found_changed = result[FILES_CHANGED]
         if not self.module.check_mode:
             self._ensure_dest_directory()
-            self.core.offer_direct_transfer(result, self.dest)
+            if self.request.step == PROBE:
+                self.core.offer_direct_transfer(result, self.dest)
         return result
 
     def _ensure_dest_directory(self):
@@ -181,14 +189,22 @@ class UploadSet:
         return self._base_result(changed, action)
 
     def publish(self):
+        """Publish the files the request names from the transferred archive; inline, those the probe found changed
+        from the tar of every file the request carried."""
         staged = self.request.staged_path
-        changed = [self.by_path[path] for path in self.request.changed]
+        names = self.found_changed if self.inline is not None else self.request.changed
+        changed = [self.by_path[path] for path in names]
         temps = []
         with _Tree(self.dest, create=True) as tree:
             try:
-                with explained('unpacking the transferred archive', staged):
-                    self._unpack(tree, staged, {entry.path: entry for entry in changed}, temps)
-                self._check_unsent_files_in_place(set(self.request.changed))
+                if self.inline is not None:
+                    with explained('unpacking the archive in the module arguments (inline)', self.dest):
+                        self._unpack(tree, io.BytesIO(self.inline), self.by_path, set(names), temps)
+                else:
+                    with explained('unpacking the transferred archive', staged):
+                        with os.fdopen(self._open_archive(staged), 'rb') as handle:
+                            self._unpack(tree, handle, {entry.path: entry for entry in changed}, set(names), temps)
+                self._check_unsent_files_in_place(set(names))
                 with self.core.lock(self.params['lock']) as lock:
                     result = self._base_result(True, ACTION_TRANSFER)
                     result['transfer_path'] = self.core.transfer_path()
@@ -226,16 +242,18 @@ class UploadSet:
                              path=staged)
         return fd
 
-    def _unpack(self, tree, staged, expected, temps):
-        """Copy every checked member into a verified, fsynced temp beside its target.
+    def _unpack(self, tree, handle, expected, wanted, temps):
+        """Copy every checked member of the tar in ``handle`` that is ``wanted`` into a verified, fsynced temp beside
+        its target; the tar holds exactly the ``expected`` files.
 
         Appends ``(Directory, temp name, stat, name)``: each temp gets its
         attributes through its fd, and is renamed later only while its name
         still holds that inode.
         """
-        fd = self._open_archive(staged)
-        with os.fdopen(fd, 'rb') as handle, tarfile.open(fileobj=handle, mode='r:') as tar:
+        with tarfile.open(fileobj=handle, mode='r:') as tar:
             for member, entry in checked_members(tar, expected):
+                if entry.path not in wanted:
+                    continue
                 directory, name = tree.directory_of(entry.path)
                 target = directory.join(name)
                 temp_fd, temp = directory.create_temp(name)

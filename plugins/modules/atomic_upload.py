@@ -35,7 +35,10 @@ description:
     refused, and nothing is written through a symlink inside O(dest)), copies each into its own temp file beside its
     target while hashing it, fsyncs, validates, renames each file into place (each one atomically), and writes one
     manifest marker last (C(DEST.done) - every file's relative path, size and sha256, see RV(files)). The set is
-    complete only once that manifest exists and matches. An unchanged set costs the probe only.
+    complete only once that manifest exists and matches. An unchanged set costs the probe only. A set whose files add
+    up to 1 MiB or less costs a single module run instead - every file travels inside that run (an uncompressed tar in
+    the module's arguments, kept out of logs like a C(no_log) value), which probes the set and publishes the files
+    that changed, checked the same way; RV(transfer_path) is then V(inline).
   - A list O(src) (several files, each found like a single O(src)) is published as one set the same way, each file at
     its base name directly below the directory O(dest).
   - O(files) publishes several files, each to a destination of its own anywhere on the host, at the same constant
@@ -44,7 +47,7 @@ description:
     run. Each file is published exactly as a task of its own would publish it - its own temp file, fsync, rename and
     C(NAME.done) marker (protocol v1), its own lock - so M(lockstep.handoff.wait_for_marker), C(handoff.sh) and any
     consumer of one file see no difference. Unchanged files cost only the probe. A list whose files add up to
-    256 KiB or less costs a single module run instead - its files travel inside that run (an uncompressed tar in the
+    1 MiB or less costs a single module run instead - its files travel inside that run (an uncompressed tar in the
     module's arguments, kept out of logs like a C(no_log) value), which probes each file and publishes those that
     changed; RV(transfer_path) is then V(inline). A file that fails (its directory is missing, its validation fails,
     its lock is held) does not stop the others; the task then fails, naming each file that failed, and RV(files) says
@@ -109,7 +112,7 @@ options:
   files:
     description:
       - Several files to publish, each to its own O(files[].dest), in one probe, one transfer and one publish per host,
-        or in one module run when they add up to 256 KiB or less (see the description above), instead of O(src) or
+        or in one module run when they add up to 1 MiB or less (see the description above), instead of O(src) or
         O(content) and O(dest).
       - Every other option of the task (O(lock), O(state_dir), O(marker), O(validate), O(backup), O(force), the lock and
         Redis options, and O(mode), O(owner), O(group) unless an item sets its own) applies to each file.
@@ -487,8 +490,8 @@ transfer_path:
   description:
     - How the bytes reached the target - V(direct) (straight into a temp file beside O(dest)), V(staged) (through
       the connecting user's private remote temp directory, then copied into a temp file the module holds open;
-      see O(dest)) or, for a small O(files) list, V(inline) (inside the one module run, then copied into a temp file
-      the module holds open).
+      see O(dest)) or, for a small set or O(files) list, V(inline) (inside the one module run, then copied into a temp
+      file the module holds open).
   returned: when data was transferred
   type: str
   sample: direct
@@ -517,13 +520,13 @@ transfer:
       description:
         - Seconds per phase - V(hash) (the controller hashing the source), V(probe) (the module run that compares
           with O(dest)), V(send) (moving the bytes), V(publish) (the module run that verifies, renames and writes
-          the marker), V(abort) (cleaning up after a failed send), V(inline) (the one module run of a small O(files)
-          list, which does the probe and the publish with the bytes inside it). Only the phases that ran are listed.
+          the marker), V(abort) (cleaning up after a failed send), V(inline) (the one module run of a small set or
+          O(files) list, which does the probe and the publish with the bytes inside it). Only the phases that ran are listed.
       type: dict
       sample: {hash: 2.31, probe: 0.35, send: 9.402, publish: 0.44}
     bytes_sent:
       description: Bytes moved to the target - the file, or for a directory or list O(src) or O(files) the archive of
-        the changed files (of every file for a small O(files) list, which travels whole inside its one module run);
+        the changed files (of every file for a small set or O(files) list, which travels whole inside its one module run);
         V(0) when nothing was sent.
       type: int
       sample: 1073741824
@@ -651,7 +654,9 @@ def backend(module):
     inline = decode_inline(request, module.params[INLINE_OPTION])
     if request.is_files:
         return UploadFiles(module, request, inline)
-    return (UploadSet if request.is_set else Upload)(module, request)
+    if request.is_set:
+        return UploadSet(module, request, inline)
+    return Upload(module, request)
 
 
 def main():

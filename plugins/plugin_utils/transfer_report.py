@@ -88,8 +88,8 @@ class TransferReport:
 def describe(transfer, action):
     """One line: ``sent 1.0 GiB in 9.4 s (109 MiB/s), direct, ssh compression off; 10.2 s in all``."""
     if transfer['bytes_sent'] and transfer['path'] == 'inline' and action != 'transfer':
-        # A small list travels whole inside its one module run, whether or not a file turns out to have changed.
-        line = '%s (the list\'s %s went inside the module run, inline)' % (
+        # A small set or list travels whole inside its one module run, whether or not a file turns out to have changed.
+        line = '%s (the files\' %s went inside the module run, inline)' % (
             NOTHING_SENT.get(action, 'nothing sent').replace('nothing sent', 'nothing published', 1),
             human_size(transfer['bytes_sent']))
     elif transfer['bytes_sent'] and transfer['path'] == 'inline':

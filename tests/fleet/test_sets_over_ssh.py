@@ -9,7 +9,8 @@ the fencing token of the last publish.
 One ansible-playbook run covers OpenSSH with pipelining on and off, each with and without become
 to another unprivileged user: the inventory holds one alias of h1 and h2 per variant, each working
 in its own directory. With become the archive travels through the remote temp directory, without
-it straight into a temp file inside dest. Each set is published in check mode, for real, then a
+it straight into a temp file inside dest; the list, small, travels inside the one module run that
+probes and publishes it (inline). Each set is published in check mode, for real, then a
 second time (changed=false); the test then reads what landed on each host: every file with the
 exact bytes, owned by the user the module ran as, and a manifest marker that lists them all.
 """
@@ -21,6 +22,7 @@ import json
 import os
 from pathlib import Path
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import INLINE_UP_TO_BYTES
 from tests.support.fleet_runs import ResultLog
 from tests.support.host_handoff import scratch_dir
 
@@ -62,7 +64,7 @@ PLAYBOOK = """
 
 def make_sources(tmp_path):
     """A directory tree and a list of files on the controller; returns ``({set: src}, {set: {path: bytes}})``."""
-    tree = {"a.csv": os.urandom(4096), "b.csv": b"", "sub/c.csv": os.urandom(70000)}
+    tree = {"a.csv": os.urandom(4096), "b.csv": b"", "sub/c.csv": os.urandom(INLINE_UP_TO_BYTES + 70000)}
     for path, data in tree.items():
         (tmp_path / "tree" / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "tree" / path).write_bytes(data)
@@ -95,8 +97,13 @@ def check_results(log, name, label, files):
         (real, "sha256", set_sha256(files)), (real, "files", len(files)), (real, "size", sum(map(len, files.values()))),
         (again, "changed", False), (again, "action", "none"), (again, "files_changed", []),
     ]
-    return [f"{label}: {key}={result.get(key)!r}, expected {value!r}"
-            for result, key, value in expected if result.get(key) != value]
+    problems = [f"{label}: {key}={result.get(key)!r}, expected {value!r}"
+                for result, key, value in expected if result.get(key) != value]
+    # Above the inline limit, the archive is a transfer of its own; below it, inside the one module run.
+    paths = ("direct", "staged") if sum(map(len, files.values())) > INLINE_UP_TO_BYTES else ("inline",)
+    if real.get("transfer_path") not in paths:
+        problems.append(f"{label}: transfer_path={real.get('transfer_path')!r}, expected one of {paths}")
+    return problems
 
 
 def check_landed(host, directory, files, owner):

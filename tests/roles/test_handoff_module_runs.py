@@ -6,8 +6,8 @@ One file, 20 files spread over 5 nested directories none of which exists yet (de
 into 5 nested incoming directories, which do not exist either), and a directory src:
 each is delivered into an incoming directory that does not exist yet, then
 promoted to its place, its marker removed (the promote role's default) - in the same
-number of module runs: two, as the files travel inside the upload's one run; a 300 KiB
-file, above that limit, costs a probe and a publish, three in all. At -vvv without pipelining ansible-core logs each module run
+number of module runs: two, as the files travel inside the upload's one run; a file
+above that limit (INLINE_UP_TO_BYTES) costs a probe and a publish, three in all. At -vvv without pipelining ansible-core logs each module run
 as ``SSH: EXEC ... AnsiballZ_<module>.py`` with the host's address, which
 ``bench.playbook.module_runs`` counts. Check mode on fresh hosts predicts and writes
 nothing.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import INLINE_UP_TO_BYTES
 from bench.playbook import module_runs
 from tests.fleet.harness import run_playbook
 
@@ -49,10 +50,10 @@ def cases(workspace, tmp_path):
     one = [{"content": "release=1\n", "dest": f"{workspace}/app/RELEASE"}]
     twenty = twenty_files(workspace)
     large = tmp_path / "large.bin"
-    large.write_bytes(b"L" * 300 * 1024)
+    large.write_bytes(b"L" * (INLINE_UP_TO_BYTES + 1))
     return {
-        "300 KiB, above the inline limit": (
-            [{"src": str(large), "dest": f"{workspace}/app/large.bin"}], {f"{workspace}/app/large.bin": b"L" * 300 * 1024}),
+        "a file above the inline limit": (
+            [{"src": str(large), "dest": f"{workspace}/app/large.bin"}], {f"{workspace}/app/large.bin": large.read_bytes()}),
         "one file": (one, {one[0]["dest"]: b"release=1\n"}),
         "20 files in 5 nested missing directories": (
             twenty, {item["dest"]: item["content"].encode() for item in twenty}),
@@ -68,9 +69,9 @@ def handoff(role_fleet, workspace, files, *args):
                         extra_vars={"handoff_files": files, "handoff_incoming_dir": f"{workspace}/incoming/x/y"})
 
 
-# Small files travel inside the upload's one module run; above 256 KiB it takes a probe and a publish.
+# Small files travel inside the upload's one module run; above INLINE_UP_TO_BYTES it takes a probe and a publish.
 EXPECTED_RUNS = {"one file": 1, "20 files in 5 nested missing directories": 1, "a directory src": 1,
-                 "300 KiB, above the inline limit": 2}
+                 "a file above the inline limit": 2}
 
 
 @pytest.mark.parametrize("case", list(EXPECTED_RUNS))

@@ -31,7 +31,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._redis.settings i
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.resp import RedisError, RedisUnavailable, Script
 from ansible_collections.lockstep.handoff.plugins.module_utils._state_mirror import MirroredWait, PublishMirror
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
-    ABORT, ACTION, ACTION_TRANSFER, PROBE, PUBLISH, REASON)
+    ABORT, ACTION, ACTION_TRANSFER, INLINE, PROBE, PUBLISH, REASON)
 
 STATE_RUNNING = 'running'
 STREAM_LENGTH = 32
@@ -108,7 +108,8 @@ class PublishStateMirror(PublishMirror):
                 else:
                     self._mirror_file(connection, result.get(REASON) if phase == ABORT else None)
         except RedisError as exc:
-            done = {PROBE: 'nothing was transferred', PUBLISH: '%s was published and marked' % result['dest'],
+            published = '%s was published and marked' % result['dest']
+            done = {PROBE: 'nothing was transferred', PUBLISH: published, INLINE: published,
                     ABORT: 'the transfer had failed'}[phase]
             raise HandoffError('%s, but its state could not be recorded in Redis: %s. Consumers waiting on the '
                                'Redis state do not see it; re-run the task once Redis is back, which records it'

@@ -97,7 +97,7 @@ def plugin():
 
 @pytest.fixture
 def above_inline_limit(monkeypatch):
-    """A list's bytes count as more than travel inside one module run: probe, archive, publish."""
+    """A set's or list's bytes count as more than travel inside one module run: probe, archive, publish."""
     monkeypatch.setattr(atomic_upload, 'INLINE_UP_TO_BYTES', 0)
 
 
@@ -291,7 +291,7 @@ SET_PUBLISHED = dict(changed=True, action='transfer', dest=SET_DEST, files=2, fi
                      transfer_path='direct')
 
 
-def test_a_directory_is_one_probe_one_archive_of_the_changed_files_and_one_publish(plugin, tree):
+def test_a_directory_is_one_probe_one_archive_of_the_changed_files_and_one_publish(above_inline_limit, plugin, tree):
     probe = dict(changed=True, action='transfer', dest=SET_DEST, files=2, files_changed=['sub/b.csv'],
                  staging_path=ARCHIVE_TEMP)
     action = plugin(dict(probe_set=probe, publish_set=SET_PUBLISHED), src=str(tree), dest=SET_DEST)
@@ -307,6 +307,39 @@ def test_a_directory_is_one_probe_one_archive_of_the_changed_files_and_one_publi
     assert 'staging_path' not in result
 
 
+def test_a_small_directory_is_one_module_run_carrying_every_file(plugin, tree):
+    inline = dict(SET_PUBLISHED, transfer_path='inline', diff=dict(before='', after='b.csv changed\n'))
+    action = plugin(dict(inline_set=inline), diff=True, src=str(tree), dest=SET_DEST)
+    result = run(action)
+    files = [entry('a.csv', b'a\n'), entry('sub/b.csv', b'bb\n')]
+    assert action.requests == [dict(phase='inline_set', files=files, producer=PRODUCER)]
+    # Every file travels (the module probes, then publishes what changed); nothing is sent as a file of its own.
+    assert members(inline_bytes(action.module_args[0])) == {'a.csv': b'a\n', 'sub/b.csv': b'bb\n'}
+    assert action.sent == []
+    assert (result['size'], result['files_changed'], result['transfer_path']) == (5, ['sub/b.csv'], 'inline')
+    assert result['diff'] == dict(before='', after='b.csv changed\n')
+    assert result['transfer']['path'] == 'inline'
+    assert result['transfer']['bytes_sent'] == len(inline_bytes(action.module_args[0]))
+
+
+def test_an_unchanged_small_directory_is_one_module_run_that_says_nothing_was_published(plugin, tree):
+    inline = dict(changed=False, action='none', dest=SET_DEST, files=2, files_changed=[])
+    action = plugin(dict(inline_set=inline), src=str(tree), dest=SET_DEST)
+    result = run(action)
+    assert [request['phase'] for request in action.requests] == ['inline_set']
+    assert result['changed'] is False and 'transfer_path' not in result
+    assert result['msg'].startswith("nothing published: dest already holds the data (the files' ")
+
+
+def test_a_small_directory_in_check_mode_is_probed_and_sends_nothing(plugin, tree):
+    probe = dict(changed=True, action='transfer', dest=SET_DEST, files=2, files_changed=['sub/b.csv'])
+    action = plugin(dict(probe_set=probe), check_mode=True, src=str(tree), dest=SET_DEST)
+    result = run(action)
+    assert [request['phase'] for request in action.requests] == ['probe_set']
+    assert all(INLINE_OPTION not in module_args for module_args in action.module_args)
+    assert action.sent == [] and result['files_changed'] == ['sub/b.csv']
+
+
 def test_an_unchanged_directory_in_check_mode_is_one_probe(plugin, tree):
     probe = dict(changed=False, action='none', dest=SET_DEST, files=2, files_changed=[])
     action = plugin(dict(probe_set=probe), check_mode=True, src=str(tree), dest=SET_DEST)
@@ -315,7 +348,7 @@ def test_an_unchanged_directory_in_check_mode_is_one_probe(plugin, tree):
     assert action.sent == [] and result['changed'] is False
 
 
-def test_a_set_with_become_is_staged_in_the_remote_tmp(plugin, tree):
+def test_a_set_with_become_is_staged_in_the_remote_tmp(above_inline_limit, plugin, tree):
     probe = dict(changed=True, action='transfer', dest=SET_DEST, files=2, files_changed=['a.csv', 'sub/b.csv'])
     action = plugin(dict(probe_set=probe, publish_set=dict(SET_PUBLISHED, files_changed=['a.csv', 'sub/b.csv'])),
                     become=True, src=str(tree), dest=SET_DEST)
@@ -327,7 +360,7 @@ def test_a_set_with_become_is_staged_in_the_remote_tmp(plugin, tree):
     assert [(path, sorted(members(data))) for path, data in action.sent] == [(staged, ['a.csv', 'sub/b.csv'])]
 
 
-def test_a_list_of_files_is_a_set_of_their_base_names(plugin, tree, tmp_path):
+def test_a_list_of_files_is_a_set_of_their_base_names(above_inline_limit, plugin, tree, tmp_path):
     other = tmp_path / 'other'
     other.mkdir()
     (other / 'c.csv').write_bytes(b'ccc\n')
@@ -341,7 +374,7 @@ def test_a_list_of_files_is_a_set_of_their_base_names(plugin, tree, tmp_path):
     assert members(action.sent[0][1]) == {'b.csv': b'bb\n', 'c.csv': b'ccc\n'}
 
 
-def test_a_failed_set_transfer_aborts_the_set(plugin, tree):
+def test_a_failed_set_transfer_aborts_the_set(above_inline_limit, plugin, tree):
     probe = dict(changed=True, action='transfer', dest=SET_DEST, files=2, files_changed=['a.csv'],
                  staging_path=ARCHIVE_TEMP)
     aborted = dict(changed=False, temp_removed=True, reason='read-only', failure_marker_note='')
@@ -356,7 +389,7 @@ def test_a_failed_set_transfer_aborts_the_set(plugin, tree):
                                       staged_path=ARCHIVE_TEMP, reason='sftp: permission denied')
 
 
-def test_a_set_publish_that_fails_after_the_archive_was_sent_reports_which_way_it_went(plugin, tree):
+def test_a_set_publish_that_fails_after_the_archive_was_sent_reports_which_way_it_went(above_inline_limit, plugin, tree):
     probe = dict(changed=True, action='transfer', dest=SET_DEST, files=2, files_changed=['a.csv'],
                  staging_path=ARCHIVE_TEMP)
     failed = dict(failed=True, changed=False, msg='publishing the set failed', dest=SET_DEST)
@@ -558,7 +591,7 @@ def test_an_unchanged_small_list_is_one_module_run_that_says_nothing_was_publish
     result = run(action)
     assert [request['phase'] for request in action.requests] == ['inline_files']
     assert result['changed'] is False and 'transfer_path' not in result
-    assert result['msg'].startswith('nothing published: dest already holds the data (the list')
+    assert result['msg'].startswith('nothing published: dest already holds the data (the files')
 
 
 def test_a_list_above_the_inline_limit_is_probed_then_only_the_changed_files_are_sent(plugin, tmp_path):

@@ -134,7 +134,7 @@ def test_the_fields_a_user_sees_are_those_the_module_documents():
 
 
 def test_every_phase_has_fields():
-    assert sorted(REQUEST_FIELDS) == ['abort', 'abort_set', 'inline_files', 'probe', 'probe_files', 'probe_set',
+    assert sorted(REQUEST_FIELDS) == ['abort', 'abort_set', 'inline_files', 'inline_set', 'probe', 'probe_files', 'probe_set',
                                       'publish', 'publish_files', 'publish_set']
 
 
@@ -181,10 +181,18 @@ def test_the_inline_phase_carries_its_bytes_beside_the_request_and_out_of_every_
     assert REQUEST_ARGUMENT_SPEC['_inline'] == dict(type='str', no_log=True)
 
 
+def test_a_small_set_has_an_inline_phase_too():
+    request = parse_request(build_request('inline_set', files=[], producer='p'))
+    assert (request.step, request.is_set, request.is_files) == ('inline', True, False)
+    assert decode_inline(request, encode_inline(b'tar')) == b'tar'
+
+
 @pytest.mark.parametrize('phase, fields, value, message', [
     ('inline_files', INLINE, None, 'phase inline_files needs _inline, the bytes it publishes'),
     ('inline_files', INLINE, 'not base64!', '_inline is not base64'),
-    ('probe_files', dict(INLINE), 'AAAA', '_inline is for phase inline_files only; phase probe_files got it'),
+    ('probe_files', dict(INLINE), 'AAAA',
+     '_inline is for phases inline_set and inline_files only; phase probe_files got it'),
+    ('inline_set', dict(files=[], producer='p'), None, 'phase inline_set needs _inline, the bytes it publishes'),
 ])
 def test_inline_bytes_and_the_phase_must_agree(phase, fields, value, message):
     with pytest.raises(RequestError, match=message):

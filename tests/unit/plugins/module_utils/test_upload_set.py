@@ -20,6 +20,7 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._lock.base import
 from ansible_collections.lockstep.handoff.plugins.module_utils._lock.redis import lock_keys
 from ansible_collections.lockstep.handoff.plugins.module_utils._redis.settings import RedisLockSettings
 from ansible_collections.lockstep.handoff.plugins.module_utils._publish_core import PublishCore
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import INLINE_OPTION, encode_inline
 from ansible_collections.lockstep.handoff.plugins.modules.atomic_upload import argument_spec, backend
 from tests.support.hostile_user import canary_file, plant_backup_names, run_as, shared_directory, unchanged
 from tests.support.upload_request import upload_module_args
@@ -50,9 +51,23 @@ def phase(make_module, dest):
     return run
 
 
+@pytest.fixture
+def inline_phase(make_module, dest):
+    """``inline_phase(files=None, archive=None, **options)``: the one-run phase carrying ``archive`` (every file)."""
+    def run(files=None, archive=None, check_mode=False, diff=False, **options):
+        files = FILES if files is None else files
+        options.setdefault('dest', str(dest))
+        buffer = io.BytesIO()
+        write_tar(buffer, files if archive is None else archive)
+        module_args = upload_module_args('inline', _files=entries(files), **options)
+        module_args[INLINE_OPTION] = encode_inline(buffer.getvalue())
+        return backend(make_module(argument_spec(), check_mode=check_mode, diff=diff, **module_args)).run()
+    return run
+
+
 def write_tar(path, members):
     """A real tar of ``members`` ({name: bytes}) written into ``path``, as the action plugin builds it."""
-    with tarfile.open(str(path), 'w') as tar:
+    with (tarfile.open(fileobj=path, mode='w') if isinstance(path, io.BytesIO) else tarfile.open(str(path), 'w')) as tar:
         for name, data in sorted(members.items()):
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -109,6 +124,43 @@ def test_only_changed_files_are_asked_for_and_the_others_keep_their_inode(phase,
     assert publish['generation'] == 2
     assert tree(dest) == files
     assert os.stat(str(dest / 'a.csv')).st_ino == inode
+
+
+def test_a_small_set_is_probed_and_published_in_one_run_from_the_bytes_it_carries(inline_phase, dest):
+    result = inline_phase(diff=True)
+    assert (result['changed'], result['action'], result['generation']) == (True, 'transfer', 1)
+    assert (result['files_changed'], result['transfer_path']) == (['a.csv', 'b.csv', 'sub/c.csv'], 'inline')
+    assert tree(dest) == FILES and 'staging_path' not in result
+    assert result['diff']['after'].count('\n') == 3
+    assert Marker.read(str(dest) + '.done').describes_set([FileEntry(**item) for item in entries(FILES)])
+
+
+def test_an_inline_run_publishes_only_what_changed_and_leaves_the_rest_alone(inline_phase, dest):
+    inline_phase()
+    inode = os.stat(str(dest / 'a.csv')).st_ino
+    files = dict(FILES, **{'b.csv': b'BRAVO\n'})
+    result = inline_phase(files=files)
+    assert (result['files_changed'], result['generation']) == (['b.csv'], 2)
+    assert tree(dest) == files and os.stat(str(dest / 'a.csv')).st_ino == inode
+    again = inline_phase(files=files)
+    assert (again['changed'], again['action'], again['files_changed']) == (False, 'none', [])
+    assert Marker.read(str(dest) + '.done').generation == 2
+
+
+def test_an_inline_archive_that_lacks_a_file_publishes_nothing(inline_phase, dest):
+    with pytest.raises(HandoffError, match='the archive lacks 1 announced file'):
+        inline_phase(archive={path: data for path, data in FILES.items() if path != 'b.csv'})
+    assert tree(dest) == {}
+    assert Marker.read(str(dest) + '.done').state == STATE_FAILED
+
+
+def test_an_inline_member_that_is_not_the_announced_data_fails_and_keeps_the_complete_manifest(inline_phase, dest):
+    inline_phase()
+    files = dict(FILES, **{'b.csv': b'BRAVO\n'})
+    with pytest.raises(HandoffError, match='checksum mismatch after transfer of .*b.csv'):
+        inline_phase(files=files, archive=dict(FILES, **{'b.csv': b'bRAVO\n'}))
+    assert tree(dest) == FILES
+    assert Marker.read(str(dest) + '.done').generation == 1
 
 
 def test_missing_manifest_is_written_without_sending_data(phase, dest):

@@ -112,7 +112,7 @@ def test_human_size(size, text):
 
 @pytest.mark.parametrize('action, line', [
     ('transfer', 'sent 3.0 KiB inside the module run (inline), ssh compression on; 0.4 s in all'),
-    ('none', "nothing published: dest already holds the data (the list's 3.0 KiB went inside the module run, "
+    ('none', "nothing published: dest already holds the data (the files' 3.0 KiB went inside the module run, "
              'inline); 0.4 s in all'),
 ])
 def test_a_small_list_says_its_bytes_went_inside_the_module_run(action, line):
