@@ -291,6 +291,16 @@ class UploadListSet(_UploadSet):
     files = ('a.txt', 'b.txt', 'c.txt')
 
 
+class UploadDirectorySetInline(UploadDirectorySet):
+    """A small set: one module run carries the tar of every file (``_inline``), probes the set and publishes it."""
+    name = 'upload_directory_set_inline'
+
+    def attempt(self, arena, trial):
+        args = upload_module_args('inline', **self.options(arena, trial))
+        args[INLINE_OPTION] = encode_inline(self.source(arena, trial))
+        return run_module('atomic_upload', args, arena.private)
+
+
 class _UploadFiles(RacedPath):
     """``atomic_upload`` with ``files``: three files, each to its own dest in the trial's shared directories, two with
     their marker beside them and one with a marker_path in a shared state directory. In some trials the first file
@@ -622,7 +632,7 @@ class HandoffMove(MoveCrossDevice):
 
 
 PATHS = {path.name: path for path in (UploadDirect(), UploadBecome(), UploadDirectorySet(), UploadListSet(),
-                                      UploadFilesInline(), UploadFilesStaged(),
+                                      UploadDirectorySetInline(), UploadFilesInline(), UploadFilesStaged(),
                                       MoveCrossDevice(), MoveMarker(), MoveSwappedData(), MoveKeepPrevious(),
                                       MoveRollback(), WaitForMarker(),
                                       HandoffPublish(), HandoffMove())}

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import INLINE_UP_TO_BYTES
 from tests.support.fleet_runs import ResultLog
 from tests.support.host_handoff import scratch_dir
 
@@ -90,10 +91,11 @@ def test_twenty_files_to_their_own_places_in_one_module_run_with_protocol_v1_mar
 
 
 def test_a_list_above_the_inline_limit_is_probed_then_only_its_changed_files_are_sent(fleet, tmp_path):
-    """Invariant: 300 KiB of files cost a probe and a publish, the bytes staged in the private remote temp
-    directory; after one file changes, only that file is sent; unchanged, the probe alone runs."""
+    """Invariant: files above the inline limit cost a probe and a publish, the bytes staged in the private remote
+    temp directory; after one file changes, only that file is sent; unchanged, the probe alone runs."""
     host = fleet.hosts["h1"]
-    datas = {f"big{number}.bin": bytes([number]) * 100 * 1024 for number in range(3)}
+    size = INLINE_UP_TO_BYTES // 2
+    datas = {f"big{number}.bin": bytes([number]) * size for number in range(3)}
     for name, data in datas.items():
         (tmp_path / name).write_bytes(data)
     log = ResultLog(tmp_path / "results.jsonl")
@@ -102,7 +104,7 @@ def test_a_list_above_the_inline_limit_is_probed_then_only_its_changed_files_are
         runs = []
         for attempt in ("first", "changed", "unchanged"):
             if attempt == "changed":
-                (tmp_path / "big1.bin").write_bytes(b"C" * 100 * 1024)
+                (tmp_path / "big1.bin").write_bytes(b"C" * size)
             run = run_playbook(fleet, PLAYBOOK, "-vvv", extra_vars={"files": files},
                                env={"ANSIBLE_PIPELINING": "False", **log.env()})
             assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
@@ -112,9 +114,9 @@ def test_a_list_above_the_inline_limit_is_probed_then_only_its_changed_files_are
                                                              ["atomic_upload"]]
         assert (first["transfer_path"], len(first["files_changed"])) == ("staged", 3)
         assert (changed["files_changed"], changed["transfer_path"]) == ([f"{root}/big1.bin"], "staged")
-        assert 100 * 1024 < changed["transfer"]["bytes_sent"] < 150 * 1024, "only the changed file travels"
+        assert size < changed["transfer"]["bytes_sent"] < size + 50 * 1024, "only the changed file travels"
         assert (unchanged["changed"], unchanged["transfer"]["bytes_sent"]) == (False, 0)
-        assert host.read_bytes(f"{root}/big1.bin") == b"C" * 100 * 1024
+        assert host.read_bytes(f"{root}/big1.bin") == b"C" * size
 
 
 VARIANT_PLAYBOOK = """
@@ -144,7 +146,7 @@ VARIANT_PLAYBOOK = """
 """
 
 
-@pytest.mark.parametrize("size, path", [(400, "inline"), (300 * 1024, "staged")])
+@pytest.mark.parametrize("size, path", [(400, "inline"), (INLINE_UP_TO_BYTES + 64 * 1024, "staged")])
 def test_a_list_over_ssh_with_and_without_pipelining_and_become(fleet, ansible_playbook, tmp_path, size, path):
     """Invariant: with pipelining on and off, with and without become, a list - small enough to travel inside its
     module run, or not - is predicted in check mode without a write, published with each file's own mode and owner
