@@ -16,7 +16,7 @@ import pytest
 from .paths import PATHS
 from .race import race_path
 
-TRIALS = int(os.environ.get('ADVERSARIAL_TRIALS', '100'))
+TRIALS = int(os.environ.get('ADVERSARIAL_TRIALS', '80'))
 
 
 @pytest.mark.parametrize('name', sorted(PATHS))
