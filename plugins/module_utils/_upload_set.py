@@ -33,10 +33,11 @@ from ansible_collections.lockstep.handoff.plugins.module_utils._fs.durable impor
     is_temp_of, remove_durably, remove_quietly, temps_for_names)
 from ansible_collections.lockstep.handoff.plugins.module_utils._errors import HandoffError
 from ansible_collections.lockstep.handoff.plugins.module_utils._fs.hashing import copy_reader_with_sha256, sha256_of_path
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.parents import make_directory
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.manifest import entries_from_list, set_digest
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.marker import STATE_COMPLETE, Marker
 from ansible_collections.lockstep.handoff.plugins.module_utils._protocol.names import SET_ARCHIVE_NAME, set_directory
-from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explain, explained
+from ansible_collections.lockstep.handoff.plugins.module_utils._fs.oserror import explained
 from ansible_collections.lockstep.handoff.plugins.module_utils._publish_core import PublishCore
 from ansible_collections.lockstep.handoff.plugins.module_utils._transfer_request import (
     ACTION_TRANSFER, DIFF, FILES, FILES_CHANGED, PROBE)
@@ -147,20 +148,12 @@ class UploadSet:
                                 after=''.join('%s  %s\n' % (entry.sha256, entry.path) for entry in changed))
         self.found_changed = result[FILES_CHANGED]
         if not self.module.check_mode:
-            self._ensure_dest_directory()
+            # Made here, not at the publish, because a direct transfer's temp goes inside it; step by step, as
+            # create_parents makes directories, so a symlink another user planted on the way is never followed.
+            make_directory(os.path.abspath(self.dest))
             if self.request.step == PROBE:
                 self.core.offer_direct_transfer(result, self.dest)
         return result
-
-    def _ensure_dest_directory(self):
-        if os.path.isdir(self.dest):
-            return
-        try:
-            os.mkdir(self.dest)
-        except FileExistsError:
-            return
-        except OSError as exc:
-            raise explain(exc, 'creating directory', self.dest) from exc
 
     def _probe_same_set(self, marker, judged):
         """Every file is in place (``judged``: the stat of each, by path): fix attributes and the manifest, transfer
